@@ -1,0 +1,6 @@
+//! Gecko: a group of server nodes seen by its clients as one IPv6 address.
+//!
+//! See `DESIGN.md` for the roles, the wire and data-plane mapping, and the
+//! handoff and recovery protocols.
+
+pub mod mipv6;
