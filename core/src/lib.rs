@@ -3,4 +3,6 @@
 //! See `DESIGN.md` for the roles, the wire and data-plane mapping, and the
 //! handoff and recovery protocols.
 
+pub mod config;
+pub mod lab;
 pub mod mipv6;

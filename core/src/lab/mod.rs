@@ -1,0 +1,359 @@
+//! The lab: a small internet of network namespaces on one machine (DESIGN.md,
+//! "The lab"). A router `ha` on G's home link, server nodes and client hosts,
+//! each on its own segment behind the router. Every address is from
+//! 2001:db8::/32 and nothing is added to the machine's own namespace.
+
+pub mod links;
+pub mod netns;
+pub mod topology;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+pub use topology::{Host, Role, Topology};
+
+/// Where labs keep their state (`lab.json`, `gecko.toml`).
+pub const STATE_DIR: &str = "/run/gecko-lab";
+
+/// Why a lab operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A system call or file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The kernel refused a netlink request.
+    #[error("{context}: {source}")]
+    Netlink {
+        /// What was being done.
+        context: String,
+        /// What netlink said.
+        source: rtnetlink::Error,
+    },
+    /// The lab name is not usable.
+    #[error("`{0}` is not a lab name: use 1 to 15 of a-z, 0-9, '-'")]
+    BadName(String),
+    /// The lab size is out of range.
+    #[error(
+        "a lab has 1 to 64 nodes and 0 to 64 clients (asked: {nodes} nodes, {clients} clients)"
+    )]
+    BadSize {
+        /// Nodes asked for.
+        nodes: usize,
+        /// Clients asked for.
+        clients: usize,
+    },
+    /// A lab of that name is (at least partly) up already.
+    #[error("lab `{0}` exists already (remove it with: gecko-lab down --name {0})")]
+    Exists(String),
+    /// No lab of that name is up.
+    #[error("no lab `{0}` is up (start one with: gecko-lab up --name {0})")]
+    NotFound(String),
+    /// The lab has no host of that name.
+    #[error("lab `{lab}` has no host `{host}`")]
+    NoSuchHost {
+        /// The lab.
+        lab: String,
+        /// The host asked for.
+        host: String,
+    },
+    /// Not root: namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN.
+    #[error("the lab needs root (network namespaces): run as root")]
+    NotRoot,
+}
+
+impl LabError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        LabError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn netlink(context: impl Into<String>, source: rtnetlink::Error) -> Self {
+        LabError::Netlink {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// A lab that is up.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// Its plan.
+    pub topology: Topology,
+    /// Its state directory.
+    pub dir: PathBuf,
+}
+
+impl Lab {
+    /// The state directory of lab `name`.
+    pub fn dir_of(name: &str) -> PathBuf {
+        Path::new(STATE_DIR).join(name)
+    }
+
+    /// Builds lab `name`; `progress` hears each step. On any failure what was
+    /// built is removed again.
+    pub async fn up(
+        name: &str,
+        nodes: usize,
+        clients: usize,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Lab, LabError> {
+        let topology = Topology::plan(name, nodes, clients)?;
+        if !nix::unistd::geteuid().is_root() {
+            return Err(LabError::NotRoot);
+        }
+        if Lab::dir_of(name).exists() || !namespaces_of(name)?.is_empty() {
+            return Err(LabError::Exists(name.into()));
+        }
+        let lab = Lab {
+            dir: Lab::dir_of(name),
+            topology,
+        };
+        // Saved first, so that `down` finds everything even if we crash below.
+        lab.save()?;
+        match lab.build(progress).await {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                let _ = Lab::down(name);
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(&self, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
+        let t = &self.topology;
+        for host in &t.hosts {
+            netns::create(&host.netns)
+                .map_err(|e| LabError::io(format!("creating namespace {}", host.netns), e))?;
+            let ns = netns::open(&host.netns).map_err(|e| LabError::io("opening namespace", e))?;
+            let mut settings = vec![
+                // Inherited by links made later in this namespace.
+                ("conf/default/accept_dad", "0"),
+                ("conf/default/seg6_enabled", "1"),
+                ("conf/default/keep_addr_on_down", "1"),
+                ("conf/default/accept_ra", "0"),
+                ("conf/all/accept_dad", "0"),
+                ("conf/all/seg6_enabled", "1"),
+                ("conf/all/keep_addr_on_down", "1"),
+            ];
+            if host.role == Role::Ha {
+                settings.push(("conf/all/forwarding", "1"));
+            }
+            links::sysctls(&ns, &settings)?;
+            let h = links::connect(&ns).await?;
+            links::set_up(&h, "lo", true).await?;
+            progress(&format!("host {:<8} namespace {}", host.name, host.netns));
+        }
+        let router = t.router();
+        let router_ns =
+            netns::open(&router.netns).map_err(|e| LabError::io("opening namespace", e))?;
+        let r = links::connect(&router_ns).await?;
+        links::add_bridge(&r, &router.interface).await?;
+        links::add_address(&r, &router.interface, router.address, router.prefix_len).await?;
+        links::set_up(&r, &router.interface, true).await?;
+        progress(&format!(
+            "home link {} on ha: home agent {}, G = {}",
+            router.interface, router.address, t.global_address
+        ));
+        for host in &t.hosts[1..] {
+            let (Some(gateway), Some(router_if)) = (host.gateway, &host.router_interface) else {
+                continue;
+            };
+            let ns = netns::open(&host.netns).map_err(|e| LabError::io("opening namespace", e))?;
+            links::add_veth(&r, router_if, &ns, &host.interface).await?;
+            links::add_address(&r, router_if, gateway, host.prefix_len).await?;
+            links::set_up(&r, router_if, true).await?;
+            links::sysctls(
+                &ns,
+                &[(&format!("conf/{}/seg6_enabled", host.interface), "1")],
+            )?;
+            let h = links::connect(&ns).await?;
+            links::add_address(&h, &host.interface, host.address, host.prefix_len).await?;
+            links::set_up(&h, &host.interface, true).await?;
+            links::set_default_route(&h, gateway).await?;
+            progress(&format!(
+                "link  {:<8} {}/{} <-> ha {}",
+                host.name, host.address, host.prefix_len, gateway
+            ));
+        }
+        std::fs::write(self.config_path(), t.config_toml())
+            .map_err(|e| LabError::io("writing the lab's config", e))?;
+        Ok(())
+    }
+
+    fn save(&self) -> Result<(), LabError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| LabError::io(format!("creating {}", self.dir.display()), e))?;
+        let json = serde_json::to_string_pretty(&self.topology).expect("a topology serialises");
+        std::fs::write(self.dir.join("lab.json"), json)
+            .map_err(|e| LabError::io("writing lab.json", e))
+    }
+
+    /// Opens lab `name`, which must be up.
+    pub fn open(name: &str) -> Result<Lab, LabError> {
+        topology::check_name(name)?;
+        let dir = Lab::dir_of(name);
+        let json = std::fs::read_to_string(dir.join("lab.json"))
+            .map_err(|_| LabError::NotFound(name.into()))?;
+        let topology: Topology = serde_json::from_str(&json)
+            .map_err(|e| LabError::io("reading lab.json", std::io::Error::other(e)))?;
+        Ok(Lab { topology, dir })
+    }
+
+    /// The cluster configuration file of this lab.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("gecko.toml")
+    }
+
+    /// Removes lab `name`: ends every process inside its namespaces, then
+    /// the namespaces (and so their links), then its state. Works on a half
+    /// made lab and after a crash of the lab itself. Returns how many
+    /// namespaces and processes it removed.
+    pub fn down(name: &str) -> Result<(usize, usize), LabError> {
+        topology::check_name(name)?;
+        let spaces = namespaces_of(name)?;
+        let mut killed = 0;
+        for space in &spaces {
+            if let Ok(ns) = netns::open(space) {
+                killed += end_processes(&ns)?;
+            }
+        }
+        for space in &spaces {
+            netns::delete(space)
+                .map_err(|e| LabError::io(format!("deleting namespace {space}"), e))?;
+        }
+        let dir = Lab::dir_of(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| LabError::io(format!("removing {}", dir.display()), e))?;
+        }
+        Ok((spaces.len(), killed))
+    }
+
+    /// Takes a host's link down (`up = false`, `gecko-lab cut`) or back up
+    /// (`gecko-lab heal`), at the router's end, so the host keeps its own
+    /// addresses and routes and simply stops hearing anything.
+    pub async fn set_link(&self, host: &str, up: bool) -> Result<(), LabError> {
+        let host = self.topology.host(host)?;
+        let router = self.topology.router();
+        let ns = netns::open(&router.netns).map_err(|e| LabError::io("opening namespace", e))?;
+        let r = links::connect(&ns).await?;
+        let link = host
+            .router_interface
+            .as_deref()
+            .unwrap_or(&router.interface);
+        links::set_up(&r, link, up).await
+    }
+
+    /// A command that runs inside `host`, with GECKO_CONFIG,
+    /// GECKO_LOCAL_ADDRESS and GECKO_INTERFACE set for that host.
+    pub fn command(&self, host: &str, program: &str) -> Result<std::process::Command, LabError> {
+        use std::os::unix::process::CommandExt;
+        let host = self.topology.host(host)?;
+        let ns = netns::open(&host.netns).map_err(|e| LabError::io("opening namespace", e))?;
+        let mut cmd = std::process::Command::new(program);
+        cmd.env("GECKO_CONFIG", self.config_path())
+            .env("GECKO_LOCAL_ADDRESS", host.address.to_string())
+            .env("GECKO_INTERFACE", &host.interface)
+            .env("GECKO_LAB", &self.topology.name)
+            .env("GECKO_HOST", &host.name);
+        // SAFETY: setns is async-signal-safe; nothing else runs before exec.
+        unsafe {
+            cmd.pre_exec(move || netns::enter(&ns));
+        }
+        Ok(cmd)
+    }
+
+    /// `gecko-lab status --json`.
+    pub fn status_json(&self) -> serde_json::Value {
+        let hosts: serde_json::Map<String, serde_json::Value> = self
+            .topology
+            .hosts
+            .iter()
+            .map(|h| {
+                let up = netns::path(&h.netns).exists();
+                (
+                    h.name.clone(),
+                    serde_json::json!({
+                        "role": h.role,
+                        "netns": h.netns,
+                        "address": h.address.to_string(),
+                        "interface": h.interface,
+                        "metrics": h.metrics_url(),
+                        "up": up,
+                    }),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "name": self.topology.name,
+            "global_address": self.topology.global_address.to_string(),
+            "config": self.config_path(),
+            "hosts": hosts,
+        })
+    }
+}
+
+/// The namespaces that belong to lab `name`: by its saved plan, and by the
+/// naming pattern in case the plan is gone.
+fn namespaces_of(name: &str) -> Result<Vec<String>, LabError> {
+    let prefix = format!("gecko-{name}-");
+    let is_host = |host: &str| {
+        host == "ha"
+            || ["node", "client"].iter().any(|kind| {
+                host.strip_prefix(kind)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+    };
+    let existing = netns::list().map_err(|e| LabError::io("listing namespaces", e))?;
+    Ok(existing
+        .into_iter()
+        .filter(|ns| ns.strip_prefix(&prefix).is_some_and(is_host))
+        .collect())
+}
+
+/// Ends every process in a namespace: SIGTERM, then SIGKILL for those that
+/// linger. Returns how many there were.
+fn end_processes(ns: &std::fs::File) -> Result<usize, LabError> {
+    let me = std::process::id() as i32;
+    let pids = |ns| -> Result<Vec<i32>, LabError> {
+        Ok(netns::pids_in(ns)
+            .map_err(|e| LabError::io("listing processes", e))?
+            .into_iter()
+            .filter(|p| *p != me)
+            .collect())
+    };
+    let first = pids(ns)?;
+    for pid in &first {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = pids(ns)?;
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            for pid in &left {
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+        }
+        if Instant::now() > deadline + Duration::from_secs(3) {
+            return Err(LabError::io(
+                format!("processes {left:?} would not end"),
+                std::io::ErrorKind::TimedOut.into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(first.len())
+}
