@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Needs root: the lab tests build network
+# namespaces. GECKO_FUZZ_SECONDS (default 30) bounds the fuzz run; 0 skips it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "test.sh: run as root (the lab tests need network namespaces)" >&2
+  exit 1
+fi
+
+echo "== unit, property and lab tests"
+cargo test --workspace --all-targets
+
+echo "== fuzz: the Mobility Header parser"
+fuzz_seconds=${GECKO_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" = 0 ]; then
+  echo "fuzz: skipped (GECKO_FUZZ_SECONDS=0)"
+elif cargo +nightly fuzz --version >/dev/null 2>&1; then
+  (cd core/fuzz && cargo +nightly fuzz run mh_parse -- -max_total_time="$fuzz_seconds" -print_final_stats=1)
+else
+  echo "fuzz: skipped (needs the nightly toolchain and 'cargo install cargo-fuzz')"
+fi

@@ -1,0 +1,274 @@
+//! The lab across processes: `gecko-lab up`, `status`, `exec`, `cut`,
+//! `heal`, `down` and `demo`, run as a user would. Needs root.
+//!
+//! Each test uses its own lab name, so they run in parallel; a guard takes
+//! each lab down even when the test fails.
+
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use gecko::lab::netns;
+
+const LAB: &str = env!("CARGO_BIN_EXE_gecko-lab");
+
+fn lab(args: &[&str]) -> Output {
+    let out = Command::new(LAB).args(args).output().expect("gecko-lab runs");
+    eprintln!(
+        "$ gecko-lab {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn lab_ok(args: &[&str]) -> String {
+    let out = lab(args);
+    assert!(out.status.success(), "gecko-lab {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Brings a lab up, and down again however the test ends.
+struct LabGuard(String);
+
+impl LabGuard {
+    fn up(name: &str, nodes: usize, clients: usize) -> LabGuard {
+        let _ = lab(&["down", "--name", name]);
+        let guard = LabGuard(name.into());
+        lab_ok(&["up", "--name", name, "--nodes", &nodes.to_string(), "--clients", &clients.to_string()]);
+        guard
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&lab_ok(&["status", "--name", &self.0, "--json"])).unwrap()
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(LAB).args(["down", "--name", &self.0]).output();
+    }
+}
+
+/// What the machine's own namespace has: links, addresses, routes.
+fn own_namespace() -> String {
+    ["/proc/net/dev_mcast", "/proc/net/if_inet6", "/proc/net/ipv6_route", "/proc/net/route"]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .chain(std::iter::once(
+            std::fs::read_dir("/sys/class/net")
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn lab_namespaces(name: &str) -> Vec<String> {
+    let prefix = format!("gecko-{name}-");
+    netns::list().unwrap().into_iter().filter(|n| n.starts_with(&prefix)).collect()
+}
+
+/// One echo from a client namespace to a server namespace, through real
+/// kernel sockets. Err when the server cannot be reached.
+fn echo(client_ns: &str, server_ns: &str, server: Ipv6Addr, port: u16) -> std::io::Result<()> {
+    let addr = SocketAddr::from((server, port));
+    let listener = netns::run_in(&netns::open(server_ns)?, || TcpListener::bind(addr))??;
+    listener.set_nonblocking(false)?;
+    let server = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut conn, _) = listener.accept()?;
+        let mut buf = [0u8; 32];
+        let n = conn.read(&mut buf)?;
+        conn.write_all(&buf[..n])
+    });
+    let result = netns::run_in(&netns::open(client_ns)?, || -> std::io::Result<()> {
+        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+        conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+        conn.write_all(b"ping")?;
+        let mut back = [0u8; 4];
+        conn.read_exact(&mut back)?;
+        assert_eq!(&back, b"ping");
+        Ok(())
+    })?;
+    if result.is_ok() {
+        server.join().unwrap()?;
+    } else {
+        // Unblock the accept that never came: connect from inside the server.
+        let _ = netns::run_in(&netns::open(server_ns)?, || TcpStream::connect(addr));
+        let _ = server.join();
+    }
+    result
+}
+
+#[test]
+fn lab_comes_up_reaches_every_node_and_goes_down_clean() {
+    let before = own_namespace();
+    let name = "t-updown";
+    let guard = LabGuard::up(name, 3, 2);
+
+    let status = guard.status();
+    assert_eq!(status["name"], name);
+    assert_eq!(status["global_address"], "2001:db8:ffff::1");
+    let hosts = status["hosts"].as_object().unwrap();
+    assert_eq!(hosts.len(), 6, "ha + 3 nodes + 2 clients");
+    for host in ["ha", "node1", "node2", "node3", "client1", "client2"] {
+        let h = &hosts[host];
+        assert_eq!(h["netns"], format!("gecko-{name}-{host}"));
+        assert!(h["address"].as_str().unwrap().starts_with("2001:db8:"));
+        assert!(h["interface"].as_str().is_some());
+        assert!(h["metrics"].as_str().unwrap().starts_with("http://[2001:db8:"));
+    }
+    let config = status["config"].as_str().unwrap();
+    gecko::config::Config::load(config).expect("the lab writes a valid config");
+
+    // Every client reaches every node over the router.
+    for client in ["client1", "client2"] {
+        for node in ["node1", "node2", "node3"] {
+            let addr: Ipv6Addr = hosts[node]["address"].as_str().unwrap().parse().unwrap();
+            echo(&format!("gecko-{name}-{client}"), &format!("gecko-{name}-{node}"), addr, 7000)
+                .unwrap_or_else(|e| panic!("{client} -> {node}: {e}"));
+        }
+    }
+
+    // A process left running in a host is ended by `down`.
+    let mut sleeper = Command::new(LAB)
+        .args(["exec", "--name", name, "node2", "--", "sleep", "600"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let node2 = netns::open(&format!("gecko-{name}-node2")).unwrap();
+    assert_eq!(netns::pids_in(&node2).unwrap(), vec![sleeper.id() as i32]);
+    drop(node2);
+
+    let out = lab_ok(&["down", "--name", name]);
+    assert!(out.contains("6 namespaces, 1 processes"), "{out}");
+    assert!(lab_namespaces(name).is_empty(), "namespaces left behind");
+    assert!(!std::path::Path::new("/run/gecko-lab").join(name).exists(), "state left behind");
+    // Ended by down's SIGTERM, so this returns at once.
+    let status = sleeper.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
+    assert_eq!(own_namespace(), before, "the machine's own namespace changed");
+    drop(guard);
+}
+
+#[test]
+fn exec_runs_inside_the_host_with_its_environment() {
+    let name = "t-exec";
+    let guard = LabGuard::up(name, 2, 1);
+    let out = lab_ok(&[
+        "exec", "--name", name, "node2", "--", "sh", "-c",
+        "echo $GECKO_LOCAL_ADDRESS $GECKO_INTERFACE $GECKO_CONFIG; cat /proc/net/if_inet6",
+    ]);
+    let first = out.lines().next().unwrap();
+    assert_eq!(first, format!("2001:db8:1:2::2 eth0 /run/gecko-lab/{name}/gecko.toml"));
+    assert!(out.contains("20010db8000100020000000000000002"), "node2's address is in its namespace: {out}");
+    assert!(!out.contains("20010db8000100010000000000000002"), "node1's address is not: {out}");
+
+    // The command's exit status comes back.
+    let out = lab(&["exec", "--name", name, "client1", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    // A missing program is an error, not a hang.
+    let out = lab(&["exec", "--name", name, "client1", "--", "/nonexistent/program"]);
+    assert!(!out.status.success());
+    // A missing host is an error naming it.
+    let out = lab(&["exec", "--name", name, "node7", "--", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node7"));
+    drop(guard);
+}
+
+#[test]
+fn cut_and_heal_take_a_link_down_and_up() {
+    let name = "t-cut";
+    let guard = LabGuard::up(name, 2, 1);
+    let client = format!("gecko-{name}-client1");
+    let node1 = format!("gecko-{name}-node1");
+    let addr: Ipv6Addr = "2001:db8:1:1::2".parse().unwrap();
+    echo(&client, &node1, addr, 7001).expect("reachable before the cut");
+    lab_ok(&["cut", "--name", name, "node1"]);
+    assert!(echo(&client, &node1, addr, 7002).is_err(), "reachable through a cut link");
+    // The other node is unaffected.
+    echo(&client, &format!("gecko-{name}-node2"), "2001:db8:1:2::2".parse().unwrap(), 7003)
+        .expect("node2 reachable while node1 is cut");
+    lab_ok(&["heal", "--name", name, "node1"]);
+    echo(&client, &node1, addr, 7004).expect("reachable after healing");
+    drop(guard);
+}
+
+#[test]
+fn down_cleans_up_after_a_crashed_lab() {
+    let name = "t-crash";
+    let guard = LabGuard::up(name, 2, 1);
+    // The lab's own state is lost, as if gecko-lab died mid-way.
+    std::fs::remove_dir_all(format!("/run/gecko-lab/{name}")).unwrap();
+    assert_eq!(lab_namespaces(name).len(), 4);
+    assert!(!lab(&["status", "--name", name]).status.success());
+    lab_ok(&["down", "--name", name]);
+    assert!(lab_namespaces(name).is_empty());
+    // down of a lab that is not there is fine (idempotent).
+    lab_ok(&["down", "--name", name]);
+    drop(guard);
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let name = "t-bad";
+    let guard = LabGuard::up(name, 1, 1);
+    // The same name twice.
+    let out = lab(&["up", "--name", name]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+    assert_eq!(lab_namespaces(name).len(), 3, "the existing lab is untouched");
+    // Bad names and sizes.
+    for args in [
+        vec!["up", "--name", "Bad_Name"],
+        vec!["up", "--name", "t-bad2", "--nodes", "0"],
+        vec!["status", "--name", "t-nosuch"],
+    ] {
+        let out = lab(&args);
+        assert!(!out.status.success(), "{args:?} accepted");
+    }
+    assert!(lab_namespaces("t-bad2").is_empty());
+    drop(guard);
+}
+
+#[test]
+fn labs_with_different_names_coexist() {
+    let a = LabGuard::up("t-par-a", 1, 1);
+    let b = LabGuard::up("t-par-b", 1, 1);
+    // Same addresses in both, each in its own namespaces.
+    let addr: Ipv6Addr = "2001:db8:1:1::2".parse().unwrap();
+    echo("gecko-t-par-a-client1", "gecko-t-par-a-node1", addr, 7010).unwrap();
+    echo("gecko-t-par-b-client1", "gecko-t-par-b-node1", addr, 7010).unwrap();
+    lab_ok(&["down", "--name", "t-par-a"]);
+    assert!(lab_namespaces("t-par-a").is_empty());
+    assert_eq!(lab_namespaces("t-par-b").len(), 3, "the other lab is untouched");
+    drop((a, b));
+}
+
+#[test]
+fn demo_runs_inside_an_existing_lab_and_leaves_it_up() {
+    let name = "t-demo";
+    let guard = LabGuard::up(name, 3, 1);
+    let out = lab_ok(&["demo", "--name", name]);
+    for node in ["node1", "node2", "node3"] {
+        assert!(out.contains(&format!("client1 -> {node}")), "{out}");
+    }
+    assert_eq!(out.matches("echo ok").count(), 3, "{out}");
+    assert_eq!(lab_namespaces(name).len(), 5, "the lab stays up");
+    drop(guard);
+}
+
+#[test]
+fn demo_builds_its_own_lab_and_removes_it() {
+    let out = lab_ok(&["demo"]);
+    assert!(out.contains("[3/3]"), "{out}");
+    assert_eq!(out.matches("echo ok").count(), 3, "{out}");
+    assert!(out.contains("lab `demo` removed"), "{out}");
+    assert!(lab_namespaces("demo").is_empty());
+}
