@@ -14,7 +14,10 @@ use gecko::lab::netns;
 const LAB: &str = env!("CARGO_BIN_EXE_gecko-lab");
 
 fn lab(args: &[&str]) -> Output {
-    let out = Command::new(LAB).args(args).output().expect("gecko-lab runs");
+    let out = Command::new(LAB)
+        .args(args)
+        .output()
+        .expect("gecko-lab runs");
     eprintln!(
         "$ gecko-lab {}\n{}{}",
         args.join(" "),
@@ -37,7 +40,15 @@ impl LabGuard {
     fn up(name: &str, nodes: usize, clients: usize) -> LabGuard {
         let _ = lab(&["down", "--name", name]);
         let guard = LabGuard(name.into());
-        lab_ok(&["up", "--name", name, "--nodes", &nodes.to_string(), "--clients", &clients.to_string()]);
+        lab_ok(&[
+            "up",
+            "--name",
+            name,
+            "--nodes",
+            &nodes.to_string(),
+            "--clients",
+            &clients.to_string(),
+        ]);
         guard
     }
 
@@ -54,23 +65,32 @@ impl Drop for LabGuard {
 
 /// What the machine's own namespace has: links, addresses, routes.
 fn own_namespace() -> String {
-    ["/proc/net/dev_mcast", "/proc/net/if_inet6", "/proc/net/ipv6_route", "/proc/net/route"]
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-        .chain(std::iter::once(
-            std::fs::read_dir("/sys/class/net")
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ))
-        .collect::<Vec<_>>()
-        .join("\n")
+    [
+        "/proc/net/dev_mcast",
+        "/proc/net/if_inet6",
+        "/proc/net/ipv6_route",
+        "/proc/net/route",
+    ]
+    .iter()
+    .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+    .chain(std::iter::once(
+        std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ))
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 fn lab_namespaces(name: &str) -> Vec<String> {
     let prefix = format!("gecko-{name}-");
-    netns::list().unwrap().into_iter().filter(|n| n.starts_with(&prefix)).collect()
+    netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
 }
 
 /// One echo from a client namespace to a server namespace, through real
@@ -120,7 +140,10 @@ fn lab_comes_up_reaches_every_node_and_goes_down_clean() {
         assert_eq!(h["netns"], format!("gecko-{name}-{host}"));
         assert!(h["address"].as_str().unwrap().starts_with("2001:db8:"));
         assert!(h["interface"].as_str().is_some());
-        assert!(h["metrics"].as_str().unwrap().starts_with("http://[2001:db8:"));
+        assert!(h["metrics"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://[2001:db8:"));
     }
     let config = status["config"].as_str().unwrap();
     gecko::config::Config::load(config).expect("the lab writes a valid config");
@@ -129,8 +152,13 @@ fn lab_comes_up_reaches_every_node_and_goes_down_clean() {
     for client in ["client1", "client2"] {
         for node in ["node1", "node2", "node3"] {
             let addr: Ipv6Addr = hosts[node]["address"].as_str().unwrap().parse().unwrap();
-            echo(&format!("gecko-{name}-{client}"), &format!("gecko-{name}-{node}"), addr, 7000)
-                .unwrap_or_else(|e| panic!("{client} -> {node}: {e}"));
+            echo(
+                &format!("gecko-{name}-{client}"),
+                &format!("gecko-{name}-{node}"),
+                addr,
+                7000,
+            )
+            .unwrap_or_else(|e| panic!("{client} -> {node}: {e}"));
         }
     }
 
@@ -148,11 +176,21 @@ fn lab_comes_up_reaches_every_node_and_goes_down_clean() {
     let out = lab_ok(&["down", "--name", name]);
     assert!(out.contains("6 namespaces, 1 processes"), "{out}");
     assert!(lab_namespaces(name).is_empty(), "namespaces left behind");
-    assert!(!std::path::Path::new("/run/gecko-lab").join(name).exists(), "state left behind");
+    assert!(
+        !std::path::Path::new("/run/gecko-lab").join(name).exists(),
+        "state left behind"
+    );
     // Ended by down's SIGTERM, so this returns at once.
     let status = sleeper.wait().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
-    assert_eq!(own_namespace(), before, "the machine's own namespace changed");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15)
+    );
+    assert_eq!(
+        own_namespace(),
+        before,
+        "the machine's own namespace changed"
+    );
     drop(guard);
 }
 
@@ -161,19 +199,43 @@ fn exec_runs_inside_the_host_with_its_environment() {
     let name = "t-exec";
     let guard = LabGuard::up(name, 2, 1);
     let out = lab_ok(&[
-        "exec", "--name", name, "node2", "--", "sh", "-c",
+        "exec",
+        "--name",
+        name,
+        "node2",
+        "--",
+        "sh",
+        "-c",
         "echo $GECKO_LOCAL_ADDRESS $GECKO_INTERFACE $GECKO_CONFIG; cat /proc/net/if_inet6",
     ]);
     let first = out.lines().next().unwrap();
-    assert_eq!(first, format!("2001:db8:1:2::2 eth0 /run/gecko-lab/{name}/gecko.toml"));
-    assert!(out.contains("20010db8000100020000000000000002"), "node2's address is in its namespace: {out}");
-    assert!(!out.contains("20010db8000100010000000000000002"), "node1's address is not: {out}");
+    assert_eq!(
+        first,
+        format!("2001:db8:1:2::2 eth0 /run/gecko-lab/{name}/gecko.toml")
+    );
+    assert!(
+        out.contains("20010db8000100020000000000000002"),
+        "node2's address is in its namespace: {out}"
+    );
+    assert!(
+        !out.contains("20010db8000100010000000000000002"),
+        "node1's address is not: {out}"
+    );
 
     // The command's exit status comes back.
-    let out = lab(&["exec", "--name", name, "client1", "--", "sh", "-c", "exit 3"]);
+    let out = lab(&[
+        "exec", "--name", name, "client1", "--", "sh", "-c", "exit 3",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     // A missing program is an error, not a hang.
-    let out = lab(&["exec", "--name", name, "client1", "--", "/nonexistent/program"]);
+    let out = lab(&[
+        "exec",
+        "--name",
+        name,
+        "client1",
+        "--",
+        "/nonexistent/program",
+    ]);
     assert!(!out.status.success());
     // A missing host is an error naming it.
     let out = lab(&["exec", "--name", name, "node7", "--", "true"]);
@@ -191,10 +253,18 @@ fn cut_and_heal_take_a_link_down_and_up() {
     let addr: Ipv6Addr = "2001:db8:1:1::2".parse().unwrap();
     echo(&client, &node1, addr, 7001).expect("reachable before the cut");
     lab_ok(&["cut", "--name", name, "node1"]);
-    assert!(echo(&client, &node1, addr, 7002).is_err(), "reachable through a cut link");
+    assert!(
+        echo(&client, &node1, addr, 7002).is_err(),
+        "reachable through a cut link"
+    );
     // The other node is unaffected.
-    echo(&client, &format!("gecko-{name}-node2"), "2001:db8:1:2::2".parse().unwrap(), 7003)
-        .expect("node2 reachable while node1 is cut");
+    echo(
+        &client,
+        &format!("gecko-{name}-node2"),
+        "2001:db8:1:2::2".parse().unwrap(),
+        7003,
+    )
+    .expect("node2 reachable while node1 is cut");
     lab_ok(&["heal", "--name", name, "node1"]);
     echo(&client, &node1, addr, 7004).expect("reachable after healing");
     drop(guard);
@@ -223,7 +293,11 @@ fn bad_requests_are_refused_and_change_nothing() {
     let out = lab(&["up", "--name", name]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
-    assert_eq!(lab_namespaces(name).len(), 3, "the existing lab is untouched");
+    assert_eq!(
+        lab_namespaces(name).len(),
+        3,
+        "the existing lab is untouched"
+    );
     // Bad names and sizes.
     for args in [
         vec!["up", "--name", "Bad_Name"],
@@ -247,7 +321,11 @@ fn labs_with_different_names_coexist() {
     echo("gecko-t-par-b-client1", "gecko-t-par-b-node1", addr, 7010).unwrap();
     lab_ok(&["down", "--name", "t-par-a"]);
     assert!(lab_namespaces("t-par-a").is_empty());
-    assert_eq!(lab_namespaces("t-par-b").len(), 3, "the other lab is untouched");
+    assert_eq!(
+        lab_namespaces("t-par-b").len(),
+        3,
+        "the other lab is untouched"
+    );
     drop((a, b));
 }
 
