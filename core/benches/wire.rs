@@ -1,1 +1,116 @@
-fn main() {}
+//! How fast a correspondent node reads and validates Binding Updates.
+//!
+//! `cargo bench -p gecko --bench wire`; criterion prints each case's time per
+//! message and its throughput in messages per second (one core: the bench is
+//! single-threaded).
+
+use std::hint::black_box;
+use std::net::Ipv6Addr;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use gecko::mipv6::binding_update;
+use gecko::mipv6::rr::{BindingKey, CorrespondentKeys, Kcn, NonceTable, NonceTableConfig};
+use gecko::mipv6::seq::SeqNum;
+use gecko::mipv6::wire::{fill_checksum, BuFlags, Message, MobilityOption, Packet, Repr};
+
+struct Fixture {
+    keys: CorrespondentKeys,
+    key: BindingKey,
+    now: Instant,
+    home: Ipv6Addr,
+    cn: Ipv6Addr,
+    bu: Vec<u8>,
+}
+
+/// A correspondent after return routability, and the BU the mobile node
+/// then sends it: Nonce Indices, Alternate Care-of Address, Binding
+/// Authorization Data (what Gecko's handoff sends).
+fn fixture() -> Fixture {
+    let now = Instant::now();
+    let home: Ipv6Addr = "2001:db8:ffff::1".parse().unwrap();
+    let care_of: Ipv6Addr = "2001:db8:1:2::2".parse().unwrap();
+    let cn: Ipv6Addr = "2001:db8:2:1::2".parse().unwrap();
+    let mut keys = CorrespondentKeys::new(
+        Kcn::generate(),
+        NonceTable::new(NonceTableConfig::default()).unwrap(),
+    );
+    let (home_nonce, home_token) = keys.home_test(&home, now);
+    let (care_of_nonce, care_of_token) = keys.care_of_test(&care_of, now);
+    let key = BindingKey::from_tokens(&home_token, Some(&care_of_token));
+    let repr = Repr {
+        message: Message::BindingUpdate {
+            sequence: 42,
+            flags: BuFlags(BuFlags::ACK),
+            lifetime: 15,
+        },
+        options: vec![
+            MobilityOption::NonceIndices {
+                home: home_nonce.0,
+                care_of: care_of_nonce.0,
+            },
+            MobilityOption::AlternateCareOf(care_of),
+            MobilityOption::BindingAuthorizationData {
+                authenticator: [0; 12],
+            },
+        ],
+    };
+    let mut bu = vec![0u8; 128];
+    let emitted = repr.emit_without_checksum(&mut bu).unwrap();
+    bu.truncate(emitted.len);
+    let auth = emitted.authenticator.unwrap();
+    let tag = key.authenticator(&care_of, &cn, &bu[..auth.offset]);
+    auth.write(&mut bu, &tag).unwrap();
+    fill_checksum(&mut bu, &home, &cn).unwrap();
+    Fixture {
+        keys,
+        key,
+        now,
+        home,
+        cn,
+        bu,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let f = fixture();
+    let last = Some(SeqNum(41));
+    let mut group = c.benchmark_group("binding_update");
+    group.throughput(Throughput::Elements(1));
+    eprintln!(
+        "BU of {} bytes (Nonce Indices, Alternate Care-of Address, Binding Authorization Data)",
+        f.bu.len()
+    );
+
+    // Steady state: the binding cache entry keeps the key of its nonces.
+    group.bench_function("parse+validate, cached Kbm", |b| {
+        b.iter(|| {
+            let u = binding_update::read(black_box(&f.bu), &f.home, &f.cn).unwrap();
+            black_box(u.verify_with_key(&f.key, last).unwrap())
+        })
+    });
+    // First BU of a binding: both keygen tokens and Kbm derived from Kcn.
+    group.bench_function("parse+validate, Kbm derived", |b| {
+        b.iter(|| {
+            let u = binding_update::read(black_box(&f.bu), &f.home, &f.cn).unwrap();
+            black_box(u.verify(&f.keys, last, f.now).unwrap())
+        })
+    });
+    // The codec alone: checked view and checksum, then the full Repr.
+    group.bench_function("checked view + checksum", |b| {
+        b.iter(|| {
+            let p = Packet::new_checked(black_box(f.bu.as_slice())).unwrap();
+            black_box(p.verify_checksum(&f.home, &f.cn))
+        })
+    });
+    group.bench_function("Repr::parse", |b| {
+        b.iter(|| {
+            let p = Packet::new_checked(black_box(f.bu.as_slice())).unwrap();
+            black_box(Repr::parse(&p, &f.home, &f.cn).unwrap())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

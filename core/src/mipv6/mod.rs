@@ -1,6 +1,7 @@
 //! RFC 6275 Mobile IPv6 signalling: the wire codec, return-routability
 //! crypto and binding rules.
 
+pub mod binding_update;
 pub mod mn_ha_auth;
 pub mod rr;
 pub mod seq;
