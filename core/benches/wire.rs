@@ -73,7 +73,7 @@ fn fixture() -> Fixture {
 }
 
 fn bench(c: &mut Criterion) {
-    let f = fixture();
+    let mut f = fixture();
     let last = Some(SeqNum(41));
     let mut group = c.benchmark_group("binding_update");
     group.throughput(Throughput::Elements(1));
@@ -93,7 +93,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("parse+validate, Kbm derived", |b| {
         b.iter(|| {
             let u = binding_update::read(black_box(&f.bu), &f.home, &f.cn).unwrap();
-            black_box(u.verify(&f.keys, last, f.now).unwrap())
+            black_box(u.verify(&mut f.keys, last, f.now).unwrap())
         })
     });
     // The codec alone: checked view and checksum, then the full Repr.

@@ -201,7 +201,7 @@ impl Unverified<'_> {
     /// home token alone for a deregistration) and checks everything.
     pub fn verify(
         &self,
-        keys: &CorrespondentKeys,
+        keys: &mut CorrespondentKeys,
         last: Option<SeqNum>,
         now: Instant,
     ) -> Result<BindingUpdate, BuRejection> {
@@ -344,11 +344,11 @@ mod tests {
 
     #[test]
     fn accepts_a_signed_binding_update() {
-        let s = setup();
+        let mut s = setup();
         let bu = signed_bu(&s, 10, 15, Some(s.care_of));
         let got = read(&bu, &s.home, &s.cn)
             .unwrap()
-            .verify(&s.keys, None, s.now)
+            .verify(&mut s.keys, None, s.now)
             .unwrap();
         assert_eq!(got.home_address, s.home);
         assert_eq!(got.care_of, s.care_of);
@@ -358,24 +358,24 @@ mod tests {
         // Newer than the last accepted: fine; across the wrap too.
         read(&bu, &s.home, &s.cn)
             .unwrap()
-            .verify(&s.keys, Some(SeqNum(9)), s.now)
+            .verify(&mut s.keys, Some(SeqNum(9)), s.now)
             .unwrap();
         read(&bu, &s.home, &s.cn)
             .unwrap()
-            .verify(&s.keys, Some(SeqNum(65_000)), s.now)
+            .verify(&mut s.keys, Some(SeqNum(65_000)), s.now)
             .unwrap();
     }
 
     #[test]
     fn deregistration_uses_the_home_token_alone() {
-        let s = setup();
+        let mut s = setup();
         for bu in [
             signed_bu(&s, 11, 0, Some(s.care_of)),
             signed_bu(&s, 11, 15, None),
         ] {
             let got = read(&bu, &s.home, &s.cn)
                 .unwrap()
-                .verify(&s.keys, None, s.now)
+                .verify(&mut s.keys, None, s.now)
                 .unwrap();
             assert!(got.is_deregistration());
         }
@@ -383,23 +383,23 @@ mod tests {
 
     #[test]
     fn lifetime_is_capped() {
-        let s = setup();
+        let mut s = setup();
         let bu = signed_bu(&s, 1, u16::MAX, Some(s.care_of));
         let got = read(&bu, &s.home, &s.cn)
             .unwrap()
-            .verify(&s.keys, None, s.now)
+            .verify(&mut s.keys, None, s.now)
             .unwrap();
         assert_eq!(got.granted_lifetime(), MAX_RR_BINDING_LIFETIME);
     }
 
     #[test]
     fn old_sequence_number_is_answered_with_135() {
-        let s = setup();
+        let mut s = setup();
         let bu = signed_bu(&s, 10, 15, Some(s.care_of));
         for last in [10, 11, 10 + 32_768] {
             let err = read(&bu, &s.home, &s.cn)
                 .unwrap()
-                .verify(&s.keys, Some(SeqNum(last)), s.now)
+                .verify(&mut s.keys, Some(SeqNum(last)), s.now)
                 .unwrap_err();
             assert_eq!(
                 err,
@@ -414,7 +414,7 @@ mod tests {
 
     #[test]
     fn any_changed_bit_is_dropped_silently() {
-        let s = setup();
+        let mut s = setup();
         let bu = signed_bu(&s, 10, 15, Some(s.care_of));
         // Flip each bit outside the checksum; fix the checksum so only the
         // authenticator can catch it.
@@ -426,7 +426,7 @@ mod tests {
             forged[bit / 8] ^= 1 << (bit % 8);
             // A flipped length can make the header unfit for a checksum.
             let _ = crate::mipv6::wire::fill_checksum(&mut forged, &s.home, &s.cn);
-            match read(&forged, &s.home, &s.cn).and_then(|u| u.verify(&s.keys, None, s.now)) {
+            match read(&forged, &s.home, &s.cn).and_then(|u| u.verify(&mut s.keys, None, s.now)) {
                 Ok(u) => panic!("bit {bit} flipped and accepted: {u:?}"),
                 Err(e) => assert!(
                     e.ba_status().is_none()
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn other_source_or_destination_fails() {
-        let s = setup();
+        let mut s = setup();
         let bu = signed_bu(&s, 10, 15, Some(s.care_of));
         // A bad checksum first: the pseudo-header covers both addresses.
         let other = addr("2001:db8:2:9::2");
@@ -455,7 +455,7 @@ mod tests {
         crate::mipv6::wire::fill_checksum(&mut moved, &s.home, &other).unwrap();
         let err = read(&moved, &s.home, &other)
             .unwrap()
-            .verify(&s.keys, None, s.now)
+            .verify(&mut s.keys, None, s.now)
             .unwrap_err();
         assert_eq!(err, BuRejection::BadAuthenticator);
         assert_eq!(err.ba_status(), None);
@@ -468,7 +468,7 @@ mod tests {
         let bu = signed_bu(&s, 10, 15, Some(s.care_of));
         let err = read(&bu, &s.home, &s.cn)
             .unwrap()
-            .verify(&s.keys, None, s.now)
+            .verify(&mut s.keys, None, s.now)
             .unwrap_err();
         assert_eq!(err.ba_status(), Some(136));
     }

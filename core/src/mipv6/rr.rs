@@ -39,7 +39,7 @@
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha1::{Digest, Sha1};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -588,12 +588,37 @@ impl NonceTable {
 pub struct CorrespondentKeys {
     kcn: Kcn,
     nonces: NonceTable,
+    // Keygen tokens already computed, by (0 home / 1 care-of, address,
+    // nonce): every BU from G reuses the home token of the same nonce, and
+    // nodes' care-of tokens recur, so most BUs need no token HMAC at all.
+    tokens: HashMap<(u8, Ipv6Addr, [u8; NONCE_LEN]), KeygenToken>,
 }
+
+/// Most keygen tokens a [`CorrespondentKeys`] keeps before starting afresh.
+const MAX_CACHED_TOKENS: usize = 4096;
 
 impl CorrespondentKeys {
     /// Combines a Kcn and a nonce table.
     pub fn new(kcn: Kcn, nonces: NonceTable) -> Self {
-        CorrespondentKeys { kcn, nonces }
+        CorrespondentKeys {
+            kcn,
+            nonces,
+            tokens: HashMap::new(),
+        }
+    }
+
+    /// A keygen token (`which`: 0 home, 1 care-of), from the cache if it
+    /// was computed before. Keyed by the nonce's value, not its index, so an
+    /// index that wraps around can never return a stale token.
+    fn token(&mut self, which: u8, addr: &Ipv6Addr, nonce: &Nonce) -> KeygenToken {
+        if self.tokens.len() >= MAX_CACHED_TOKENS {
+            self.tokens.clear();
+        }
+        let kcn = &self.kcn;
+        *self
+            .tokens
+            .entry((which, *addr, nonce.0))
+            .or_insert_with(|| kcn.keygen_token(addr, nonce, which))
     }
 
     /// The Kcn.
@@ -610,14 +635,14 @@ impl CorrespondentKeys {
     /// keygen token for `home_addr` (the HoTI's source address).
     pub fn home_test(&mut self, home_addr: &Ipv6Addr, now: Instant) -> (NonceIndex, KeygenToken) {
         let (index, nonce) = self.nonces.current(now);
-        (index, home_keygen_token(&self.kcn, home_addr, &nonce))
+        (index, self.token(0, home_addr, &nonce))
     }
 
     /// Answer to a CoTI (RFC 6275 §9.4.2): the care-of nonce index and
     /// care-of keygen token for `care_of` (the CoTI's source address).
     pub fn care_of_test(&mut self, care_of: &Ipv6Addr, now: Instant) -> (NonceIndex, KeygenToken) {
         let (index, nonce) = self.nonces.current(now);
-        (index, care_of_keygen_token(&self.kcn, care_of, &nonce))
+        (index, self.token(1, care_of, &nonce))
     }
 
     /// Re-derives Kbm for a received Binding Update (RFC 6275 §9.5.1) from
@@ -628,7 +653,7 @@ impl CorrespondentKeys {
     /// Fails with [`RrError::NoncesRejected`], whose [`RrError::ba_status`]
     /// is the 136/137/138 to answer with.
     pub fn binding_key(
-        &self,
+        &mut self,
         home_addr: &Ipv6Addr,
         home_index: NonceIndex,
         care_of: Option<(&Ipv6Addr, NonceIndex)>,
@@ -638,13 +663,16 @@ impl CorrespondentKeys {
         let care = care_of.map(|(addr, idx)| (addr, self.nonces.lookup(idx, now)));
         match (home, care) {
             (Ok(hn), None) => Ok(BindingKey::from_tokens(
-                &home_keygen_token(&self.kcn, home_addr, &hn),
+                &self.token(0, home_addr, &hn),
                 None,
             )),
-            (Ok(hn), Some((coa, Ok(cn)))) => Ok(BindingKey::from_tokens(
-                &home_keygen_token(&self.kcn, home_addr, &hn),
-                Some(&care_of_keygen_token(&self.kcn, coa, &cn)),
-            )),
+            (Ok(hn), Some((coa, Ok(cn)))) => {
+                let home = self.token(0, home_addr, &hn);
+                Ok(BindingKey::from_tokens(
+                    &home,
+                    Some(&self.token(1, coa, &cn)),
+                ))
+            }
             (h, c) => Err(RrError::NoncesRejected {
                 home: h.is_err(),
                 care_of: matches!(c, Some((_, Err(_)))),
