@@ -26,7 +26,8 @@
 //!
 //! Sans-I/O: the home agent's current time comes in as an argument.
 
-use super::rr::mac_update_mh_zero_checksum;
+use super::rr::mac_over_mh;
+use super::wire::ba_status;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
@@ -46,13 +47,6 @@ pub const MIN_SPI: u32 = 256;
 pub const SUBTYPE_MN_HA: u8 = 1;
 /// Default "close enough" window for timestamps (RFC 4285 §6: 7 seconds).
 pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(7);
-
-/// BA status 144, MIPV6-ID-MISMATCH (RFC 4285 §6, §8): bad timestamp.
-pub const BA_STATUS_MIPV6_ID_MISMATCH: u8 = 144;
-/// BA status 145, MIPV6-MESG-ID-REQD (RFC 4285 §6, §8): replay option missing.
-pub const BA_STATUS_MIPV6_MESG_ID_REQD: u8 = 145;
-/// BA status 146, MIPV6-AUTH-FAIL (RFC 4285 §5.1, §8): authentication failed.
-pub const BA_STATUS_MIPV6_AUTH_FAIL: u8 = 146;
 
 /// Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01).
 const NTP_UNIX_OFFSET_SECS: i128 = 2_208_988_800;
@@ -93,11 +87,9 @@ impl MnHaAuthError {
     pub fn ba_status(&self) -> Option<u8> {
         match self {
             MnHaAuthError::AuthenticatorLength(_) | MnHaAuthError::AuthenticatorMismatch => {
-                Some(BA_STATUS_MIPV6_AUTH_FAIL)
+                Some(ba_status::AUTH_FAIL)
             }
-            MnHaAuthError::Stale { .. } | MnHaAuthError::Replayed => {
-                Some(BA_STATUS_MIPV6_ID_MISMATCH)
-            }
+            MnHaAuthError::Stale { .. } | MnHaAuthError::Replayed => Some(ba_status::ID_MISMATCH),
             MnHaAuthError::KeyTooShort(_) | MnHaAuthError::ReservedSpi(_) => None,
         }
     }
@@ -134,11 +126,7 @@ impl MnHaKey {
     }
 
     fn mac_for(&self, care_of: &Ipv6Addr, home_address: &Ipv6Addr, mh_prefix: &[u8]) -> HmacSha1 {
-        let mut mac = self.mac.clone();
-        mac.update(&care_of.octets());
-        mac.update(&home_address.octets());
-        mac_update_mh_zero_checksum(&mut mac, mh_prefix);
-        mac
+        mac_over_mh(&self.mac, care_of, home_address, mh_prefix)
     }
 
     /// Authentication Data (RFC 4285 §5.1).

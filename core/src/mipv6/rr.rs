@@ -36,6 +36,7 @@
 //! the message blocks plus one finishing block, with no allocation. A binding
 //! cache entry keeps its [`BindingKey`] and verifies later BUs cheaply.
 
+use super::wire::ba_status;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha1::{Digest, Sha1};
@@ -68,13 +69,6 @@ pub const KEYGEN_TOKEN_LEN: usize = 8;
 pub const KBM_LEN: usize = 20;
 /// Octets in the Binding Authorization Data authenticator (§6.2.7: First(96, ...)).
 pub const AUTHENTICATOR_LEN: usize = 12;
-
-/// BA status 136: Expired home nonce index (RFC 6275 §6.1.8).
-pub const BA_STATUS_EXPIRED_HOME_NONCE_INDEX: u8 = 136;
-/// BA status 137: Expired care-of nonce index (RFC 6275 §6.1.8).
-pub const BA_STATUS_EXPIRED_CARE_OF_NONCE_INDEX: u8 = 137;
-/// BA status 138: Expired nonces (RFC 6275 §6.1.8).
-pub const BA_STATUS_EXPIRED_NONCES: u8 = 138;
 
 /// A live nonce table never holds more than this many nonces, whatever the
 /// configuration; it bounds memory if a caller misconfigures it.
@@ -124,11 +118,9 @@ impl RrError {
             RrError::NoncesRejected {
                 home: true,
                 care_of: true,
-            } => Some(BA_STATUS_EXPIRED_NONCES),
-            RrError::NoncesRejected { home: true, .. } => Some(BA_STATUS_EXPIRED_HOME_NONCE_INDEX),
-            RrError::NoncesRejected { care_of: true, .. } => {
-                Some(BA_STATUS_EXPIRED_CARE_OF_NONCE_INDEX)
-            }
+            } => Some(ba_status::EXPIRED_NONCES),
+            RrError::NoncesRejected { home: true, .. } => Some(ba_status::EXPIRED_HOME_NONCE),
+            RrError::NoncesRejected { care_of: true, .. } => Some(ba_status::EXPIRED_CARE_OF_NONCE),
             _ => None,
         }
     }
@@ -140,13 +132,23 @@ fn keyed_hmac(key: &[u8]) -> HmacSha1 {
     <HmacSha1 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
 }
 
-/// Feeds a Mobility Header to `mac` with its Checksum field (octets 4 and 5)
-/// taken as zero, without copying it (RFC 6275 §6.2.7, RFC 4285 §5.1).
+/// Continues a keyed HMAC over `first | second | MH data`, the input shape of
+/// both the Binding Authorization Data authenticator (RFC 6275 §6.2.7) and
+/// the RFC 4285 MN-HA authenticator (§5.1). The MH's Checksum field (octets
+/// 4 and 5) is taken as zero without copying the header.
 ///
 /// Total on any input: if `mh` is shorter than 6 octets, whatever part of the
 /// checksum it contains is taken as zero.
-pub(crate) fn mac_update_mh_zero_checksum(mac: &mut HmacSha1, mh: &[u8]) {
+pub(crate) fn mac_over_mh(
+    keyed: &HmacSha1,
+    first: &Ipv6Addr,
+    second: &Ipv6Addr,
+    mh: &[u8],
+) -> HmacSha1 {
     const ZERO: [u8; 2] = [0; 2];
+    let mut mac = keyed.clone();
+    mac.update(&first.octets());
+    mac.update(&second.octets());
     match (mh.get(..4), mh.get(6..)) {
         (Some(head), Some(tail)) => {
             mac.update(head);
@@ -158,6 +160,7 @@ pub(crate) fn mac_update_mh_zero_checksum(mac: &mut HmacSha1, mh: &[u8]) {
             mac.update(&ZERO[..mh.len().saturating_sub(4)]);
         }
     }
+    mac
 }
 
 /// Compares a computed 96-bit MAC with a received one in constant time,
@@ -334,11 +337,7 @@ impl BindingKey {
     }
 
     fn mac_for(&self, care_of: &Ipv6Addr, correspondent: &Ipv6Addr, mh_prefix: &[u8]) -> HmacSha1 {
-        let mut mac = self.mac.clone();
-        mac.update(&care_of.octets());
-        mac.update(&correspondent.octets());
-        mac_update_mh_zero_checksum(&mut mac, mh_prefix);
-        mac
+        mac_over_mh(&self.mac, care_of, correspondent, mh_prefix)
     }
 
     /// The Binding Authorization Data authenticator (RFC 6275 §6.2.7):
