@@ -11,13 +11,17 @@ fi
 
 echo "== unit, property and lab tests"
 cargo test --workspace --all-targets
+cargo test --workspace --doc
 
 echo "== fuzz: the Mobility Header parser"
 fuzz_seconds=${GECKO_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" = 0 ]; then
   echo "fuzz: skipped (GECKO_FUZZ_SECONDS=0)"
 elif cargo +nightly fuzz --version >/dev/null 2>&1; then
-  (cd core/fuzz && cargo +nightly fuzz run mh_parse -- -max_total_time="$fuzz_seconds" -print_final_stats=1)
+  # Seeds hold valid messages, so the run starts from deep structure.
+  (cd core/fuzz && mkdir -p corpus/mh_parse &&
+    cargo +nightly fuzz run mh_parse corpus/mh_parse seeds/mh_parse -- \
+      -max_total_time="$fuzz_seconds" -print_final_stats=1)
 else
   echo "fuzz: skipped (needs the nightly toolchain and 'cargo install cargo-fuzz')"
 fi
