@@ -184,14 +184,24 @@ fn hex_key<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read at all.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (in the message, so not also a `source`).
+        error: std::io::Error,
     },
-    /// The file was read but something in it is wrong.
+    /// The file is not valid TOML.
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// The file is TOML but a field in it is wrong.
     #[error("{path}:{line}: field `{field}`: {message}")]
     Invalid {
         /// The file.
@@ -209,7 +219,7 @@ impl ConfigError {
     /// The line the error points at, if the file was readable.
     pub fn line(&self) -> Option<usize> {
         match self {
-            ConfigError::Invalid { line, .. } => Some(*line),
+            ConfigError::Invalid { line, .. } | ConfigError::Syntax { line, .. } => Some(*line),
             ConfigError::Read { .. } => None,
         }
     }
@@ -218,7 +228,7 @@ impl ConfigError {
     pub fn field(&self) -> Option<&str> {
         match self {
             ConfigError::Invalid { field, .. } => Some(field),
-            ConfigError::Read { .. } => None,
+            ConfigError::Read { .. } | ConfigError::Syntax { .. } => None,
         }
     }
 }
@@ -227,9 +237,9 @@ impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Config::parse(&text, path)
     }
@@ -242,18 +252,28 @@ impl Config {
             let field = e.path().to_string();
             let inner = e.into_inner();
             let message = inner.message().to_owned();
+            let line = |field: &str| {
+                inner
+                    .span()
+                    .map(|s| located.line_at(s.start))
+                    .or_else(|| located.line_of(field))
+                    .unwrap_or(1)
+            };
             // A missing field is reported on its table; name the field itself.
             let field = match missing_field(&message) {
                 Some(name) if field == "." => name.to_owned(),
                 Some(name) => format!("{field}.{name}"),
+                // No field at all: the TOML itself is broken.
+                None if field == "." => {
+                    return ConfigError::Syntax {
+                        path: path.to_owned(),
+                        line: line(""),
+                        message: message.trim_end().replace('\n', "; "),
+                    }
+                }
                 None => field,
             };
-            let line = inner
-                .span()
-                .map(|s| located.line_at(s.start))
-                .or_else(|| located.line_of(&field))
-                .unwrap_or(1);
-            located.error_at(line, field, message)
+            located.error_at(line(&field), field, message)
         })?;
         config.validate(&located)?;
         Ok(config)
@@ -607,8 +627,15 @@ refresh_secs = 20
     #[test]
     fn syntax_error_names_line() {
         let text = GOOD.replace("[contact]", "[contact");
-        let (line, _, _) = refused(&text);
-        assert_eq!(line, 20);
+        match parse(&text) {
+            Err(ConfigError::Syntax { line, message, .. }) => {
+                assert_eq!(line, 20);
+                assert!(message.contains("table header"), "{message}");
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+        let text = GOOD.replace("service_port = 7", "service_port = = 7");
+        assert_eq!(parse(&text).unwrap_err().line(), Some(4));
     }
 
     #[test]

@@ -65,6 +65,13 @@ enum Command {
         name: String,
         host: String,
     },
+    /// Check a cluster configuration file: prints a summary, or the line and
+    /// field that are wrong (and exits non-zero).
+    CheckConfig {
+        /// The file (default: GECKO_CONFIG).
+        #[arg(env = "GECKO_CONFIG")]
+        file: std::path::PathBuf,
+    },
     /// Show what Gecko does, step by step. Without --name: in a lab of its
     /// own, removed at the end; with --name: inside that lab, left up.
     Demo {
@@ -92,6 +99,18 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> Result<ExitCode> {
+    if let Command::CheckConfig { file } = &command {
+        let config = gecko::config::Config::load(file)?;
+        println!(
+            "{}: ok: G = {}, {} nodes, contact {} (backups: {})",
+            file.display(),
+            config.global_address,
+            config.nodes.len(),
+            config.contact.node,
+            config.contact.backups.join(", ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     // exec replaces this process: it must not start a runtime first.
     if let Command::Exec {
         name,
@@ -137,7 +156,7 @@ fn run(command: Command) -> Result<ExitCode> {
             Command::Cut { name, host } => Lab::open(&name)?.set_link(&host, false).await?,
             Command::Heal { name, host } => Lab::open(&name)?.set_link(&host, true).await?,
             Command::Demo { name } => demo(name).await?,
-            Command::Exec { .. } => unreachable!("handled above"),
+            Command::Exec { .. } | Command::CheckConfig { .. } => unreachable!("handled above"),
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -21,20 +21,20 @@ pub const STATE_DIR: &str = "/run/gecko-lab";
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     /// A system call or file operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (in the message, so not also a `source`).
+        error: std::io::Error,
     },
     /// The kernel refused a netlink request.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Netlink {
         /// What was being done.
         context: String,
         /// What netlink said.
-        source: rtnetlink::Error,
+        error: rtnetlink::Error,
     },
     /// The lab name is not usable.
     #[error("`{0}` is not a lab name: use 1 to 15 of a-z, 0-9, '-'")]
@@ -69,17 +69,17 @@ pub enum LabError {
 }
 
 impl LabError {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, error: std::io::Error) -> Self {
         LabError::Io {
             context: context.into(),
-            source,
+            error,
         }
     }
 
-    pub(crate) fn netlink(context: impl Into<String>, source: rtnetlink::Error) -> Self {
+    pub(crate) fn netlink(context: impl Into<String>, error: rtnetlink::Error) -> Self {
         LabError::Netlink {
             context: context.into(),
-            source,
+            error,
         }
     }
 }
