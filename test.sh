@@ -9,9 +9,12 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-echo "== unit, property and lab tests"
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== unit, property, lab and doc tests"
+cargo test --workspace --all-targets 2>&1 | tee -a "$log"
+cargo test --workspace --doc 2>&1 | tee -a "$log"
 
 echo "== fuzz: the Mobility Header parser"
 fuzz_seconds=${GECKO_FUZZ_SECONDS:-30}
@@ -25,3 +28,6 @@ elif cargo +nightly fuzz --version >/dev/null 2>&1; then
 else
   echo "fuzz: skipped (needs the nightly toolchain and 'cargo install cargo-fuzz')"
 fi
+
+# One line for all cargo test runs (a failure stops the script before this).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

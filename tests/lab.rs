@@ -98,7 +98,6 @@ fn lab_namespaces(name: &str) -> Vec<String> {
 fn echo(client_ns: &str, server_ns: &str, server: Ipv6Addr, port: u16) -> std::io::Result<()> {
     let addr = SocketAddr::from((server, port));
     let listener = netns::run_in(&netns::open(server_ns)?, || TcpListener::bind(addr))??;
-    listener.set_nonblocking(false)?;
     let server = std::thread::spawn(move || -> std::io::Result<()> {
         let (mut conn, _) = listener.accept()?;
         let mut buf = [0u8; 32];

@@ -65,6 +65,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     poke(&buf);
+    // The correspondent's Binding Update checks read the same bytes.
+    let _ = gecko::mipv6::binding_update::read(&buf, &src, &dst);
     let Ok(repr) = Repr::parse_bytes(&buf, &src, &dst) else {
         return;
     };

@@ -121,8 +121,12 @@ impl Lab {
         // Saved first, so that `down` finds everything even if we crash below.
         lab.save()?;
         match lab.build(progress).await {
-            Ok(()) => Ok(lab),
+            Ok(()) => {
+                tracing::info!(lab = name, nodes, clients, "lab up");
+                Ok(lab)
+            }
             Err(e) => {
+                tracing::warn!(lab = name, error = %e, "lab build failed: removing what was built");
                 let _ = Lab::down(name);
                 Err(e)
             }
@@ -151,6 +155,7 @@ impl Lab {
             links::sysctls(&ns, &settings)?;
             let h = links::connect(&ns).await?;
             links::set_up(&h, "lo", true).await?;
+            tracing::debug!(host = %host.name, netns = %host.netns, "namespace ready");
             progress(&format!("host {:<8} namespace {}", host.name, host.netns));
         }
         let router = t.router();
@@ -231,6 +236,12 @@ impl Lab {
             netns::delete(space)
                 .map_err(|e| LabError::io(format!("deleting namespace {space}"), e))?;
         }
+        tracing::info!(
+            lab = name,
+            namespaces = spaces.len(),
+            processes = killed,
+            "lab down"
+        );
         let dir = Lab::dir_of(name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
@@ -343,6 +354,7 @@ fn end_processes(ns: &std::fs::File) -> Result<usize, LabError> {
             break;
         }
         if Instant::now() > deadline {
+            tracing::warn!(?left, "processes ignored SIGTERM: sending SIGKILL");
             for pid in &left {
                 let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
             }
