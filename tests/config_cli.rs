@@ -5,37 +5,8 @@ use std::process::Command;
 
 const LAB: &str = env!("CARGO_BIN_EXE_gecko-lab");
 
-const GOOD: &str = r#"global_address = "2001:db8:ffff::1"
-home_prefix = "2001:db8:ffff::/64"
-service_port = 7
-
-[home_agent]
-address = "2001:db8:ffff::fe"
-metrics = "[2001:db8:ffff::fe]:9100"
-
-[[nodes]]
-name = "node1"
-address = "2001:db8:1:1::2"
-metrics = "[2001:db8:1:1::2]:9100"
-
-[[nodes]]
-name = "node2"
-address = "2001:db8:1:2::2"
-metrics = "[2001:db8:1:2::2]:9100"
-
-[contact]
-node = "node1"
-backups = ["node2"]
-
-[security]
-mn_ha_key = "00112233445566778899aabbccddeeff"
-mn_ha_spi = 256
-cluster_key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-
-[timers]
-binding_lifetime_secs = 60
-refresh_secs = 20
-"#;
+/// The repository's example file; the broken ones below are edits of it.
+const GOOD: &str = include_str!("../examples/gecko.toml");
 
 /// Writes `text` to a file, runs check-config on it: (exit code, stdout, stderr, path).
 fn check(text: &str) -> (i32, String, String, String) {
@@ -71,7 +42,7 @@ fn broken_files_name_file_line_and_field() {
         // (edit, expected "line: field")
         (
             GOOD.replace("\"2001:db8:1:2::2\"", "\"2001:db8::zz\""),
-            "16: field `nodes[1].address`",
+            "17: field `nodes[1].address`",
         ),
         (
             GOOD.replace("service_port = 7\n", ""),
@@ -79,19 +50,19 @@ fn broken_files_name_file_line_and_field() {
         ),
         (
             GOOD.replace("node = \"node1\"", "node = \"node7\""),
-            "20: field `contact.node`",
+            "21: field `contact.node`",
         ),
         (
             GOOD.replace("mn_ha_spi = 256", "mn_ha_spi = \"256\""),
-            "25: field `security.mn_ha_spi`",
+            "26: field `security.mn_ha_spi`",
         ),
         (
             GOOD.replace("refresh_secs = 20", "refresh_secs = 20\nlifetime = 3"),
-            "31: field `timers.lifetime`",
+            "32: field `timers.lifetime`",
         ),
         (
             GOOD.replace("[timers]", "[timers"),
-            "28: invalid table header",
+            "29: invalid table header",
         ),
     ];
     for (text, expected) in cases {

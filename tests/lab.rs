@@ -4,12 +4,11 @@
 //! Each test uses its own lab name, so they run in parallel; a guard takes
 //! each lab down even when the test fails.
 
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv6Addr, SocketAddr};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use gecko::lab::netns;
+use gecko::lab::{netns, probe};
 
 const LAB: &str = env!("CARGO_BIN_EXE_gecko-lab");
 
@@ -95,32 +94,18 @@ fn lab_namespaces(name: &str) -> Vec<String> {
 
 /// One echo from a client namespace to a server namespace, through real
 /// kernel sockets. Err when the server cannot be reached.
-fn echo(client_ns: &str, server_ns: &str, server: Ipv6Addr, port: u16) -> std::io::Result<()> {
-    let addr = SocketAddr::from((server, port));
-    let listener = netns::run_in(&netns::open(server_ns)?, || TcpListener::bind(addr))??;
-    let server = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut conn, _) = listener.accept()?;
-        let mut buf = [0u8; 32];
-        let n = conn.read(&mut buf)?;
-        conn.write_all(&buf[..n])
-    });
-    let result = netns::run_in(&netns::open(client_ns)?, || -> std::io::Result<()> {
-        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-        conn.set_read_timeout(Some(Duration::from_secs(2)))?;
-        conn.write_all(b"ping")?;
-        let mut back = [0u8; 4];
-        conn.read_exact(&mut back)?;
-        assert_eq!(&back, b"ping");
-        Ok(())
-    })?;
-    if result.is_ok() {
-        server.join().unwrap()?;
-    } else {
-        // Unblock the accept that never came: connect from inside the server.
-        let _ = netns::run_in(&netns::open(server_ns)?, || TcpStream::connect(addr));
-        let _ = server.join();
-    }
-    result
+fn echo(
+    client_ns: &str,
+    server_ns: &str,
+    server: Ipv6Addr,
+    port: u16,
+) -> std::io::Result<Duration> {
+    probe::echo(
+        client_ns,
+        server_ns,
+        SocketAddr::from((server, port)),
+        Duration::from_secs(1),
+    )
 }
 
 #[test]

@@ -510,39 +510,9 @@ impl Locator<'_> {
 mod tests {
     use super::*;
 
-    /// A valid file; the broken ones below are edits of it.
-    pub(crate) const GOOD: &str = r#"# a distributed server of two nodes
-global_address = "2001:db8:ffff::1"
-home_prefix = "2001:db8:ffff::/64"
-service_port = 7
-
-[home_agent]
-address = "2001:db8:ffff::fe"
-metrics = "[2001:db8:ffff::fe]:9100"
-
-[[nodes]]
-name = "node1"
-address = "2001:db8:1:1::2"
-metrics = "[2001:db8:1:1::2]:9100"
-
-[[nodes]]
-name = "node2"
-address = "2001:db8:1:2::2"
-metrics = "[2001:db8:1:2::2]:9100"
-
-[contact]
-node = "node1"
-backups = ["node2"]
-
-[security]
-mn_ha_key = "00112233445566778899aabbccddeeff"
-mn_ha_spi = 256
-cluster_key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-
-[timers]
-binding_lifetime_secs = 60
-refresh_secs = 20
-"#;
+    /// A valid file (the repository's example); the broken ones below are
+    /// edits of it.
+    pub(crate) const GOOD: &str = include_str!("../../examples/gecko.toml");
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("gecko.toml"))

@@ -1,15 +1,14 @@
 //! `gecko-lab`: builds, inspects and removes labs of network namespaces, and
 //! runs the demo. See DESIGN.md, "The lab".
 
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gecko::lab::{netns, Lab, Role};
+use gecko::lab::{probe, Lab, Role};
 
 #[derive(Parser)]
 #[command(
@@ -235,10 +234,12 @@ async fn demo_steps(lab: &Lab) -> Result<()> {
     );
     for node in lab.topology.hosts_of(Role::Node).cloned() {
         let (client_ns, node_ns) = (client.netns.clone(), node.netns.clone());
-        let rtt =
-            tokio::task::spawn_blocking(move || echo_between(&client_ns, &node_ns, node.address))
-                .await?
-                .with_context(|| format!("{} -> {}", client.name, node.name))?;
+        let server = SocketAddr::from((node.address, ECHO_PORT));
+        let rtt = tokio::task::spawn_blocking(move || {
+            probe::echo(&client_ns, &node_ns, server, Duration::from_secs(3))
+        })
+        .await?
+        .with_context(|| format!("{} -> {}", client.name, node.name))?;
         println!(
             "      {} -> {:<6} [{}]:{}  echo ok, round trip {:.3} ms",
             client.name,
@@ -253,34 +254,3 @@ async fn demo_steps(lab: &Lab) -> Result<()> {
 }
 
 const ECHO_PORT: u16 = 7;
-
-/// Listens in `server_ns`, connects from `client_ns`, and times one echo.
-fn echo_between(client_ns: &str, server_ns: &str, server: Ipv6Addr) -> Result<Duration> {
-    let addr = SocketAddr::from((server, ECHO_PORT));
-    let listener = netns::run_in(&netns::open(server_ns)?, || TcpListener::bind(addr))??;
-    let server_thread = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut conn, _) = listener.accept()?;
-        let mut buf = [0u8; 64];
-        let n = conn.read(&mut buf)?;
-        conn.write_all(&buf[..n])
-    });
-    let client_ns = netns::open(client_ns)?;
-    let rtt = netns::run_in(&client_ns, || -> std::io::Result<Duration> {
-        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-        conn.set_read_timeout(Some(Duration::from_secs(3)))?;
-        let message = b"hello from the client";
-        let t0 = Instant::now();
-        conn.write_all(message)?;
-        let mut back = [0u8; 64];
-        let n = conn.read(&mut back)?;
-        let rtt = t0.elapsed();
-        if &back[..n] != message {
-            return Err(std::io::Error::other("echo came back different"));
-        }
-        Ok(rtt)
-    })??;
-    server_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("echo server panicked"))??;
-    Ok(rtt)
-}

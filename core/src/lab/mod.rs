@@ -5,6 +5,7 @@
 
 pub mod links;
 pub mod netns;
+pub mod probe;
 pub mod topology;
 
 use std::path::{Path, PathBuf};
