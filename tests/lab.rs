@@ -334,3 +334,42 @@ fn demo_builds_its_own_lab_and_removes_it() {
     assert!(out.contains("lab `demo` removed"), "{out}");
     assert!(lab_namespaces("demo").is_empty());
 }
+
+#[test]
+fn two_ups_of_one_name_build_one_lab() {
+    let name = "t-race";
+    let _ = lab(&["down", "--name", name]);
+    let guard = LabGuard(name.into());
+    let ups: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(LAB)
+                .args(["up", "--name", name, "--nodes", "1", "--clients", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<Output> = ups
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let won = results.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "exactly one up wins");
+    let lost = results.iter().find(|o| !o.status.success()).unwrap();
+    assert!(
+        String::from_utf8_lossy(&lost.stderr).contains("exists"),
+        "{}",
+        String::from_utf8_lossy(&lost.stderr)
+    );
+    // The winner's lab is whole: the loser removed nothing of it.
+    assert_eq!(lab_namespaces(name).len(), 3);
+    echo(
+        &format!("gecko-{name}-client1"),
+        &format!("gecko-{name}-node1"),
+        "2001:db8:1:1::2".parse().unwrap(),
+        7020,
+    )
+    .expect("the lab works");
+    drop(guard);
+}

@@ -119,7 +119,8 @@ impl Lab {
             dir: Lab::dir_of(name),
             topology,
         };
-        // Saved first, so that `down` finds everything even if we crash below.
+        // Saved first, so that `down` finds everything even if we crash below;
+        // a failure here built nothing, so there is nothing to remove.
         lab.save()?;
         match lab.build(progress).await {
             Ok(()) => {
@@ -196,12 +197,21 @@ impl Lab {
         Ok(())
     }
 
+    /// Claims the lab's name by creating its state directory (never an
+    /// existing one: two `up`s of one name cannot both proceed) and saves
+    /// the plan in it.
     fn save(&self) -> Result<(), LabError> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| LabError::io(format!("creating {}", self.dir.display()), e))?;
+        std::fs::create_dir_all(STATE_DIR)
+            .map_err(|e| LabError::io(format!("creating {STATE_DIR}"), e))?;
+        std::fs::create_dir(&self.dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => LabError::Exists(self.topology.name.clone()),
+            _ => LabError::io(format!("creating {}", self.dir.display()), e),
+        })?;
         let json = serde_json::to_string_pretty(&self.topology).expect("a topology serialises");
-        std::fs::write(self.dir.join("lab.json"), json)
-            .map_err(|e| LabError::io("writing lab.json", e))
+        std::fs::write(self.dir.join("lab.json"), json).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            LabError::io("writing lab.json", e)
+        })
     }
 
     /// Opens lab `name`, which must be up.
