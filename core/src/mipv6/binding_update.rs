@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::rr::{BindingKey, CorrespondentKeys, NonceIndex, RrError};
 use super::seq::SeqNum;
-use super::wire::{
-    ba_status, BuFlags, MhType, Packet, WireError, OPT_ALTERNATE_COA, OPT_NONCE_INDICES,
-};
+use super::wire::{ba_status, BuFlags, Message, MobilityOption, Packet, Repr, WireError};
 
 /// Longest binding a correspondent grants after return routability
 /// (RFC 6275 §12, MAX_RR_BINDING_LIFETIME).
@@ -41,10 +39,9 @@ pub struct BindingUpdate {
 }
 
 impl BindingUpdate {
-    /// Lifetime zero or care-of address equal to the home address: the
-    /// binding is to be removed (§9.5.1).
+    /// Lifetime zero: the binding is to be removed (§6.1.7, §9.5.1).
     pub fn is_deregistration(&self) -> bool {
-        self.lifetime_units == 0 || self.care_of == self.home_address
+        self.lifetime_units == 0
     }
 
     /// The lifetime granted: what was asked for, at most
@@ -67,8 +64,9 @@ pub enum BuRejection {
     /// The H flag: a correspondent keeps no home registrations.
     #[error("home registration sent to a correspondent node")]
     HomeRegistrationNotSupported,
-    /// The home or care-of address cannot be bound (multicast,
-    /// unspecified, loopback, link-local).
+    /// The home or care-of address cannot be bound: not a global unicast
+    /// address (§6.1.7: "unicast routable"), the correspondent itself, or a
+    /// care-of address equal to the home address in a registration.
     #[error("address {0} cannot be bound")]
     BadAddress(Ipv6Addr),
     /// No Nonce Indices option, which return routability needs.
@@ -107,28 +105,28 @@ impl BuRejection {
     }
 }
 
-/// A Binding Update read from the wire, authenticator not yet checked.
+/// A Binding Update read from the wire, authenticator not yet checked: its
+/// fields come out only through [`Unverified::verify`].
 #[derive(Debug, Clone, Copy)]
 pub struct Unverified<'a> {
-    /// The fields, valid once the authenticator checks.
-    pub update: BindingUpdate,
+    update: BindingUpdate,
     /// What the authenticator covers: the Mobility Header up to it.
-    pub mh_prefix: &'a [u8],
-    /// The authenticator received.
-    pub authenticator: &'a [u8; 12],
+    mh_prefix: &'a [u8],
+    authenticator: &'a [u8; 12],
     /// The correspondent's own address (the packet's destination).
-    pub correspondent: Ipv6Addr,
+    correspondent: Ipv6Addr,
 }
 
-/// Reads a Binding Update sent from `src` to `dst` (checksum, structure,
-/// addresses, required options) without allocating.
+/// Reads a Binding Update sent from `src` to `dst`: checksum, then the
+/// codec's checks of every field and option (RFC 6275 §9.2), then the
+/// addresses and the options return routability needs. Allocates nothing
+/// unless the BU carries flow identification options.
 pub fn read<'a>(
     mh: &'a [u8],
     src: &Ipv6Addr,
     dst: &Ipv6Addr,
 ) -> Result<Unverified<'a>, BuRejection> {
     let packet = Packet::new_checked(mh)?;
-    // RFC 6275 §9.2 order: checksum, then type.
     if !packet.verify_checksum(src, dst) {
         return Err(WireError::BadChecksum {
             found: packet.checksum(),
@@ -136,38 +134,35 @@ pub fn read<'a>(
         }
         .into());
     }
-    if packet.mh_type()? != MhType::BindingUpdate {
+    let mut care_of = *src;
+    let mut nonces = None;
+    let message = Repr::check_with(&packet, |option| match option {
+        MobilityOption::AlternateCareOf(addr) => care_of = addr,
+        MobilityOption::NonceIndices { home, care_of } => {
+            nonces = Some((NonceIndex(home), NonceIndex(care_of)))
+        }
+        _ => {}
+    })?;
+    let Message::BindingUpdate {
+        sequence,
+        flags,
+        lifetime,
+    } = message
+    else {
         return Err(BuRejection::NotABindingUpdate(packet.msg_type()));
-    }
-    let flags = BuFlags(packet.bu_flags().unwrap_or_default());
+    };
     if flags.home() {
         return Err(BuRejection::HomeRegistrationNotSupported);
     }
-    let mut care_of = *src;
-    let mut nonces = None;
-    for option in packet.options() {
-        let option = option?;
-        match (option.option_type, option.data) {
-            (OPT_ALTERNATE_COA, data) => {
-                let octets: [u8; 16] = data
-                    .try_into()
-                    .map_err(|_| bad_length(OPT_ALTERNATE_COA, data))?;
-                care_of = Ipv6Addr::from(octets);
-            }
-            (OPT_NONCE_INDICES, &[h0, h1, c0, c1]) => {
-                nonces = Some((
-                    NonceIndex(u16::from_be_bytes([h0, h1])),
-                    NonceIndex(u16::from_be_bytes([c0, c1])),
-                ));
-            }
-            (OPT_NONCE_INDICES, data) => return Err(bad_length(OPT_NONCE_INDICES, data).into()),
-            _ => {}
-        }
-    }
     for addr in [src, &care_of] {
-        if !bindable(addr) {
+        if !bindable(addr) || addr == dst {
             return Err(BuRejection::BadAddress(*addr));
         }
+    }
+    if lifetime != 0 && care_of == *src {
+        // A binding of G to G itself: the mobile node is home and must
+        // deregister with lifetime zero instead.
+        return Err(BuRejection::BadAddress(care_of));
     }
     let (home_nonce, care_of_nonce) = nonces.ok_or(BuRejection::MissingNonceIndices)?;
     // Re-sliced from `mh` so that they outlive the view.
@@ -184,9 +179,9 @@ pub fn read<'a>(
         update: BindingUpdate {
             home_address: *src,
             care_of,
-            sequence: SeqNum(packet.sequence().unwrap_or_default()),
+            sequence: SeqNum(sequence),
             flags,
-            lifetime_units: packet.lifetime().unwrap_or_default(),
+            lifetime_units: lifetime,
             home_nonce,
             care_of_nonce,
         },
@@ -197,44 +192,46 @@ pub fn read<'a>(
 }
 
 impl Unverified<'_> {
-    /// Derives Kbm from the correspondent's nonces (§5.2.5, §5.2.6: the
-    /// home token alone for a deregistration) and checks everything.
+    /// Checks the nonces (136/137/138 when stale), the authenticator with
+    /// the Kbm they give (§5.2.5; the home token alone for a
+    /// deregistration, §5.2.6), then the sequence number.
+    ///
+    /// `last` is the last sequence number accepted for this home address.
+    /// The caller keeps it after the binding is deleted or expires, for as
+    /// long as a nonce lives ([`super::rr::MAX_NONCE_LIFETIME`]), or a
+    /// captured Binding Update could be replayed (§9.5.3).
     pub fn verify(
         &self,
         keys: &mut CorrespondentKeys,
         last: Option<SeqNum>,
         now: Instant,
     ) -> Result<BindingUpdate, BuRejection> {
-        let u = &self.update;
-        let care_of = (!u.is_deregistration()).then_some((&u.care_of, u.care_of_nonce));
-        let key = keys
-            .binding_key(&u.home_address, u.home_nonce, care_of, now)
-            .map_err(BuRejection::Nonces)?;
-        self.verify_with_key(&key, last)
-    }
-
-    /// Checks the authenticator with a key the caller kept from an earlier
-    /// update of the same binding (same nonce indices), then the sequence
-    /// number against `last`, the last one accepted for this home address.
-    pub fn verify_with_key(
-        &self,
-        key: &BindingKey,
-        last: Option<SeqNum>,
-    ) -> Result<BindingUpdate, BuRejection> {
         let u = self.update;
-        // The care-of address in the MAC is the home address when deregistering.
-        let care_of = if u.is_deregistration() {
-            u.home_address
-        } else {
-            u.care_of
+        let care_of = (!u.is_deregistration()).then_some((&u.care_of, u.care_of_nonce));
+        let source = keys
+            .key_source(&u.home_address, u.home_nonce, care_of, now)
+            .map_err(BuRejection::Nonces)?;
+        // §9.5.1: the MAC is over the care-of address as the BU specifies it.
+        let authentic = |key: &BindingKey| {
+            key.verify(
+                &u.care_of,
+                &self.correspondent,
+                self.mh_prefix,
+                self.authenticator,
+            )
+            .is_ok()
         };
-        key.verify(
-            &care_of,
-            &self.correspondent,
-            self.mh_prefix,
-            self.authenticator,
-        )
-        .map_err(|_| BuRejection::BadAuthenticator)?;
+        match keys.verified_key(&source) {
+            Some(key) if authentic(key) => {}
+            Some(_) => return Err(BuRejection::BadAuthenticator),
+            None => {
+                let key = keys.derive(&source);
+                if !authentic(&key) {
+                    return Err(BuRejection::BadAuthenticator);
+                }
+                keys.remember_verified(source, key);
+            }
+        }
         if let Some(last) = last {
             if !u.sequence.is_newer_than(last) {
                 return Err(BuRejection::SequenceOutOfWindow {
@@ -247,20 +244,17 @@ impl Unverified<'_> {
     }
 }
 
-fn bad_length(option_type: u8, data: &[u8]) -> WireError {
-    WireError::BadOptionLength {
-        option_type,
-        len: data.len() as u8,
-    }
-}
-
-/// Unicast addresses of global scope only: a binding to anything else would
-/// let a mobile node redirect traffic where it has no business.
+/// Global unicast addresses only: a binding to anything else would send a
+/// client's traffic for G where no node can be (or at the client itself).
 fn bindable(addr: &Ipv6Addr) -> bool {
+    let first = addr.segments()[0];
+    let v4_embedded = addr.segments()[..5] == [0; 5]; // ::/96 and ::ffff:0:0/96
     !(addr.is_unspecified()
         || addr.is_loopback()
         || addr.is_multicast()
-        || (addr.segments()[0] & 0xffc0) == 0xfe80)
+        || v4_embedded
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0) // site-local, deprecated
 }
 
 #[cfg(test)]
@@ -333,9 +327,9 @@ mod tests {
         let e = repr.emit_without_checksum(&mut buf).unwrap();
         buf.truncate(e.len);
         let auth = e.authenticator.unwrap();
-        let dereg = lifetime == 0 || care_of.is_none_or(|c| c == s.home);
+        let dereg = lifetime == 0;
         let key = BindingKey::from_tokens(&s.home_token, (!dereg).then_some(&s.care_of_token));
-        let mac_coa = if dereg { s.home } else { care_of.unwrap() };
+        let mac_coa = care_of.unwrap_or(s.home);
         let tag = key.authenticator(&mac_coa, &s.cn, &buf[..auth.offset]);
         auth.write(&mut buf, &tag).unwrap();
         crate::mipv6::wire::fill_checksum(&mut buf, &s.home, &s.cn).unwrap();
@@ -369,9 +363,10 @@ mod tests {
     #[test]
     fn deregistration_uses_the_home_token_alone() {
         let mut s = setup();
+        // Lifetime zero, from a node (Alternate CoA) or from home.
         for bu in [
             signed_bu(&s, 11, 0, Some(s.care_of)),
-            signed_bu(&s, 11, 15, None),
+            signed_bu(&s, 12, 0, None),
         ] {
             let got = read(&bu, &s.home, &s.cn)
                 .unwrap()
@@ -379,6 +374,79 @@ mod tests {
                 .unwrap();
             assert!(got.is_deregistration());
         }
+        // A registration of G to G itself is no deregistration: refused.
+        let bu = signed_bu(&s, 13, 15, None);
+        assert_eq!(
+            read(&bu, &s.home, &s.cn).unwrap_err(),
+            BuRejection::BadAddress(s.home)
+        );
+    }
+
+    #[test]
+    fn a_kept_key_still_needs_live_nonces() {
+        let mut s = setup();
+        let bu = signed_bu(&s, 10, 15, Some(s.care_of));
+        read(&bu, &s.home, &s.cn)
+            .unwrap()
+            .verify(&mut s.keys, None, s.now)
+            .unwrap();
+        // The same BU again is served by the kept key...
+        let u = read(&bu, &s.home, &s.cn).unwrap();
+        u.verify(&mut s.keys, Some(SeqNum(9)), s.now).unwrap();
+        // ...but not once its nonces are past MAX_NONCE_LIFETIME.
+        let later = s.now + crate::mipv6::rr::MAX_NONCE_LIFETIME + Duration::from_secs(1);
+        let err = u.verify(&mut s.keys, Some(SeqNum(9)), later).unwrap_err();
+        assert_eq!(err.ba_status(), Some(ba_status::EXPIRED_NONCES));
+    }
+
+    #[test]
+    fn a_forged_update_leaves_no_key_behind() {
+        let mut s = setup();
+        let mut bu = signed_bu(&s, 10, 15, Some(s.care_of));
+        let last = bu.len() - 1;
+        bu[last] ^= 1; // the authenticator's last octet
+        crate::mipv6::wire::fill_checksum(&mut bu, &s.home, &s.cn).unwrap();
+        let u = read(&bu, &s.home, &s.cn).unwrap();
+        assert_eq!(
+            u.verify(&mut s.keys, None, s.now).unwrap_err(),
+            BuRejection::BadAuthenticator
+        );
+        let source = s
+            .keys
+            .key_source(
+                &s.home,
+                s.home_nonce,
+                Some((&s.care_of, s.care_of_nonce)),
+                s.now,
+            )
+            .unwrap();
+        assert!(s.keys.verified_key(&source).is_none());
+    }
+
+    #[test]
+    fn unroutable_care_of_addresses_are_refused() {
+        let s = setup();
+        for bad in [
+            "::ffff:127.0.0.1",
+            "::10.0.0.1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "::1",
+        ] {
+            let bu = signed_bu(&s, 10, 15, Some(addr(bad)));
+            assert_eq!(
+                read(&bu, &s.home, &s.cn).unwrap_err(),
+                BuRejection::BadAddress(addr(bad)),
+                "{bad}"
+            );
+        }
+        // Nor the correspondent itself.
+        let bu = signed_bu(&s, 10, 15, Some(s.cn));
+        assert_eq!(
+            read(&bu, &s.home, &s.cn).unwrap_err(),
+            BuRejection::BadAddress(s.cn)
+        );
     }
 
     #[test]
@@ -476,7 +544,9 @@ mod tests {
     #[test]
     fn missing_options_and_other_messages_are_refused() {
         let s = setup();
-        let emit = |options: Vec<MobilityOption>, flags: u16| {
+        let emit = |mut options: Vec<MobilityOption>, flags: u16| {
+            // From a node: an Alternate CoA (a later one in `options` wins).
+            options.insert(0, MobilityOption::AlternateCareOf(s.care_of));
             let repr = Repr {
                 message: Message::BindingUpdate {
                     sequence: 1,

@@ -319,8 +319,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// option's Mobility SPI field (RFC 4285 §5.1); it contains the Checksum
     /// field as received, which the MAC computation must treat as zero.
     /// `None` if there is no such option with 12 octets of authentication
-    /// data, if anything but padding or another authentication option
-    /// follows it, or if the options are malformed.
+    /// data, if anything but padding follows it (its MAC would not cover
+    /// it), or if the options are malformed.
     pub fn message_auth_prefix(&self, subtype: u8) -> Option<(&[u8], &[u8; AUTHENTICATOR_LEN])> {
         let mh = self.mh_bytes();
         let mut found = None;
@@ -337,8 +337,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
                     let start = opt.offset + 2 + 5;
                     found = Some((&mh[..start], opt.data[5..].try_into().ok()?));
                 }
-                Some(_) if opt.option_type != OPT_MESSAGE_AUTH => return None,
-                _ => {}
+                Some(_) => return None,
+                None => {}
             }
         }
         found

@@ -320,7 +320,7 @@ impl AuthField {
     /// Writes `tag` into the authenticator field of `mh`.
     pub fn write(&self, mh: &mut [u8], tag: &[u8; AUTHENTICATOR_LEN]) -> Result<(), WireError> {
         let available = mh.len();
-        let end = self.offset + AUTHENTICATOR_LEN;
+        let end = self.offset.saturating_add(AUTHENTICATOR_LEN);
         mh.get_mut(self.offset..end)
             .ok_or(WireError::BufferTooSmall {
                 needed: end,
@@ -369,6 +369,20 @@ impl Repr {
 
     /// Everything after the checksum; `packet` passed `check_len`.
     fn parse_checked<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self, WireError> {
+        let mut options = Vec::new();
+        let message = Self::check_with(packet, |opt| options.push(opt))?;
+        Ok(Repr { message, options })
+    }
+
+    /// The checks of [`Repr::parse`] after the checksum (MH type, Payload
+    /// Proto, Header Len, every option, authentication option last), on a
+    /// packet that passed `check_len`, handing each option to `visit`
+    /// instead of collecting them: a handler that wants a few options of one
+    /// message reads them without allocating, with exactly the same rules.
+    pub fn check_with<T: AsRef<[u8]>>(
+        packet: &Packet<T>,
+        mut visit: impl FnMut(MobilityOption),
+    ) -> Result<Message, WireError> {
         let t = packet.mh_type()?;
         if packet.payload_proto() != IPPROTO_NONE {
             return Err(WireError::BadPayloadProto(packet.payload_proto()));
@@ -381,30 +395,28 @@ impl Repr {
         })?;
         let message = Message::parse_fixed(t, fixed);
 
-        let mut options = Vec::new();
-        // The authentication option must be the last one: after Binding
-        // Authorization Data nothing at all, after RFC 4285's option only
-        // padding or further RFC 4285 options.
-        let mut auth_at: Option<(u8, usize)> = None;
+        // An authentication option must be the last option, so that its MAC
+        // covers every other: nothing may follow Binding Authorization Data
+        // (RFC 6275 §6.2.7, not even padding), and only padding may follow
+        // an RFC 4285 option (Gecko uses MN-HA alone, never MN-AAA after it).
+        let mut auth_at: Option<usize> = None;
         for raw in packet.options() {
             let raw = raw?;
-            if let Some((ty, offset)) = auth_at {
-                if ty == OPT_BINDING_AUTH_DATA || raw.option_type != OPT_MESSAGE_AUTH {
-                    return Err(WireError::AuthNotLast { offset });
-                }
+            if let Some(offset) = auth_at {
+                return Err(WireError::AuthNotLast { offset });
             }
             let opt = MobilityOption::parse(&raw)?;
             if opt.is_authentication() {
-                auth_at = Some((raw.option_type, raw.offset));
+                auth_at = Some(raw.offset);
                 if raw.option_type == OPT_BINDING_AUTH_DATA
                     && raw.offset + 2 + raw.data.len() != mh.len()
                 {
                     return Err(WireError::AuthNotLast { offset: raw.offset });
                 }
             }
-            options.push(opt);
+            visit(opt);
         }
-        Ok(Repr { message, options })
+        Ok(message)
     }
 
     /// Parses `buf` as a Mobility Header from the wire, checksum included.

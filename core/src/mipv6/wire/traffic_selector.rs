@@ -244,6 +244,7 @@ impl TrafficSelector {
         };
         Ok(match format {
             TS_FORMAT_IPV6 => Self::Ipv6(Ipv6TrafficSelector::parse(sel)?),
+            0 => return Err(WireError::BadTrafficSelector("TS format 0 is reserved")),
             format => Self::Other {
                 format,
                 data: sel.to_vec(),
@@ -405,6 +406,11 @@ mod tests {
                 len: 1
             })
         );
+        // Format 0 is reserved (RFC 6088 §3.1).
+        assert!(matches!(
+            TrafficSelector::parse(&[0, 0, 9, 9]),
+            Err(WireError::BadTrafficSelector(_))
+        ));
         // Other formats are kept raw.
         assert_eq!(
             TrafficSelector::parse(&[1, 0, 9, 9]),
