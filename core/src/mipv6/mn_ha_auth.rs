@@ -37,14 +37,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type HmacSha1 = Hmac<Sha1>;
 
-/// Octets of Authentication Data (RFC 4285 §5.1: First(96, ...)).
-pub const AUTHENTICATION_DATA_LEN: usize = 12;
+/// Octets of Authentication Data (RFC 4285 §5.1: First(96, ...)), the
+/// codec's authenticator length.
+pub use super::wire::AUTHENTICATOR_LEN as AUTHENTICATION_DATA_LEN;
 /// The MN-HA shared key is 16 octets (RFC 4285 §5.1); shorter keys are refused.
 pub const MIN_KEY_LEN: usize = 16;
 /// Mobility SPIs below this are reserved (RFC 4285 §5.1: "[0-255] is reserved").
 pub const MIN_SPI: u32 = 256;
-/// Authentication option subtype of the MN-HA option (RFC 4285 §5.1).
-pub const SUBTYPE_MN_HA: u8 = 1;
 /// Default "close enough" window for timestamps (RFC 4285 §6: 7 seconds).
 pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(7);
 
@@ -317,9 +316,14 @@ impl ReplayGuard {
         ReplayGuard::with_window(DEFAULT_REPLAY_WINDOW)
     }
 
-    /// A guard with another window (RFC 4285 §6: it SHOULD be more than 3 s).
+    /// A guard with another window (RFC 4285 §6: it SHOULD be more than
+    /// 3 s), bounded to 1 s..=60 s: a zero window refuses every clock, and a
+    /// huge one would let any old timestamp through.
     pub fn with_window(window: Duration) -> Self {
-        ReplayGuard { window, last: None }
+        ReplayGuard {
+            window: window.clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            last: None,
+        }
     }
 
     /// The "close enough" window.

@@ -67,8 +67,9 @@ pub const NONCE_LEN: usize = 8;
 pub const KEYGEN_TOKEN_LEN: usize = 8;
 /// Octets in Kbm (a SHA-1 digest).
 pub const KBM_LEN: usize = 20;
-/// Octets in the Binding Authorization Data authenticator (§6.2.7: First(96, ...)).
-pub const AUTHENTICATOR_LEN: usize = 12;
+/// Octets in the Binding Authorization Data authenticator (§6.2.7:
+/// First(96, ...)), the codec's authenticator length.
+pub use super::wire::AUTHENTICATOR_LEN;
 
 /// A live nonce table never holds more than this many nonces, whatever the
 /// configuration; it bounds memory if a caller misconfigures it.
@@ -570,6 +571,20 @@ impl NonceTable {
         }
     }
 
+    /// Issues `nonce` as the next index, as if made at `now` (tests that
+    /// need a known nonce, such as the independent vectors).
+    #[cfg(test)]
+    pub(crate) fn issue_for_test(&mut self, nonce: Nonce, now: Instant) -> NonceIndex {
+        let index = NonceIndex(self.first_index.0.wrapping_add(self.issued as u16));
+        self.entries.push_back(NonceEntry {
+            index,
+            nonce,
+            created: now,
+        });
+        self.issued += 1;
+        index
+    }
+
     fn prune(&mut self, now: Instant) {
         while let Some(front) = self.entries.front() {
             if now.saturating_duration_since(front.created) >= self.config.lifetime {
@@ -837,18 +852,40 @@ mod tests {
     }
 
     #[test]
-    fn correspondent_keys_reproduce_vectors_end_to_end() {
-        // CN side with the vector's Kcn; MN side from the tokens alone.
-        let k = kcn();
-        let hn = Nonce(hex_array(HOME_NONCE));
-        let cn_ = Nonce(hex_array(CARE_OF_NONCE));
-        let home_tok = home_keygen_token(&k, &addr(HOME_ADDRESS), &hn);
-        let care_tok = care_of_keygen_token(&k, &addr(CARE_OF_ADDRESS), &cn_);
-        let mn_key = BindingKey::from_tokens(&home_tok, Some(&care_tok));
-        let bu = hex(CN_BU);
-        let prefix = &bu[..CN_BU_AUTHENTICATOR_OFFSET];
-        let auth = mn_key.authenticator(&addr(CARE_OF_ADDRESS), &addr(CORRESPONDENT), prefix);
-        assert_eq!(auth, hex_array::<12>(CN_BU_AUTHENTICATOR));
+    fn correspondent_accepts_the_vector_binding_update() {
+        // A correspondent holding the vector's Kcn and nonces at the vector's
+        // indices accepts the BU whose authenticator Python computed, through
+        // the whole receive path (checksum, codec, nonces, Kbm, MAC).
+        let now = Instant::now();
+        let mut table =
+            NonceTable::with_first_index(NonceTableConfig::default(), NonceIndex(HOME_NONCE_INDEX))
+                .unwrap();
+        let hi = table.issue_for_test(Nonce(hex_array(HOME_NONCE)), now);
+        let ci = table.issue_for_test(Nonce(hex_array(CARE_OF_NONCE)), now);
+        assert_eq!((hi.0, ci.0), (HOME_NONCE_INDEX, CARE_OF_NONCE_INDEX));
+        let mut cn = CorrespondentKeys::new(kcn(), table);
+        let (home, correspondent) = (addr(HOME_ADDRESS), addr(CORRESPONDENT));
+        let mut bu = hex(CN_BU);
+        // The vector's checksum is a dummy (the MAC ignores it): make it real.
+        crate::mipv6::wire::fill_checksum(&mut bu, &home, &correspondent).unwrap();
+        let got = crate::mipv6::binding_update::read(&bu, &home, &correspondent)
+            .unwrap()
+            .verify(&mut cn, None, now)
+            .unwrap();
+        assert_eq!(got.care_of, addr(CARE_OF_ADDRESS));
+        assert_eq!((got.home_nonce, got.care_of_nonce), (hi, ci));
+        // One bit of the Python authenticator changed: refused.
+        let last = bu.len() - 1;
+        bu[last] ^= 0x80;
+        crate::mipv6::wire::fill_checksum(&mut bu, &home, &correspondent).unwrap();
+        let err = crate::mipv6::binding_update::read(&bu, &home, &correspondent)
+            .unwrap()
+            .verify(&mut cn, None, now)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            crate::mipv6::binding_update::BuRejection::BadAuthenticator
+        );
     }
 
     #[test]

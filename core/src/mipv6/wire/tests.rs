@@ -1035,8 +1035,11 @@ proptest! {
                 prop_assert_eq!(prefix.len() + 12, len);
             }
             Some(MobilityOption::MessageAuthentication { subtype, .. }) => {
-                let (prefix, _) = p.message_auth_prefix(*subtype).unwrap();
-                prop_assert!(prefix.len() < len);
+                // The option is last and ends the header: the MAC covers all
+                // but the authentication data itself.
+                let (prefix, tag) = p.message_auth_prefix(*subtype).unwrap();
+                prop_assert_eq!(prefix.len() + 12, len);
+                prop_assert_eq!(&buf[len - 12..], &tag[..]);
             }
             _ => {}
         }
