@@ -180,28 +180,6 @@ impl fmt::Debug for MnHaKey {
     }
 }
 
-/// Authentication Data of RFC 4285 §5.1; see [`MnHaKey::authenticator`].
-pub fn mn_ha_authenticator(
-    key: &MnHaKey,
-    care_of: &Ipv6Addr,
-    home_address: &Ipv6Addr,
-    mh_prefix: &[u8],
-) -> [u8; AUTHENTICATION_DATA_LEN] {
-    key.authenticator(care_of, home_address, mh_prefix)
-}
-
-/// Constant-time check of RFC 4285 §5.1 Authentication Data; see
-/// [`MnHaKey::verify`].
-pub fn verify_mn_ha_authenticator(
-    key: &MnHaKey,
-    care_of: &Ipv6Addr,
-    home_address: &Ipv6Addr,
-    mh_prefix: &[u8],
-    authentication_data: &[u8],
-) -> Result<(), MnHaAuthError> {
-    key.verify(care_of, home_address, mh_prefix, authentication_data)
-}
-
 /// A 64-bit NTP timestamp (RFC 1305 format, as RFC 4285 §6 requires):
 /// seconds since 1900-01-01 UTC in the high 32 bits, fraction of a second
 /// in units of 2^-32 s in the low 32 bits.
@@ -427,11 +405,8 @@ mod tests {
 
         let (coa, hoa) = (addr(CARE_OF_ADDRESS), addr(HOME_ADDRESS));
         let k = key();
-        assert_eq!(mn_ha_authenticator(&k, &coa, &hoa, prefix), want);
-        assert_eq!(
-            verify_mn_ha_authenticator(&k, &coa, &hoa, prefix, on_wire),
-            Ok(())
-        );
+        assert_eq!(k.authenticator(&coa, &hoa, prefix), want);
+        assert_eq!(k.verify(&coa, &hoa, prefix, on_wire), Ok(()));
         // Address order matters: care-of first, then home address.
         assert_eq!(
             k.verify(&hoa, &coa, prefix, on_wire),

@@ -381,30 +381,6 @@ impl fmt::Debug for BindingKey {
     }
 }
 
-/// The Binding Authorization Data authenticator for `kbm` (RFC 6275 §6.2.7).
-/// See [`BindingKey::authenticator`] for the arguments; use a [`BindingKey`]
-/// directly to authenticate more than once with one key.
-pub fn binding_authenticator(
-    kbm: &[u8; KBM_LEN],
-    care_of: &Ipv6Addr,
-    correspondent: &Ipv6Addr,
-    mh_prefix: &[u8],
-) -> [u8; AUTHENTICATOR_LEN] {
-    BindingKey::new(kbm).authenticator(care_of, correspondent, mh_prefix)
-}
-
-/// Constant-time check of a received Binding Authorization Data
-/// authenticator (RFC 6275 §6.2.7, §9.5.1). See [`BindingKey::verify`].
-pub fn verify_binding_authenticator(
-    kbm: &[u8; KBM_LEN],
-    care_of: &Ipv6Addr,
-    correspondent: &Ipv6Addr,
-    mh_prefix: &[u8],
-    authenticator: &[u8],
-) -> Result<(), RrError> {
-    BindingKey::new(kbm).verify(care_of, correspondent, mh_prefix, authenticator)
-}
-
 /// How often a [`NonceTable`] makes a new nonce and how long each lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NonceTableConfig {
@@ -836,17 +812,16 @@ mod tests {
 
         let k = hex_array::<20>(KBM);
         let (coa, cn) = (addr(CARE_OF_ADDRESS), addr(CORRESPONDENT));
-        assert_eq!(binding_authenticator(&k, &coa, &cn, prefix), want);
         assert_eq!(BindingKey::new(&k).authenticator(&coa, &cn, prefix), want);
         assert_eq!(
-            verify_binding_authenticator(&k, &coa, &cn, prefix, on_wire),
+            BindingKey::new(&k).verify(&coa, &cn, prefix, on_wire),
             Ok(())
         );
 
         // Deregistration: Kbm from the home token only, home address as CoA.
         let kd = hex_array::<20>(KBM_DEREGISTRATION);
         assert_eq!(
-            binding_authenticator(&kd, &addr(HOME_ADDRESS), &cn, prefix),
+            BindingKey::new(&kd).authenticator(&addr(HOME_ADDRESS), &cn, prefix),
             hex_array::<12>(CN_BU_AUTHENTICATOR_DEREGISTRATION)
         );
     }
@@ -983,7 +958,7 @@ mod tests {
             mac.update(&cn.octets());
             mac.update(&copy);
             assert_eq!(
-                binding_authenticator(&k, &coa, &cn, &src[..len]),
+                BindingKey::new(&k).authenticator(&coa, &cn, &src[..len]),
                 first_96(mac),
                 "len {len}"
             );
