@@ -592,10 +592,16 @@ pub struct CorrespondentKeys {
     // a refresh or the next handoff with the same nonces then costs one
     // HMAC instead of two tokens, Kbm and the HMAC key set-up.
     verified: HashMap<KeySource, BindingKey>,
+    // The tokens of the HoTs and CoTs this node sent, by (0 home / 1
+    // care-of, address, nonce): the BU that follows needs exactly these.
+    // Spoofed HoTIs can only evict entries, which costs a recomputation.
+    // Kcn is fixed for this value's life; rotating it means a new one.
+    tokens: HashMap<(u8, Ipv6Addr, Nonce), KeygenToken>,
 }
 
-/// Most verified keys a [`CorrespondentKeys`] keeps before starting afresh.
-const MAX_VERIFIED_KEYS: usize = 4096;
+/// Most verified keys, and most tokens, a [`CorrespondentKeys`] keeps
+/// before starting afresh.
+const MAX_CACHED: usize = 4096;
 
 impl CorrespondentKeys {
     /// Combines a Kcn and a nonce table.
@@ -604,7 +610,27 @@ impl CorrespondentKeys {
             kcn,
             nonces,
             verified: HashMap::new(),
+            tokens: HashMap::new(),
         }
+    }
+
+    /// A keygen token (`which`: 0 home, 1 care-of): from the HoT or CoT
+    /// that carried it if there was one, else computed.
+    fn token(&self, which: u8, addr: &Ipv6Addr, nonce: &Nonce) -> KeygenToken {
+        match self.tokens.get(&(which, *addr, *nonce)) {
+            Some(token) => *token,
+            None => self.kcn.keygen_token(addr, nonce, which),
+        }
+    }
+
+    /// Computes a token for a HoT or CoT and keeps it for the BU to come.
+    fn issue_token(&mut self, which: u8, addr: &Ipv6Addr, nonce: &Nonce) -> KeygenToken {
+        if self.tokens.len() >= MAX_CACHED {
+            self.tokens.clear();
+        }
+        let token = self.kcn.keygen_token(addr, nonce, which);
+        self.tokens.insert((which, *addr, *nonce), token);
+        token
     }
 
     /// The Kcn.
@@ -621,14 +647,14 @@ impl CorrespondentKeys {
     /// keygen token for `home_addr` (the HoTI's source address).
     pub fn home_test(&mut self, home_addr: &Ipv6Addr, now: Instant) -> (NonceIndex, KeygenToken) {
         let (index, nonce) = self.nonces.current(now);
-        (index, home_keygen_token(&self.kcn, home_addr, &nonce))
+        (index, self.issue_token(0, home_addr, &nonce))
     }
 
     /// Answer to a CoTI (RFC 6275 §9.4.2): the care-of nonce index and
     /// care-of keygen token for `care_of` (the CoTI's source address).
     pub fn care_of_test(&mut self, care_of: &Ipv6Addr, now: Instant) -> (NonceIndex, KeygenToken) {
         let (index, nonce) = self.nonces.current(now);
-        (index, care_of_keygen_token(&self.kcn, care_of, &nonce))
+        (index, self.issue_token(1, care_of, &nonce))
     }
 
     /// Looks up the nonces a received Binding Update names (RFC 6275
@@ -666,10 +692,10 @@ impl CorrespondentKeys {
     /// Derives Kbm from the keygen tokens (RFC 6275 §5.2.5).
     pub fn derive(&self, source: &KeySource) -> BindingKey {
         let (home, home_nonce) = &source.home;
-        let home_token = home_keygen_token(&self.kcn, home, home_nonce);
+        let home_token = self.token(0, home, home_nonce);
         let care_of_token = source
             .care_of
-            .map(|(coa, nonce)| care_of_keygen_token(&self.kcn, &coa, &nonce));
+            .map(|(coa, nonce)| self.token(1, &coa, &nonce));
         BindingKey::from_tokens(&home_token, care_of_token.as_ref())
     }
 
@@ -692,7 +718,7 @@ impl CorrespondentKeys {
     /// Keeps a key that has just verified a Binding Update. Never call it
     /// for a key that did not: the cache must hold authentic keys only.
     pub fn remember_verified(&mut self, source: KeySource, key: BindingKey) {
-        if self.verified.len() >= MAX_VERIFIED_KEYS {
+        if self.verified.len() >= MAX_CACHED {
             // Entries of expired nonces are useless anyway; start afresh.
             self.verified.clear();
         }
