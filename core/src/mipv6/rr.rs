@@ -1226,6 +1226,32 @@ mod tests {
     // ---- correspondent keys ----
 
     #[test]
+    fn kept_tokens_give_the_keys_computed_ones_give() {
+        let now = Instant::now();
+        let (home, coa, me) = (
+            addr(HOME_ADDRESS),
+            addr(CARE_OF_ADDRESS),
+            addr(CORRESPONDENT),
+        );
+        let mut warm =
+            CorrespondentKeys::new(kcn(), NonceTable::new(NonceTableConfig::default()).unwrap());
+        let (hi, ht) = warm.home_test(&home, now);
+        let (ci, ct) = warm.care_of_test(&coa, now);
+        // A HoT to the care-of address after its CoT, same nonce: a home
+        // token must never stand in for the care-of token.
+        let _ = warm.home_test(&coa, now);
+        let cold = CorrespondentKeys::new(warm.kcn().clone(), warm.nonces().clone());
+        let mh = [7u8; 40];
+        for care_of in [Some((&coa, ci)), None] {
+            let source = warm.key_source(&home, hi, care_of, now).unwrap();
+            let want =
+                BindingKey::from_tokens(&ht, care_of.map(|_| &ct)).authenticator(&coa, &me, &mh);
+            assert_eq!(warm.derive(&source).authenticator(&coa, &me, &mh), want);
+            assert_eq!(cold.derive(&source).authenticator(&coa, &me, &mh), want);
+        }
+    }
+
+    #[test]
     fn correspondent_round_trip_and_ba_status() {
         let t0 = Instant::now();
         let mut cn = CorrespondentKeys::new(
