@@ -26,16 +26,12 @@
 //!
 //! Sans-I/O: the home agent's current time comes in as an argument.
 
-use super::rr::mac_over_mh;
+use super::mh_mac::{MacError, MhMac};
 use super::wire::ba_status;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha1::Sha1;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-type HmacSha1 = Hmac<Sha1>;
 
 /// Octets of Authentication Data (RFC 4285 §5.1: First(96, ...)), the
 /// codec's authenticator length.
@@ -101,7 +97,7 @@ impl MnHaAuthError {
 #[derive(Clone)]
 pub struct MnHaKey {
     spi: u32,
-    mac: HmacSha1,
+    mac: MhMac,
 }
 
 impl MnHaKey {
@@ -114,18 +110,15 @@ impl MnHaKey {
         if key.len() < MIN_KEY_LEN {
             return Err(MnHaAuthError::KeyTooShort(key.len()));
         }
-        // HMAC takes keys of any length (RFC 2104 §2); hmac 0.12 never fails here.
-        let mac = <HmacSha1 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
-        Ok(MnHaKey { spi, mac })
+        Ok(MnHaKey {
+            spi,
+            mac: MhMac::new(key),
+        })
     }
 
     /// The mobility SPI.
     pub fn spi(&self) -> u32 {
         self.spi
-    }
-
-    fn mac_for(&self, care_of: &Ipv6Addr, home_address: &Ipv6Addr, mh_prefix: &[u8]) -> HmacSha1 {
-        mac_over_mh(&self.mac, care_of, home_address, mh_prefix)
     }
 
     /// Authentication Data (RFC 4285 §5.1).
@@ -142,13 +135,7 @@ impl MnHaKey {
         home_address: &Ipv6Addr,
         mh_prefix: &[u8],
     ) -> [u8; AUTHENTICATION_DATA_LEN] {
-        let full = self
-            .mac_for(care_of, home_address, mh_prefix)
-            .finalize()
-            .into_bytes();
-        let mut out = [0u8; AUTHENTICATION_DATA_LEN];
-        out.copy_from_slice(&full[..AUTHENTICATION_DATA_LEN]);
-        out
+        self.mac.authenticator(care_of, home_address, mh_prefix)
     }
 
     /// Checks received Authentication Data in constant time; it must be
@@ -160,15 +147,12 @@ impl MnHaKey {
         mh_prefix: &[u8],
         authentication_data: &[u8],
     ) -> Result<(), MnHaAuthError> {
-        if authentication_data.len() != AUTHENTICATION_DATA_LEN {
-            return Err(MnHaAuthError::AuthenticatorLength(
-                authentication_data.len(),
-            ));
-        }
-        // Constant-time comparison (subtle) of the leading 12 octets.
-        self.mac_for(care_of, home_address, mh_prefix)
-            .verify_truncated_left(authentication_data)
-            .map_err(|_| MnHaAuthError::AuthenticatorMismatch)
+        self.mac
+            .verify(care_of, home_address, mh_prefix, authentication_data)
+            .map_err(|e| match e {
+                MacError::Length(len) => MnHaAuthError::AuthenticatorLength(len),
+                MacError::Mismatch => MnHaAuthError::AuthenticatorMismatch,
+            })
     }
 }
 

@@ -2,6 +2,7 @@
 //! crypto and binding rules.
 
 pub mod binding_update;
+mod mh_mac;
 pub mod mn_ha_auth;
 pub mod rr;
 pub mod seq;

@@ -36,16 +36,15 @@
 //! the message blocks plus one finishing block, with no allocation. A binding
 //! cache entry keeps its [`BindingKey`] and verifies later BUs cheaply.
 
+use super::mh_mac::{keyed_hmac, HmacSha1, MacError, MhMac};
 use super::wire::ba_status;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use rand::RngCore;
 use sha1::{Digest, Sha1};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
-
-type HmacSha1 = Hmac<Sha1>;
 
 /// RFC 6275 §12: a nonce MUST NOT be accepted more than this long after its
 /// first use.
@@ -125,62 +124,6 @@ impl RrError {
             _ => None,
         }
     }
-}
-
-/// Starts an HMAC-SHA1 keyed with `key`.
-fn keyed_hmac(key: &[u8]) -> HmacSha1 {
-    // HMAC takes keys of any length (RFC 2104 §2); hmac 0.12 never fails here.
-    <HmacSha1 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
-}
-
-/// Continues a keyed HMAC over `first | second | MH data`, the input shape of
-/// both the Binding Authorization Data authenticator (RFC 6275 §6.2.7) and
-/// the RFC 4285 MN-HA authenticator (§5.1). The MH's Checksum field (octets
-/// 4 and 5) is taken as zero without copying the header.
-///
-/// Total on any input: if `mh` is shorter than 6 octets, whatever part of the
-/// checksum it contains is taken as zero.
-pub(crate) fn mac_over_mh(
-    keyed: &HmacSha1,
-    first: &Ipv6Addr,
-    second: &Ipv6Addr,
-    mh: &[u8],
-) -> HmacSha1 {
-    const ZERO: [u8; 2] = [0; 2];
-    let mut mac = keyed.clone();
-    mac.update(&first.octets());
-    mac.update(&second.octets());
-    match (mh.get(..4), mh.get(6..)) {
-        (Some(head), Some(tail)) => {
-            mac.update(head);
-            mac.update(&ZERO);
-            mac.update(tail);
-        }
-        _ => {
-            mac.update(&mh[..mh.len().min(4)]);
-            mac.update(&ZERO[..mh.len().saturating_sub(4)]);
-        }
-    }
-    mac
-}
-
-/// Compares a computed 96-bit MAC with a received one in constant time,
-/// insisting on the exact length first.
-fn verify_96(mac: HmacSha1, received: &[u8]) -> Result<(), RrError> {
-    if received.len() != AUTHENTICATOR_LEN {
-        return Err(RrError::AuthenticatorLength(received.len()));
-    }
-    // verify_truncated_left compares the leading 12 octets with subtle's
-    // constant-time equality.
-    mac.verify_truncated_left(received)
-        .map_err(|_| RrError::AuthenticatorMismatch)
-}
-
-fn first_96(mac: HmacSha1) -> [u8; AUTHENTICATOR_LEN] {
-    let full = mac.finalize().into_bytes();
-    let mut out = [0u8; AUTHENTICATOR_LEN];
-    out.copy_from_slice(&full[..AUTHENTICATOR_LEN]);
-    out
 }
 
 /// The correspondent node's secret key Kcn (RFC 6275 §5.2.1, "node key").
@@ -320,14 +263,14 @@ pub fn kbm(home_token: &KeygenToken, care_of_token: Option<&KeygenToken>) -> [u8
 /// `Debug` does not print the key.
 #[derive(Clone)]
 pub struct BindingKey {
-    mac: HmacSha1,
+    mac: MhMac,
 }
 
 impl BindingKey {
     /// Keys the HMAC with `kbm` (two SHA-1 blocks, done once).
     pub fn new(kbm: &[u8; KBM_LEN]) -> Self {
         BindingKey {
-            mac: keyed_hmac(kbm),
+            mac: MhMac::new(kbm),
         }
     }
 
@@ -335,10 +278,6 @@ impl BindingKey {
     /// node does with the tokens from its HoT and CoT.
     pub fn from_tokens(home_token: &KeygenToken, care_of_token: Option<&KeygenToken>) -> Self {
         BindingKey::new(&kbm(home_token, care_of_token))
-    }
-
-    fn mac_for(&self, care_of: &Ipv6Addr, correspondent: &Ipv6Addr, mh_prefix: &[u8]) -> HmacSha1 {
-        mac_over_mh(&self.mac, care_of, correspondent, mh_prefix)
     }
 
     /// The Binding Authorization Data authenticator (RFC 6275 §6.2.7):
@@ -356,7 +295,7 @@ impl BindingKey {
         correspondent: &Ipv6Addr,
         mh_prefix: &[u8],
     ) -> [u8; AUTHENTICATOR_LEN] {
-        first_96(self.mac_for(care_of, correspondent, mh_prefix))
+        self.mac.authenticator(care_of, correspondent, mh_prefix)
     }
 
     /// Checks a received authenticator in constant time. Fails unless it is
@@ -368,10 +307,12 @@ impl BindingKey {
         mh_prefix: &[u8],
         authenticator: &[u8],
     ) -> Result<(), RrError> {
-        verify_96(
-            self.mac_for(care_of, correspondent, mh_prefix),
-            authenticator,
-        )
+        self.mac
+            .verify(care_of, correspondent, mh_prefix, authenticator)
+            .map_err(|e| match e {
+                MacError::Length(len) => RrError::AuthenticatorLength(len),
+                MacError::Mismatch => RrError::AuthenticatorMismatch,
+            })
     }
 }
 
@@ -965,29 +906,6 @@ mod tests {
             let mut m = mh.clone();
             m[i] ^= 1;
             assert_ne!(key.authenticator(&coa, &cn, &m), a, "octet {i}");
-        }
-    }
-
-    #[test]
-    fn short_mh_prefixes_are_total_and_zero_the_checksum_part() {
-        // Compare with an explicit copy that zeroes whatever of 4..6 exists.
-        let k = hex_array::<20>(KBM);
-        let (coa, cn) = (addr(CARE_OF_ADDRESS), addr(CORRESPONDENT));
-        let src = [9u8, 8, 7, 6, 5, 4, 3, 2];
-        for len in 0..=src.len() {
-            let mut copy = src[..len].to_vec();
-            for b in copy.iter_mut().skip(4).take(2) {
-                *b = 0;
-            }
-            let mut mac = keyed_hmac(&k);
-            mac.update(&coa.octets());
-            mac.update(&cn.octets());
-            mac.update(&copy);
-            assert_eq!(
-                BindingKey::new(&k).authenticator(&coa, &cn, &src[..len]),
-                first_96(mac),
-                "len {len}"
-            );
         }
     }
 
