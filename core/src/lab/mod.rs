@@ -137,12 +137,15 @@ impl Lab {
 
     async fn build(&self, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
         let t = &self.topology;
+        // Each host's namespace and a netlink connection inside it.
+        let mut spaces = Vec::with_capacity(t.hosts.len());
         for host in &t.hosts {
             netns::create(&host.netns)
                 .map_err(|e| LabError::io(format!("creating namespace {}", host.netns), e))?;
-            let ns = netns::open(&host.netns).map_err(|e| LabError::io("opening namespace", e))?;
+            let ns = open_netns(&host.netns)?;
             let mut settings = vec![
-                // Inherited by links made later in this namespace.
+                // Inherited by every link made later in this namespace,
+                // veth peers created straight inside it included.
                 ("conf/default/accept_dad", "0"),
                 ("conf/default/seg6_enabled", "1"),
                 ("conf/default/keep_addr_on_down", "1"),
@@ -159,34 +162,27 @@ impl Lab {
             links::set_up(&h, "lo", true).await?;
             tracing::debug!(host = %host.name, netns = %host.netns, "namespace ready");
             progress(&format!("host {:<8} namespace {}", host.name, host.netns));
+            spaces.push((ns, h));
         }
         let router = t.router();
-        let router_ns =
-            netns::open(&router.netns).map_err(|e| LabError::io("opening namespace", e))?;
-        let r = links::connect(&router_ns).await?;
-        links::add_bridge(&r, &router.interface).await?;
-        links::add_address(&r, &router.interface, router.address, router.prefix_len).await?;
-        links::set_up(&r, &router.interface, true).await?;
+        let r = &spaces[0].1;
+        links::add_bridge(r, &router.interface).await?;
+        links::add_address(r, &router.interface, router.address, router.prefix_len).await?;
+        links::set_up(r, &router.interface, true).await?;
         progress(&format!(
             "home link {} on ha: home agent {}, G = {}",
             router.interface, router.address, t.global_address
         ));
-        for host in &t.hosts[1..] {
+        for (host, (ns, h)) in t.hosts.iter().zip(&spaces).skip(1) {
             let (Some(gateway), Some(router_if)) = (host.gateway, &host.router_interface) else {
                 continue;
             };
-            let ns = netns::open(&host.netns).map_err(|e| LabError::io("opening namespace", e))?;
-            links::add_veth(&r, router_if, &ns, &host.interface).await?;
-            links::add_address(&r, router_if, gateway, host.prefix_len).await?;
-            links::set_up(&r, router_if, true).await?;
-            links::sysctls(
-                &ns,
-                &[(&format!("conf/{}/seg6_enabled", host.interface), "1")],
-            )?;
-            let h = links::connect(&ns).await?;
-            links::add_address(&h, &host.interface, host.address, host.prefix_len).await?;
-            links::set_up(&h, &host.interface, true).await?;
-            links::set_default_route(&h, gateway).await?;
+            links::add_veth(r, router_if, ns, &host.interface).await?;
+            links::add_address(r, router_if, gateway, host.prefix_len).await?;
+            links::set_up(r, router_if, true).await?;
+            links::add_address(h, &host.interface, host.address, host.prefix_len).await?;
+            links::set_up(h, &host.interface, true).await?;
+            links::set_default_route(h, gateway).await?;
             progress(&format!(
                 "link  {:<8} {}/{} <-> ha {}",
                 host.name, host.address, host.prefix_len, gateway
@@ -267,7 +263,7 @@ impl Lab {
     pub async fn set_link(&self, host: &str, up: bool) -> Result<(), LabError> {
         let host = self.topology.host(host)?;
         let router = self.topology.router();
-        let ns = netns::open(&router.netns).map_err(|e| LabError::io("opening namespace", e))?;
+        let ns = open_netns(&router.netns)?;
         let r = links::connect(&ns).await?;
         let link = host
             .router_interface
@@ -281,7 +277,7 @@ impl Lab {
     pub fn command(&self, host: &str, program: &str) -> Result<std::process::Command, LabError> {
         use std::os::unix::process::CommandExt;
         let host = self.topology.host(host)?;
-        let ns = netns::open(&host.netns).map_err(|e| LabError::io("opening namespace", e))?;
+        let ns = open_netns(&host.netns)?;
         let mut cmd = std::process::Command::new(program);
         cmd.env("GECKO_CONFIG", self.config_path())
             .env("GECKO_LOCAL_ADDRESS", host.address.to_string())
@@ -323,6 +319,11 @@ impl Lab {
             "hosts": hosts,
         })
     }
+}
+
+/// Opens a lab host's namespace (the error names it).
+fn open_netns(name: &str) -> Result<std::fs::File, LabError> {
+    netns::open(name).map_err(|e| LabError::io("opening a namespace", e))
 }
 
 /// The namespaces that belong to lab `name`: by its saved plan, and by the

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use super::rr::{BindingKey, CorrespondentKeys, NonceIndex, RrError};
 use super::seq::SeqNum;
-use super::wire::{ba_status, BuFlags, Message, MobilityOption, Packet, Repr, WireError};
+use super::wire::{
+    ba_status, BuFlags, Message, MobilityOption, Packet, Repr, WireError, AUTHENTICATOR_LEN,
+};
 
 /// Longest binding a correspondent grants after return routability
 /// (RFC 6275 §12, MAX_RR_BINDING_LIFETIME).
@@ -24,7 +26,7 @@ pub struct BindingUpdate {
     /// The mobile node's home address (the packet's source): G.
     pub home_address: Ipv6Addr,
     /// The care-of address to bind: the Alternate Care-of Address option,
-    /// else the source (which makes it a deregistration).
+    /// else the source (allowed only in a deregistration).
     pub care_of: Ipv6Addr,
     /// The sequence number, to remember for the next update.
     pub sequence: SeqNum,
@@ -112,7 +114,7 @@ pub struct Unverified<'a> {
     update: BindingUpdate,
     /// What the authenticator covers: the Mobility Header up to it.
     mh_prefix: &'a [u8],
-    authenticator: &'a [u8; 12],
+    authenticator: &'a [u8; AUTHENTICATOR_LEN],
     /// The correspondent's own address (the packet's destination).
     correspondent: Ipv6Addr,
 }
@@ -136,11 +138,14 @@ pub fn read<'a>(
     }
     let mut care_of = *src;
     let mut nonces = None;
+    let mut authorized = false;
     let message = Repr::check_with(&packet, |option| match option {
         MobilityOption::AlternateCareOf(addr) => care_of = addr,
         MobilityOption::NonceIndices { home, care_of } => {
             nonces = Some((NonceIndex(home), NonceIndex(care_of)))
         }
+        // check_with has made sure it is last and ends the header.
+        MobilityOption::BindingAuthorizationData { .. } => authorized = true,
         _ => {}
     })?;
     let Message::BindingUpdate {
@@ -165,15 +170,15 @@ pub fn read<'a>(
         return Err(BuRejection::BadAddress(care_of));
     }
     let (home_nonce, care_of_nonce) = nonces.ok_or(BuRejection::MissingNonceIndices)?;
-    // Re-sliced from `mh` so that they outlive the view.
-    let covered = packet
-        .binding_auth_prefix()
-        .ok_or(BuRejection::MissingAuthorization)?
-        .0
-        .len();
-    let mh_prefix = &mh[..covered];
-    let authenticator = mh[covered..]
-        .first_chunk::<12>()
+    if !authorized {
+        return Err(BuRejection::MissingAuthorization);
+    }
+    // The authenticator is the header's last 12 octets; sliced from `mh`
+    // itself so that both outlive the view.
+    let covered = packet.total_len() - AUTHENTICATOR_LEN;
+    let (mh_prefix, rest) = mh.split_at(covered);
+    let authenticator = rest
+        .first_chunk::<AUTHENTICATOR_LEN>()
         .ok_or(BuRejection::MissingAuthorization)?;
     Ok(Unverified {
         update: BindingUpdate {
