@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use super::rr::{BindingKey, CorrespondentKeys, NonceIndex, RrError};
 use super::seq::SeqNum;
 use super::wire::{
-    ba_status, BuFlags, Message, MobilityOption, Packet, Repr, WireError, AUTHENTICATOR_LEN,
+    ba_status, BuFlags, FlowIdentification, FlowSubOption, Ipv6TrafficSelector, Message,
+    MobilityOption, Packet, Repr, TrafficSelector, TsRange, WireError, AUTHENTICATOR_LEN,
 };
+use crate::dataplane::FlowKey;
 
 /// Longest binding a correspondent grants after return routability
 /// (RFC 6275 §12, MAX_RR_BINDING_LIFETIME).
@@ -38,7 +40,124 @@ pub struct BindingUpdate {
     pub home_nonce: NonceIndex,
     /// The care-of nonce index (ignored for a deregistration).
     pub care_of_nonce: NonceIndex,
+    /// Set when the BU binds (or, with lifetime zero, unbinds) one TCP
+    /// connection rather than every connection of the home address.
+    pub flow: Option<FlowBinding>,
 }
+
+/// One connection's binding: an RFC 5648 Binding Identifier and an RFC 6089
+/// Flow Identification whose RFC 6088 traffic selector names exactly one
+/// TCP 5-tuple, as the correspondent sends it (correspondent to G).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowBinding {
+    /// Binding Identifier (Gecko nodes use the client's port).
+    pub bid: u16,
+    /// Flow Identifier.
+    pub fid: u16,
+    /// The connection.
+    pub flow: FlowKey,
+}
+
+impl FlowBinding {
+    /// The two options a Binding Update carries for this flow binding.
+    pub fn options(&self) -> [MobilityOption; 2] {
+        fn one<T>(start: T) -> Option<TsRange<T>> {
+            Some(TsRange { start, end: None })
+        }
+        let selector = Ipv6TrafficSelector {
+            src_addr: one(self.flow.client),
+            dst_addr: one(self.flow.server),
+            src_port: one(self.flow.client_port),
+            dst_port: one(self.flow.server_port),
+            next_header: one(TCP),
+            ..Default::default()
+        };
+        [
+            MobilityOption::BindingIdentifier {
+                bid: self.bid,
+                status: 0,
+                h: false,
+                bid_pri: 0,
+                care_of: None,
+            },
+            MobilityOption::FlowIdentification(FlowIdentification {
+                fid: self.fid,
+                fid_pri: 1,
+                status: 0,
+                sub_options: vec![
+                    FlowSubOption::BindingReference(vec![self.bid]),
+                    FlowSubOption::TrafficSelector(TrafficSelector::Ipv6(selector)),
+                ],
+            }),
+        ]
+    }
+
+    /// Reads a flow binding from a BU's BID and FID options: one of each,
+    /// the FID referring to the BID, its selector naming exactly one TCP
+    /// connection from `correspondent` to `home`.
+    fn from_options(
+        bid: u16,
+        fid: &FlowIdentification,
+        home: &Ipv6Addr,
+        correspondent: &Ipv6Addr,
+    ) -> Result<Self, BuRejection> {
+        let mut refers = false;
+        let mut selector = None;
+        for sub in &fid.sub_options {
+            match sub {
+                FlowSubOption::BindingReference(bids) => refers |= bids.contains(&bid),
+                FlowSubOption::TrafficSelector(TrafficSelector::Ipv6(ts)) => selector = Some(ts),
+                FlowSubOption::TrafficSelector(TrafficSelector::Other { .. }) => {
+                    return Err(BuRejection::BadFlow("traffic selector is not IPv6 binary"))
+                }
+                FlowSubOption::Unknown { .. } => {}
+            }
+        }
+        if !refers {
+            return Err(BuRejection::BadFlow(
+                "flow does not refer to the binding identifier",
+            ));
+        }
+        let ts = selector.ok_or(BuRejection::BadFlow("flow has no traffic selector"))?;
+        fn single<T: Copy>(r: Option<TsRange<T>>, what: &'static str) -> Result<T, BuRejection> {
+            match r {
+                Some(TsRange { start, end: None }) => Ok(start),
+                _ => Err(BuRejection::BadFlow(what)),
+            }
+        }
+        let flow = FlowKey {
+            client: single(ts.src_addr, "selector needs one source address")?,
+            client_port: single(ts.src_port, "selector needs one source port")?,
+            server: single(ts.dst_addr, "selector needs one destination address")?,
+            server_port: single(ts.dst_port, "selector needs one destination port")?,
+        };
+        if ts.next_header.is_some_and(|n| {
+            n != TsRange {
+                start: TCP,
+                end: None,
+            }
+        }) {
+            return Err(BuRejection::BadFlow("selector is not TCP"));
+        }
+        if ts.ipsec_spi.is_some() || ts.flow_label.is_some() || ts.traffic_class.is_some() {
+            return Err(BuRejection::BadFlow("selector fields beyond the 5-tuple"));
+        }
+        // A node may steer only this correspondent's own traffic to G.
+        if flow.client != *correspondent || flow.server != *home {
+            return Err(BuRejection::BadFlow(
+                "selector names another host's connection",
+            ));
+        }
+        Ok(FlowBinding {
+            bid,
+            fid: fid.fid,
+            flow,
+        })
+    }
+}
+
+/// IPv6 next header value of TCP.
+const TCP: u8 = 6;
 
 impl BindingUpdate {
     /// Lifetime zero: the binding is to be removed (§6.1.7, §9.5.1).
@@ -80,6 +199,11 @@ pub enum BuRejection {
     /// A nonce index is expired or unknown.
     #[error("{0}")]
     Nonces(RrError),
+    /// A Binding Identifier or Flow Identification option Gecko cannot
+    /// honour: anything but one BID with one FID naming one TCP connection
+    /// of this correspondent.
+    #[error("unsupported flow binding: {0}")]
+    BadFlow(&'static str),
     /// The authenticator does not match.
     #[error("authenticator does not match")]
     BadAuthenticator,
@@ -139,8 +263,11 @@ pub fn read<'a>(
     let mut care_of = *src;
     let mut nonces = None;
     let mut authorized = false;
+    let (mut bids, mut fids) = (Vec::new(), Vec::new());
     let message = Repr::check_with(&packet, |option| match option {
         MobilityOption::AlternateCareOf(addr) => care_of = addr,
+        MobilityOption::BindingIdentifier { bid, care_of, .. } => bids.push((bid, care_of)),
+        MobilityOption::FlowIdentification(fid) => fids.push(fid),
         MobilityOption::NonceIndices { home, care_of } => {
             nonces = Some((NonceIndex(home), NonceIndex(care_of)))
         }
@@ -169,6 +296,16 @@ pub fn read<'a>(
         // deregister with lifetime zero instead.
         return Err(BuRejection::BadAddress(care_of));
     }
+    let flow = match (bids.as_slice(), fids.as_slice()) {
+        ([], []) => None,
+        ([(bid, None)], [fid]) => Some(FlowBinding::from_options(*bid, fid, src, dst)?),
+        ([(_, Some(_))], _) => {
+            return Err(BuRejection::BadFlow(
+                "care-of address inside the binding identifier",
+            ))
+        }
+        _ => return Err(BuRejection::BadFlow("needs exactly one BID and one FID")),
+    };
     let (home_nonce, care_of_nonce) = nonces.ok_or(BuRejection::MissingNonceIndices)?;
     if !authorized {
         return Err(BuRejection::MissingAuthorization);
@@ -189,6 +326,7 @@ pub fn read<'a>(
             lifetime_units: lifetime,
             home_nonce,
             care_of_nonce,
+            flow,
         },
         mh_prefix,
         authenticator,
@@ -197,6 +335,17 @@ pub fn read<'a>(
 }
 
 impl Unverified<'_> {
+    /// The care-of address the BU names, before any check of its
+    /// authenticator: where a Binding Acknowledgement would go.
+    pub fn care_of(&self) -> Ipv6Addr {
+        self.update.care_of
+    }
+
+    /// The home address the BU is from, before any check.
+    pub fn home_address(&self) -> Ipv6Addr {
+        self.update.home_address
+    }
+
     /// Checks the nonces (136/137/138 when stale), the authenticator with
     /// the Kbm they give (§5.2.5; the home token alone for a
     /// deregistration, §5.2.6), then the sequence number.

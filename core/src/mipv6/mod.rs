@@ -2,8 +2,11 @@
 //! crypto and binding rules.
 
 pub mod binding_update;
+pub mod correspondent;
+pub mod home_agent;
 mod mh_mac;
 pub mod mn_ha_auth;
+pub mod mobile_node;
 pub mod rr;
 pub mod seq;
 pub mod wire;

@@ -1,0 +1,323 @@
+//! The server node's side of the signalling (the "mobile node" of RFC 6275,
+//! with G as its home address): the messages it sends, the replies it
+//! reads, and the keygen tokens it keeps per client. Sans-I/O; the node
+//! runtime in `lowlevel` does the sending.
+
+use std::net::Ipv6Addr;
+use std::time::Instant;
+
+use super::binding_update::FlowBinding;
+use super::correspondent::emit;
+use super::mn_ha_auth::{MnHaKey, NtpTimestamp};
+use super::rr::{BindingKey, Cookie, KeygenToken, NonceIndex, MAX_TOKEN_LIFETIME};
+use super::seq::SeqNum;
+use super::wire::{
+    fill_checksum, BuFlags, Message, MobilityOption, Packet, Repr, WireError, AUTH_SUBTYPE_MN_HA,
+};
+
+/// A keygen token with the nonce index it came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    /// The correspondent's nonce index.
+    pub index: NonceIndex,
+    /// The keygen token.
+    pub token: KeygenToken,
+    /// When it arrived: it may be used for [`MAX_TOKEN_LIFETIME`].
+    pub received: Instant,
+}
+
+impl Token {
+    /// Still usable at `now` (RFC 6275 §5.2.7).
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.received) < MAX_TOKEN_LIFETIME
+    }
+}
+
+/// The tokens a node holds for one client: reused while fresh, so a second
+/// handoff of the same client needs no new return routability.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// From the last Home Test.
+    pub home: Option<Token>,
+    /// From the last Care-of Test.
+    pub care_of: Option<Token>,
+}
+
+impl Tokens {
+    /// The home token, if fresh.
+    pub fn fresh_home(&self, now: Instant) -> Option<Token> {
+        self.home.filter(|t| t.is_fresh(now))
+    }
+
+    /// The care-of token, if fresh.
+    pub fn fresh_care_of(&self, now: Instant) -> Option<Token> {
+        self.care_of.filter(|t| t.is_fresh(now))
+    }
+}
+
+/// A reply a node reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Home Test: its cookie and token.
+    HomeTest {
+        /// Home Init Cookie echoed.
+        cookie: Cookie,
+        /// Nonce index and token.
+        index: NonceIndex,
+        /// Home keygen token.
+        token: KeygenToken,
+    },
+    /// Care-of Test.
+    CareOfTest {
+        /// Care-of Init Cookie echoed.
+        cookie: Cookie,
+        /// Nonce index.
+        index: NonceIndex,
+        /// Care-of keygen token.
+        token: KeygenToken,
+    },
+    /// Binding Acknowledgement.
+    BindingAck {
+        /// Status.
+        status: u8,
+        /// Sequence number (the BU's, or the last accepted one for 135).
+        sequence: SeqNum,
+        /// Granted lifetime in 4-second units.
+        lifetime: u16,
+        /// The Binding Identifier, for a flow binding's BA.
+        bid: Option<u16>,
+        /// RFC 4285 timestamp echoed by a home agent.
+        timestamp: Option<u64>,
+    },
+    /// Binding Refresh Request.
+    RefreshRequest,
+}
+
+/// Why a reply was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// Not a well-formed Mobility Header.
+    #[error("malformed: {0}")]
+    Malformed(#[from] WireError),
+    /// A message a node never expects (HoTI, CoTI, BU, BE).
+    #[error("unexpected MH type {0}")]
+    Unexpected(u8),
+    /// A signed BA whose RFC 4285 authenticator does not check.
+    #[error("home agent acknowledgement fails authentication")]
+    BadAuthenticator,
+}
+
+/// Reads a reply sent from `src` to `dst`. A home agent's BA (one with an
+/// RFC 4285 authenticator) is checked with `ha_key`; one that fails is an
+/// error, so a forged BA cannot confirm a registration.
+pub fn read_reply(
+    mh: &[u8],
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+    home: &Ipv6Addr,
+    ha_key: Option<&MnHaKey>,
+) -> Result<Reply, ReplyError> {
+    let packet = Packet::new_checked(mh)?;
+    let repr = Repr::parse(&packet, src, dst)?;
+    Ok(match repr.message {
+        Message::HomeTest {
+            nonce_index,
+            cookie,
+            keygen_token,
+        } => Reply::HomeTest {
+            cookie: Cookie(cookie),
+            index: NonceIndex(nonce_index),
+            token: keygen_token,
+        },
+        Message::CareOfTest {
+            nonce_index,
+            cookie,
+            keygen_token,
+        } => Reply::CareOfTest {
+            cookie: Cookie(cookie),
+            index: NonceIndex(nonce_index),
+            token: keygen_token,
+        },
+        Message::BindingAck {
+            status,
+            sequence,
+            lifetime,
+            ..
+        } => {
+            let mut bid = None;
+            let mut timestamp = None;
+            let mut signed = false;
+            for o in &repr.options {
+                match o {
+                    MobilityOption::BindingIdentifier { bid: b, .. } => bid = Some(*b),
+                    MobilityOption::ReplayProtection { timestamp: t } => timestamp = Some(*t),
+                    MobilityOption::MessageAuthentication { .. } => signed = true,
+                    _ => {}
+                }
+            }
+            if signed {
+                let key = ha_key.ok_or(ReplyError::BadAuthenticator)?;
+                let (prefix, auth) = packet
+                    .message_auth_prefix(AUTH_SUBTYPE_MN_HA)
+                    .ok_or(ReplyError::BadAuthenticator)?;
+                // The home agent signs with the care-of address (our `dst`).
+                key.verify(dst, home, prefix, auth)
+                    .map_err(|_| ReplyError::BadAuthenticator)?;
+            }
+            Reply::BindingAck {
+                status,
+                sequence: SeqNum(sequence),
+                lifetime,
+                bid,
+                timestamp,
+            }
+        }
+        Message::BindingRefreshRequest => Reply::RefreshRequest,
+        _ => return Err(ReplyError::Unexpected(packet.msg_type())),
+    })
+}
+
+/// A Home Test Init or Care-of Test Init from `src` to `dst`.
+pub fn test_init(home: bool, cookie: Cookie, src: &Ipv6Addr, dst: &Ipv6Addr) -> Vec<u8> {
+    let message = if home {
+        Message::HomeTestInit { cookie: cookie.0 }
+    } else {
+        Message::CareOfTestInit { cookie: cookie.0 }
+    };
+    emit(
+        &Repr {
+            message,
+            options: vec![],
+        },
+        src,
+        dst,
+    )
+}
+
+/// What a Binding Update to a correspondent says.
+#[derive(Debug, Clone, Copy)]
+pub struct BindingRequest {
+    /// G, the source.
+    pub home: Ipv6Addr,
+    /// The client.
+    pub correspondent: Ipv6Addr,
+    /// The node's own address.
+    pub care_of: Ipv6Addr,
+    /// Sequence number.
+    pub sequence: SeqNum,
+    /// Lifetime in 4-second units; 0 removes the binding.
+    pub lifetime: u16,
+    /// A flow binding, else the plain binding of every connection.
+    pub flow: Option<FlowBinding>,
+}
+
+/// A Binding Update signed with the tokens (RFC 6275 §5.2.6; the home token
+/// alone when `lifetime` is 0). `care_of` token is ignored then.
+pub fn binding_update(
+    req: &BindingRequest,
+    home: &Token,
+    care_of: Option<&Token>,
+) -> Result<Vec<u8>, WireError> {
+    let dereg = req.lifetime == 0;
+    let care_of_index = care_of.map_or(0, |t| t.index.0);
+    let mut options = vec![
+        MobilityOption::NonceIndices {
+            home: home.index.0,
+            care_of: if dereg { 0 } else { care_of_index },
+        },
+        MobilityOption::AlternateCareOf(req.care_of),
+    ];
+    if let Some(f) = &req.flow {
+        options.extend(f.options());
+    }
+    options.push(MobilityOption::BindingAuthorizationData {
+        authenticator: [0; 12],
+    });
+    let repr = Repr {
+        message: Message::BindingUpdate {
+            sequence: req.sequence.0,
+            flags: BuFlags(BuFlags::ACK),
+            lifetime: req.lifetime,
+        },
+        options,
+    };
+    let key = BindingKey::from_tokens(
+        &home.token,
+        if dereg {
+            None
+        } else {
+            care_of.map(|t| &t.token)
+        },
+    );
+    sign(&repr, &req.home, &req.correspondent, |prefix| {
+        key.authenticator(&req.care_of, &req.correspondent, prefix)
+    })
+}
+
+/// What a home registration says.
+#[derive(Debug, Clone, Copy)]
+pub struct HomeRegistration {
+    /// G, the source.
+    pub home: Ipv6Addr,
+    /// The home agent.
+    pub home_agent: Ipv6Addr,
+    /// The contact node's own address.
+    pub care_of: Ipv6Addr,
+    /// Sequence number.
+    pub sequence: SeqNum,
+    /// Lifetime in 4-second units; 0 deregisters.
+    pub lifetime: u16,
+    /// RFC 4285 replay-protection timestamp.
+    pub timestamp: NtpTimestamp,
+}
+
+/// A home registration (H and A set) signed with the MN-HA key (RFC 4285).
+pub fn home_registration(reg: &HomeRegistration, key: &MnHaKey) -> Result<Vec<u8>, WireError> {
+    let repr = Repr {
+        message: Message::BindingUpdate {
+            sequence: reg.sequence.0,
+            flags: BuFlags(BuFlags::ACK | BuFlags::HOME),
+            lifetime: reg.lifetime,
+        },
+        options: mn_ha_options(reg.care_of, reg.timestamp, key),
+    };
+    sign(&repr, &reg.home, &reg.home_agent, |prefix| {
+        key.authenticator(&reg.care_of, &reg.home, prefix)
+    })
+}
+
+/// Alternate care-of address, timestamp and RFC 4285 authentication.
+pub(crate) fn mn_ha_options(
+    care_of: Ipv6Addr,
+    ts: NtpTimestamp,
+    key: &MnHaKey,
+) -> Vec<MobilityOption> {
+    vec![
+        MobilityOption::AlternateCareOf(care_of),
+        MobilityOption::ReplayProtection { timestamp: ts.0 },
+        MobilityOption::MessageAuthentication {
+            subtype: AUTH_SUBTYPE_MN_HA,
+            spi: key.spi(),
+            authenticator: [0; 12],
+        },
+    ]
+}
+
+/// Emits `repr`, writes the authenticator `mac` computes over what it
+/// covers, then the checksum.
+pub(crate) fn sign(
+    repr: &Repr,
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+    mac: impl FnOnce(&[u8]) -> [u8; 12],
+) -> Result<Vec<u8>, WireError> {
+    let mut buf = vec![0u8; repr.buffer_len()?];
+    let e = repr.emit_without_checksum(&mut buf)?;
+    buf.truncate(e.len);
+    if let Some(auth) = e.authenticator {
+        let tag = mac(&buf[..auth.offset]);
+        auth.write(&mut buf, &tag)?;
+    }
+    fill_checksum(&mut buf, src, dst)?;
+    Ok(buf)
+}
