@@ -1,0 +1,732 @@
+//! The low-level API of the seed's section 3: a server node's part of the
+//! Mobile IPv6 signalling, under Rust names.
+//!
+//! | seed | here |
+//! |---|---|
+//! | `mip6_addr_passive` | [`Node::addr_passive`] |
+//! | `mip6_addr_active` | [`Node::addr_active`] |
+//! | `mip6_handoff_mark` | [`Node::handoff_mark`] |
+//! | `mip6_handoff_start` | [`Node::handoff_start`] (= [`Node::handoff_prepare`] + [`Node::handoff_finish`]) |
+//! | `mip6_handoff_clear` | [`Node::handoff_clear`] |
+//!
+//! A [`Node`] runs inside a tokio runtime: one task reads the Mobility
+//! Header socket, one the peer channel (Home Tests arriving at the contact
+//! node for another node travel on to it there), one keeps registrations
+//! and bindings fresh.
+
+use std::collections::HashMap;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::cluster::peer_channel::{PeerSocket, DEFAULT_PEER_PORT};
+use crate::config::Config;
+use crate::dataplane::{self, FlowKey};
+use crate::metrics::Metrics;
+use crate::mipv6::binding_update::FlowBinding;
+use crate::mipv6::correspondent::message_label;
+use crate::mipv6::mh_socket::MhSocket;
+use crate::mipv6::mn_ha_auth::{MnHaKey, TimestampSource};
+use crate::mipv6::mobile_node::{
+    self, BindingRequest, HomeRegistration, Reply, Token, Tokens,
+};
+use crate::mipv6::rr::Cookie;
+use crate::mipv6::seq::SeqNum;
+use crate::mipv6::wire::ba_status;
+
+/// How long to wait for a reply before sending again.
+const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
+/// Sends of one message before giving up.
+const ATTEMPTS: usize = 3;
+
+/// What a handoff binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every connection of the client without a flow binding (the plain
+    /// RFC 6275 binding; the seed's behaviour).
+    Client,
+    /// One TCP connection (RFC 6089 flow binding).
+    Flow(FlowKey),
+}
+
+/// Why a low-level call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The node name is not in the configuration.
+    #[error("node `{0}` is not in the configuration")]
+    UnknownNode(String),
+    /// A socket or netlink call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The data plane refused a change.
+    #[error(transparent)]
+    DataPlane(#[from] dataplane::DataPlaneError),
+    /// No reply after every retry.
+    #[error("no {what} from {peer} after {ATTEMPTS} attempts")]
+    Timeout {
+        /// The reply waited for.
+        what: &'static str,
+        /// Who should have answered.
+        peer: Ipv6Addr,
+    },
+    /// The peer answered with a refusal.
+    #[error("{peer} refused the binding update: status {status}")]
+    Refused {
+        /// Who refused.
+        peer: Ipv6Addr,
+        /// The Binding Acknowledgement status.
+        status: u8,
+    },
+    /// A flow that is not a connection of this client to G.
+    #[error("flow {0:?} is not a connection of the client to G")]
+    BadFlow(FlowKey),
+    /// A message could not be built (a bug).
+    #[error("cannot build a message: {0}")]
+    Build(String),
+}
+
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> NodeError {
+    move |source| NodeError::Io { what, source }
+}
+
+/// Messages between nodes on the peer channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// A Home Test that reached this node (the contact) through the home
+    /// agent, for whichever node sent the Home Test Init.
+    HomeTest {
+        /// The client that sent it.
+        client: Ipv6Addr,
+        /// The Mobility Header.
+        mh: Vec<u8>,
+    },
+}
+
+/// Return routability done ahead of the Binding Update (the seed's split
+/// handoff): the tokens are held by the node, this is the receipt.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared {
+    /// The client.
+    pub client: Ipv6Addr,
+    /// How long return routability took (zero when tokens were fresh).
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Default)]
+struct ClientState {
+    tokens: Tokens,
+    /// The last sequence number this node used (or learned) for the client.
+    seq: Option<SeqNum>,
+    /// Bindings this node holds at the client, refreshed before expiry.
+    bound: HashMap<Scope, Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ack {
+    status: u8,
+    sequence: SeqNum,
+}
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<Ipv6Addr, ClientState>,
+    home_tests: HashMap<Cookie, (Ipv6Addr, oneshot::Sender<Token>)>,
+    care_of_tests: HashMap<Cookie, (Ipv6Addr, oneshot::Sender<Token>)>,
+    acks: HashMap<Ipv6Addr, oneshot::Sender<Ack>>,
+    locks: HashMap<Ipv6Addr, Arc<tokio::sync::Mutex<()>>>,
+    /// Home registration: last sequence number, and whether to keep it up.
+    reg_seq: Option<SeqNum>,
+    registered: bool,
+}
+
+struct Inner {
+    g: Ipv6Addr,
+    care_of: Ipv6Addr,
+    home_agent: Ipv6Addr,
+    service_port: u16,
+    lifetime_units: u16,
+    refresh: Duration,
+    ha_key: MnHaKey,
+    stamps: Mutex<TimestampSource>,
+    mh: MhSocket,
+    peers: PeerSocket,
+    state: Mutex<State>,
+    metrics: Metrics,
+}
+
+/// One server node's signalling. Dropping it stops its tasks.
+pub struct Node {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Node {
+    /// Starts the node called `name` in `config`, in the current network
+    /// namespace, inside a tokio runtime: opens its sockets and serves its
+    /// metrics on the configured address.
+    pub async fn start(config: &Config, name: &str) -> Result<Node, NodeError> {
+        let index = config
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .ok_or_else(|| NodeError::UnknownNode(name.to_string()))?;
+        let me = &config.nodes[index];
+        let key: [u8; 32] = config
+            .security
+            .cluster_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| NodeError::Build("cluster key is not 32 octets".into()))?;
+        let peer_addr = |a: Ipv6Addr| SocketAddr::V6(SocketAddrV6::new(a, DEFAULT_PEER_PORT, 0, 0));
+        let peers = config
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(i, n)| (i as u16, peer_addr(n.address)))
+            .collect();
+        let peers = PeerSocket::bind(&key, index as u16, peer_addr(me.address), peers)
+            .await
+            .map_err(|e| NodeError::Build(format!("peer channel: {e}")))?;
+        let metrics = Metrics::new();
+        let inner = Arc::new(Inner {
+            g: config.global_address,
+            care_of: me.address,
+            home_agent: config.home_agent.address,
+            service_port: config.service_port,
+            lifetime_units: (config.timers.binding_lifetime_secs / 4).min(u32::from(u16::MAX)) as u16,
+            refresh: Duration::from_secs(u64::from(config.timers.refresh_secs)),
+            ha_key: MnHaKey::new(config.security.mn_ha_spi, &config.security.mn_ha_key)
+                .map_err(|e| NodeError::Build(e.to_string()))?,
+            stamps: Mutex::new(TimestampSource::new()),
+            mh: MhSocket::open().map_err(io("opening the Mobility Header socket"))?,
+            peers,
+            state: Mutex::new(State::default()),
+            metrics: metrics.clone(),
+        });
+        let mut tasks = vec![
+            tokio::spawn(mh_loop(inner.clone())),
+            tokio::spawn(peer_loop(inner.clone())),
+            tokio::spawn(refresh_loop(inner.clone())),
+        ];
+        let addr = me.metrics;
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(metrics, addr).await {
+                tracing::warn!(%addr, error = %e, "node metrics not served");
+            }
+        }));
+        tracing::info!(node = name, care_of = %me.address, "node started");
+        Ok(Node { inner, tasks })
+    }
+
+    /// The node's own (care-of) address.
+    pub fn care_of(&self) -> Ipv6Addr {
+        self.inner.care_of
+    }
+
+    /// `mip6_addr_passive`: puts G on `lo` (no DAD) so that the node
+    /// accepts traffic for G that reaches it.
+    pub fn addr_passive(&self) -> Result<(), NodeError> {
+        dataplane::home_plane::add_home_address(self.inner.g)?;
+        Ok(())
+    }
+
+    /// `mip6_addr_active`: G on `lo`, then registration at the home agent
+    /// as G's contact node, kept fresh until the node is dropped or
+    /// [`Node::addr_inactive`] is called.
+    pub async fn addr_active(&self) -> Result<(), NodeError> {
+        self.addr_passive()?;
+        register(&self.inner, self.inner.lifetime_units).await?;
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner()).registered = true;
+        Ok(())
+    }
+
+    /// Deregisters at the home agent (lifetime zero) and stops refreshing.
+    pub async fn addr_inactive(&self) -> Result<(), NodeError> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner()).registered = false;
+        register(&self.inner, 0).await
+    }
+
+    /// `mip6_handoff_mark`: the latest Binding Update sequence number this
+    /// node used for `client`, for the acceptor of a handoff.
+    pub fn handoff_mark(&self, client: Ipv6Addr) -> Option<SeqNum> {
+        let st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.clients.get(&client).and_then(|c| c.seq)
+    }
+
+    /// `mip6_handoff_start`: return routability (skipped while this node's
+    /// tokens for `client` are fresh), then the Binding Update that points
+    /// `scope` at this node, numbered after `donor_seq`. Returns once the
+    /// client acknowledged: its kernel then steers the traffic here.
+    pub async fn handoff_start(
+        &self,
+        client: Ipv6Addr,
+        scope: Scope,
+        donor_seq: Option<SeqNum>,
+    ) -> Result<(), NodeError> {
+        self.handoff_prepare(client).await?;
+        self.handoff_finish(client, scope, donor_seq).await
+    }
+
+    /// The first half of a split handoff: return routability only.
+    pub async fn handoff_prepare(&self, client: Ipv6Addr) -> Result<Prepared, NodeError> {
+        let t0 = Instant::now();
+        fresh_tokens(&self.inner, client, true).await?;
+        Ok(Prepared {
+            client,
+            elapsed: t0.elapsed(),
+        })
+    }
+
+    /// The second half of a split handoff: the Binding Update.
+    pub async fn handoff_finish(
+        &self,
+        client: Ipv6Addr,
+        scope: Scope,
+        donor_seq: Option<SeqNum>,
+    ) -> Result<(), NodeError> {
+        let lifetime = self.inner.lifetime_units;
+        bind(&self.inner, client, scope, donor_seq, lifetime).await
+    }
+
+    /// `mip6_handoff_clear`: removes this node's binding at `client`: for
+    /// [`Scope::Client`] every binding of G there (RFC 5648), so the
+    /// client's traffic takes the home route to the contact node again.
+    pub async fn handoff_clear(&self, client: Ipv6Addr, scope: Scope) -> Result<(), NodeError> {
+        bind(&self.inner, client, scope, None, 0).await
+    }
+
+    /// The node's metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+fn lock(inner: &Inner) -> std::sync::MutexGuard<'_, State> {
+    inner.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends the home registration and waits for an accepting BA.
+async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
+    let ha = inner.home_agent;
+    for _ in 0..ATTEMPTS {
+        let seq = {
+            let mut st = lock(inner);
+            let seq = st.reg_seq.map_or(SeqNum(rand::random()), SeqNum::next);
+            st.reg_seq = Some(seq);
+            seq
+        };
+        let timestamp = inner
+            .stamps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stamp(SystemTime::now());
+        let reg = HomeRegistration {
+            home: inner.g,
+            home_agent: ha,
+            care_of: inner.care_of,
+            sequence: seq,
+            lifetime,
+            timestamp,
+        };
+        let mh = mobile_node::home_registration(&reg, &inner.ha_key)
+            .map_err(|e| NodeError::Build(e.to_string()))?;
+        match exchange_ack(inner, ha, &mh, inner.g).await? {
+            Some(a) if a.status < 128 => {
+                tracing::info!(%ha, lifetime, "registered at the home agent");
+                return Ok(());
+            }
+            Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW => {
+                lock(inner).reg_seq = Some(a.sequence);
+            }
+            Some(a) => {
+                return Err(NodeError::Refused {
+                    peer: ha,
+                    status: a.status,
+                })
+            }
+            None => {}
+        }
+    }
+    Err(NodeError::Timeout {
+        what: "binding acknowledgement",
+        peer: ha,
+    })
+}
+
+/// Sends `mh` (from `src`) to `peer` and waits for its BA; `None` on timeout.
+async fn exchange_ack(
+    inner: &Arc<Inner>,
+    peer: Ipv6Addr,
+    mh: &[u8],
+    src: Ipv6Addr,
+) -> Result<Option<Ack>, NodeError> {
+    let (tx, rx) = oneshot::channel();
+    lock(inner).acks.insert(peer, tx);
+    inner
+        .mh
+        .send(mh, src, peer)
+        .await
+        .map_err(io("sending a binding update"))?;
+    count(inner, "sent", mh);
+    let got = tokio::time::timeout(REPLY_TIMEOUT, rx).await;
+    lock(inner).acks.remove(&peer);
+    Ok(got.ok().and_then(Result::ok))
+}
+
+fn count(inner: &Inner, direction: &'static str, mh: &[u8]) {
+    let label = message_label(mh.get(2).copied().unwrap_or(255));
+    inner
+        .metrics
+        .counter(
+            "gecko_messages_total",
+            "Mobility Header messages sent and received",
+            &[("direction", direction), ("type", label)],
+        )
+        .inc();
+}
+
+/// Makes sure fresh home and care-of tokens for `client` are held,
+/// running the tests that are needed (both at once).
+async fn fresh_tokens(
+    inner: &Arc<Inner>,
+    client: Ipv6Addr,
+    need_care_of: bool,
+) -> Result<(Token, Option<Token>), NodeError> {
+    let now = Instant::now();
+    let held = lock(inner).clients.get(&client).map(|c| c.tokens).unwrap_or_default();
+    let home = held.fresh_home(now);
+    let care_of = held.fresh_care_of(now);
+    let home_fut = async {
+        match home {
+            Some(t) => Ok(t),
+            None => test(inner, client, true).await,
+        }
+    };
+    let care_of_fut = async {
+        match (care_of, need_care_of) {
+            (Some(t), _) => Ok(Some(t)),
+            (None, true) => test(inner, client, false).await.map(Some),
+            (None, false) => Ok(None),
+        }
+    };
+    let (home, care_of) = tokio::try_join!(home_fut, care_of_fut)?;
+    let mut st = lock(inner);
+    let c = st.clients.entry(client).or_default();
+    c.tokens.home = Some(home);
+    if care_of.is_some() {
+        c.tokens.care_of = care_of;
+    }
+    Ok((home, care_of))
+}
+
+/// One Home Test Init (from G) or Care-of Test Init (from the node's own
+/// address) and its answer.
+async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token, NodeError> {
+    let src = if home { inner.g } else { inner.care_of };
+    for _ in 0..ATTEMPTS {
+        let cookie = Cookie::random();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut st = lock(inner);
+            let pending = if home {
+                &mut st.home_tests
+            } else {
+                &mut st.care_of_tests
+            };
+            pending.insert(cookie, (client, tx));
+        }
+        let mh = mobile_node::test_init(home, cookie, &src, &client);
+        inner
+            .mh
+            .send(&mh, src, client)
+            .await
+            .map_err(io("sending a test init"))?;
+        count(inner, "sent", &mh);
+        let got = tokio::time::timeout(REPLY_TIMEOUT, rx).await;
+        let mut st = lock(inner);
+        let pending = if home {
+            &mut st.home_tests
+        } else {
+            &mut st.care_of_tests
+        };
+        pending.remove(&cookie);
+        if let Ok(Ok(token)) = got {
+            return Ok(token);
+        }
+    }
+    Err(NodeError::Timeout {
+        what: if home { "home test" } else { "care-of test" },
+        peer: client,
+    })
+}
+
+/// Sends the Binding Update for `scope` with `lifetime` (0 removes) and
+/// waits for the client's BA, handling the two refusals a node can cure:
+/// an old sequence number (135: go past the one the BA reports) and
+/// expired nonces (136-138: new tokens).
+async fn bind(
+    inner: &Arc<Inner>,
+    client: Ipv6Addr,
+    scope: Scope,
+    donor_seq: Option<SeqNum>,
+    lifetime: u16,
+) -> Result<(), NodeError> {
+    let flow = match scope {
+        Scope::Client => None,
+        Scope::Flow(f) => {
+            if f.client != client || f.server != inner.g {
+                return Err(NodeError::BadFlow(f));
+            }
+            Some(FlowBinding {
+                bid: f.client_port,
+                fid: f.client_port.max(1),
+                flow: f,
+            })
+        }
+    };
+    let lock_of = {
+        let mut st = lock(inner);
+        st.locks.entry(client).or_default().clone()
+    };
+    // One Binding Update in flight per client keeps sequence numbers in order.
+    let _guard = lock_of.lock().await;
+    let mut seq = {
+        let st = lock(inner);
+        let own = st.clients.get(&client).and_then(|c| c.seq);
+        match (own, donor_seq) {
+            (Some(a), Some(b)) => {
+                if a.is_newer_than(b) {
+                    a
+                } else {
+                    b
+                }
+            }
+            (a, b) => a.or(b).unwrap_or(SeqNum(rand::random())),
+        }
+        .next()
+    };
+    let mut renewed = false;
+    for _ in 0..ATTEMPTS {
+        let (home, care_of) = fresh_tokens(inner, client, lifetime != 0).await?;
+        let req = BindingRequest {
+            home: inner.g,
+            correspondent: client,
+            care_of: inner.care_of,
+            sequence: seq,
+            lifetime,
+            flow,
+        };
+        let mh = mobile_node::binding_update(&req, &home, care_of.as_ref())
+            .map_err(|e| NodeError::Build(e.to_string()))?;
+        let ack = exchange_ack(inner, client, &mh, inner.g).await?;
+        match ack {
+            Some(a) if a.status < 128 => {
+                let mut st = lock(inner);
+                let c = st.clients.entry(client).or_default();
+                c.seq = Some(seq);
+                match (lifetime, scope) {
+                    (0, Scope::Client) => c.bound.clear(),
+                    (0, s) => {
+                        c.bound.remove(&s);
+                    }
+                    (_, s) => {
+                        c.bound.insert(s, Instant::now() + inner.refresh);
+                    }
+                }
+                return Ok(());
+            }
+            Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW => seq = a.sequence.next(),
+            Some(a)
+                if (ba_status::EXPIRED_HOME_NONCE..=ba_status::EXPIRED_NONCES)
+                    .contains(&a.status)
+                    && !renewed =>
+            {
+                renewed = true;
+                if let Some(c) = lock(inner).clients.get_mut(&client) {
+                    c.tokens = Tokens::default();
+                }
+            }
+            Some(a) => {
+                return Err(NodeError::Refused {
+                    peer: client,
+                    status: a.status,
+                })
+            }
+            None => seq = seq.next(),
+        }
+    }
+    Err(NodeError::Timeout {
+        what: "binding acknowledgement",
+        peer: client,
+    })
+}
+
+/// Reads the Mobility Header socket for ever.
+async fn mh_loop(inner: Arc<Inner>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        match inner.mh.recv(&mut buf).await {
+            Ok(r) => {
+                let mh = &buf[..r.len];
+                count(&inner, "received", mh);
+                on_message(&inner, r.src, r.dst, mh, true).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "mobility header socket");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Reads the peer channel for ever.
+async fn peer_loop(inner: Arc<Inner>) {
+    loop {
+        match inner.peers.recv::<PeerMessage>().await {
+            Ok((from, PeerMessage::HomeTest { client, mh })) => {
+                tracing::trace!(from, %client, "home test relayed");
+                on_message(&inner, client, inner.g, &mh, false).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "peer channel");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn rejected(inner: &Inner, reason: &'static str) {
+    inner
+        .metrics
+        .counter(
+            "gecko_messages_rejected_total",
+            "Messages dropped, by reason",
+            &[("reason", reason)],
+        )
+        .inc();
+}
+
+/// Handles one message; `relay` says whether a Home Test not meant for this
+/// node goes on to the other nodes (not when it came from one).
+async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8], relay: bool) {
+    let key = (src == inner.home_agent).then_some(&inner.ha_key);
+    let reply = match mobile_node::read_reply(mh, &src, &dst, &inner.g, key) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(%src, error = %e, "message dropped");
+            rejected(inner, "malformed");
+            return;
+        }
+    };
+    match reply {
+        Reply::HomeTest {
+            cookie,
+            index,
+            token,
+        } => {
+            let waiter = lock(inner).home_tests.remove(&cookie);
+            match waiter {
+                Some((client, tx)) if client == src => {
+                    let _ = tx.send(Token {
+                        index,
+                        token,
+                        received: Instant::now(),
+                    });
+                }
+                Some(_) => rejected(inner, "wrong_peer"),
+                None if relay && dst == inner.g => {
+                    let msg = PeerMessage::HomeTest {
+                        client: src,
+                        mh: mh.to_vec(),
+                    };
+                    if let Err(e) = inner.peers.broadcast(&msg).await {
+                        tracing::warn!(error = %e, "relaying a home test");
+                    }
+                }
+                None => rejected(inner, "unexpected"),
+            }
+        }
+        Reply::CareOfTest {
+            cookie,
+            index,
+            token,
+        } => {
+            let waiter = lock(inner).care_of_tests.remove(&cookie);
+            match waiter {
+                Some((client, tx)) if client == src => {
+                    let _ = tx.send(Token {
+                        index,
+                        token,
+                        received: Instant::now(),
+                    });
+                }
+                _ => rejected(inner, "unexpected"),
+            }
+        }
+        Reply::BindingAck {
+            status, sequence, ..
+        } => {
+            let waiter = lock(inner).acks.remove(&src);
+            match waiter {
+                Some(tx) => {
+                    let _ = tx.send(Ack { status, sequence });
+                }
+                None => rejected(inner, "unexpected"),
+            }
+        }
+        Reply::RefreshRequest => {}
+    }
+}
+
+/// Keeps the home registration and this node's client bindings fresh.
+async fn refresh_loop(inner: Arc<Inner>) {
+    let mut last_reg = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let (registered, due) = {
+            let st = lock(&inner);
+            let due: Vec<(Ipv6Addr, Scope)> = st
+                .clients
+                .iter()
+                .flat_map(|(c, s)| {
+                    s.bound
+                        .iter()
+                        .filter(|(_, at)| **at <= now)
+                        .map(move |(scope, _)| (*c, *scope))
+                })
+                .collect();
+            (st.registered, due)
+        };
+        if registered && now.duration_since(last_reg) >= inner.refresh {
+            last_reg = now;
+            if let Err(e) = register(&inner, inner.lifetime_units).await {
+                tracing::warn!(error = %e, "home registration refresh");
+            }
+        }
+        for (client, scope) in due {
+            if let Err(e) = bind(&inner, client, scope, None, inner.lifetime_units).await {
+                tracing::warn!(%client, error = %e, "binding refresh");
+            }
+        }
+    }
+}
