@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::cluster::peer_channel::{PeerSocket, DEFAULT_PEER_PORT};
+use crate::cluster::peer_channel::{PeerCodec, PeerSocket, DEFAULT_PEER_PORT};
 use crate::config::Config;
 use crate::dataplane::{self, FlowKey};
 use crate::metrics::Metrics;
@@ -159,6 +159,8 @@ struct Inner {
     stamps: Mutex<TimestampSource>,
     mh: MhSocket,
     peers: PeerSocket,
+    /// The other nodes' indices on the peer channel.
+    others: Vec<u16>,
     state: Mutex<State>,
     metrics: Metrics,
 }
@@ -195,14 +197,16 @@ impl Node {
             .try_into()
             .map_err(|_| NodeError::Build("cluster key is not 32 octets".into()))?;
         let peer_addr = |a: Ipv6Addr| SocketAddr::V6(SocketAddrV6::new(a, DEFAULT_PEER_PORT, 0, 0));
-        let peers = config
+        let peers: Vec<(u16, SocketAddr)> = config
             .nodes
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != index)
             .map(|(i, n)| (i as u16, peer_addr(n.address)))
             .collect();
-        let peers = PeerSocket::bind(&key, index as u16, peer_addr(me.address), peers)
+        let others = peers.iter().map(|(i, _)| *i).collect();
+        let codec = PeerCodec::new(&key, index as u16);
+        let peers = PeerSocket::bind(peer_addr(me.address), codec, peers)
             .await
             .map_err(|e| NodeError::Build(format!("peer channel: {e}")))?;
         let metrics = Metrics::new();
@@ -218,6 +222,7 @@ impl Node {
             stamps: Mutex::new(TimestampSource::new()),
             mh: MhSocket::open().map_err(io("opening the Mobility Header socket"))?,
             peers,
+            others,
             state: Mutex::new(State::default()),
             metrics: metrics.clone(),
         });
@@ -657,8 +662,12 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
                         client: src,
                         mh: mh.to_vec(),
                     };
-                    if let Err(e) = inner.peers.broadcast(&msg).await {
-                        tracing::warn!(error = %e, "relaying a home test");
+                    // The cookie says nothing of its sender: every other
+                    // node hears it, the one waiting for it takes it.
+                    for node in &inner.others {
+                        if let Err(e) = inner.peers.send_to(*node, &msg).await {
+                            tracing::warn!(node, error = %e, "relaying a home test");
+                        }
                     }
                 }
                 None => rejected(inner, "unexpected"),

@@ -5,6 +5,7 @@
 
 pub mod links;
 pub mod netns;
+pub mod ns_runtime;
 pub mod probe;
 pub mod topology;
 
@@ -289,6 +290,77 @@ impl Lab {
             cmd.pre_exec(move || netns::enter(&ns));
         }
         Ok(cmd)
+    }
+
+    /// Starts the lab's daemons from `bin_dir`: `gecko-ha` on the router,
+    /// `gecko-cn` on each client. Each logs to `<host>.log` in the lab's
+    /// directory; returns once each serves its metrics (ready), or fails
+    /// naming the one that did not, with its log's tail.
+    pub fn start_daemons(&self, bin_dir: &Path) -> Result<(), LabError> {
+        let mut started = Vec::new();
+        for host in &self.topology.hosts {
+            let program = match host.role {
+                Role::Ha => "gecko-ha",
+                Role::Client => "gecko-cn",
+                Role::Node => continue,
+            };
+            let log_path = self.dir.join(format!("{}.log", host.name));
+            let log = std::fs::File::create(&log_path)
+                .map_err(|e| LabError::io(format!("creating {}", log_path.display()), e))?;
+            let err = log
+                .try_clone()
+                .map_err(|e| LabError::io("opening a log", e))?;
+            let mut cmd = self.command(&host.name, &bin_dir.join(program).to_string_lossy())?;
+            use std::os::unix::process::CommandExt;
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(log)
+                .stderr(err)
+                .process_group(0);
+            let child = cmd
+                .spawn()
+                .map_err(|e| LabError::io(format!("starting {program} on {}", host.name), e))?;
+            tracing::info!(host = %host.name, program, pid = child.id(), "daemon started");
+            started.push((host, program, child, log_path));
+        }
+        for (host, program, mut child, log_path) in started {
+            let ns = open_netns(&host.netns)?;
+            let addr = host.metrics;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let up = netns::run_in(&ns, || {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                })
+                .map_err(|e| LabError::io("probing a daemon", e))?;
+                if up {
+                    break;
+                }
+                let exited = child.try_wait().ok().flatten();
+                if exited.is_some() || Instant::now() > deadline {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    let why = match exited {
+                        Some(status) => format!("exited ({status})"),
+                        None => "did not serve its metrics within 10 s".into(),
+                    };
+                    return Err(LabError::io(
+                        format!(
+                            "{program} on {} {why}; log {}: {}",
+                            host.name,
+                            log_path.display(),
+                            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                        ),
+                        std::io::ErrorKind::Other.into(),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the namespace of `host`.
+    pub fn netns(&self, host: &str) -> Result<std::fs::File, LabError> {
+        open_netns(&self.topology.host(host)?.netns)
     }
 
     /// `gecko-lab status --json`.

@@ -1,0 +1,27 @@
+//! `gecko-cn`: the client agent (RFC 6275 correspondent node) of one client
+//! host (DESIGN.md "Roles"). The client application is unmodified: this
+//! daemon points the host's routes for G at the node serving it.
+
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(version, about = "Gecko client agent: RFC 6275 correspondent node with flow bindings")]
+struct Args {
+    /// The cluster configuration file.
+    #[arg(long, env = "GECKO_CONFIG")]
+    config: PathBuf,
+    /// This host's address (one of `[[client_agents]]`, or any address of
+    /// the host when it has no entry: metrics are then not served).
+    #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
+    address: Ipv6Addr,
+}
+
+fn main() -> ExitCode {
+    gecko::daemon::init_tracing();
+    let args = Args::parse();
+    gecko::daemon::run(gecko::daemon::client_agent::run(args.config, args.address))
+}

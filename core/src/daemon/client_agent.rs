@@ -1,0 +1,101 @@
+//! `gecko-cn`'s driver: the Mobility Header sockets, the correspondent
+//! machine, the client host's data plane, the metrics endpoint.
+
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::dataplane::client_plane::{ClientPlane, HOME_MARK};
+use crate::dataplane::BindingPlane;
+use crate::metrics::Metrics;
+use crate::mipv6::correspondent::{Action, Correspondent};
+use crate::mipv6::mh_socket::MhSocket;
+use crate::mipv6::rr::{CorrespondentKeys, Kcn, NonceTable, NonceTableConfig};
+
+/// Runs the client agent of the host at `address` until SIGTERM.
+pub async fn run(path: PathBuf, address: Ipv6Addr) -> anyhow::Result<()> {
+    let config = Config::load(&path)?;
+    let g = config.global_address;
+    let mut plane = ClientPlane::install(g).context("installing the client data plane")?;
+    let result = serve(&config, address, &mut plane).await;
+    plane.uninstall().context("removing the client data plane")?;
+    tracing::info!("client agent stopped");
+    result
+}
+
+async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> anyhow::Result<()> {
+    let g = config.global_address;
+    let mh = MhSocket::open().context("opening the Mobility Header socket")?;
+    // HoT leaves by the home route: this socket's mark selects it.
+    let home_mh = MhSocket::open_with_mark(HOME_MARK).context("opening the marked socket")?;
+    let keys = CorrespondentKeys::new(Kcn::generate(), NonceTable::new(NonceTableConfig::default())?);
+    let mut cn = Correspondent::new(keys, g);
+    let metrics = Metrics::new();
+    let plain = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "plain")]);
+    let flows = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "flow")]);
+    let failures = metrics.counter(
+        "gecko_dataplane_errors_total",
+        "Data-plane changes the kernel refused",
+        &[],
+    );
+    if let Some(agent) = config.client_agents.iter().find(|a| a.address == address) {
+        let served = crate::metrics::bind(agent.metrics)
+            .await
+            .with_context(|| format!("serving metrics on {}", agent.metrics))?;
+        tokio::spawn(crate::metrics::serve_on(metrics.clone(), served));
+    }
+    tracing::info!(%address, home = %g, "client agent ready");
+
+    let mut buf = vec![0u8; 2048];
+    let shutdown = super::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = cn
+            .next_deadline()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let actions = tokio::select! {
+            r = mh.recv(&mut buf) => {
+                let r = r.context("reading the Mobility Header socket")?;
+                let h = cn.handle(r.src, r.dst, &buf[..r.len], Instant::now());
+                super::count_message(&metrics, h.message, h.rejected);
+                if let Some(reason) = h.rejected {
+                    tracing::info!(src = %r.src, message = h.message, reason, "message refused");
+                }
+                h.actions
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => cn.expire(Instant::now()),
+            r = &mut shutdown => return r,
+        };
+        let mut failed = false;
+        for action in actions {
+            let done = match action {
+                Action::SetPlain { care_of, .. } => plane.set_plain(care_of).map(|_| ()),
+                Action::BindFlow { flow, care_of } => plane.bind_flow(flow, care_of),
+                Action::UnbindFlow { flow } => plane.unbind_flow(&flow).map(|_| ()),
+                Action::Send(o) => {
+                    // A BA must not report a change the kernel refused:
+                    // without it the node sees the handoff fail.
+                    if failed {
+                        continue;
+                    }
+                    let socket = if o.via_home { &home_mh } else { &mh };
+                    if let Err(e) = socket.send(&o.mh, o.src, o.dst).await {
+                        tracing::warn!(dst = %o.dst, error = %e, "send failed");
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(e) = done {
+                failed = true;
+                failures.inc();
+                tracing::error!(error = %e, "data plane change refused");
+            }
+        }
+        let (p, f) = cn.binding_counts();
+        plain.set(p as i64);
+        flows.set(f as i64);
+    }
+}

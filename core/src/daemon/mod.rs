@@ -1,0 +1,75 @@
+//! The tokio drivers of the daemons: each feeds a sans-I/O machine of
+//! `mipv6` from its sockets and carries out what it asks for.
+
+pub mod client_agent;
+pub mod home_agent;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use crate::metrics::Metrics;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a daemon on a single-threaded runtime (its sockets then live in
+/// the namespace it was started in) and turns its error into exit code 1.
+pub fn run(daemon: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(daemon) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Counts one received message and, if refused, why.
+pub fn count_message(metrics: &Metrics, message: &'static str, rejected: Option<&'static str>) {
+    metrics
+        .counter(
+            "gecko_messages_total",
+            "Mobility Header messages received, by type",
+            &[("type", message)],
+        )
+        .inc();
+    if let Some(reason) = rejected {
+        metrics
+            .counter(
+                "gecko_messages_rejected_total",
+                "Messages dropped or refused, by reason",
+                &[("reason", reason)],
+            )
+            .inc();
+    }
+}
