@@ -5,4 +5,5 @@
 
 pub mod config;
 pub mod lab;
+pub mod metrics;
 pub mod mipv6;
