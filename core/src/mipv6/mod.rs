@@ -3,6 +3,7 @@
 
 pub mod binding_update;
 mod mh_mac;
+pub mod mh_socket;
 pub mod mn_ha_auth;
 pub mod rr;
 pub mod seq;
