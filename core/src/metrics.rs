@@ -135,7 +135,7 @@ impl Metrics {
         })?;
         match v {
             Value::Counter(c) => Ok(Counter(c)),
-            Value::Gauge(_) => unreachable_kind(name, "gauge"),
+            Value::Gauge(_) => kind_mismatch(name, "gauge"),
         }
     }
 
@@ -149,7 +149,7 @@ impl Metrics {
         let v = self.series(name, help, "gauge", labels, || Value::Gauge(Arc::default()))?;
         match v {
             Value::Gauge(g) => Ok(Gauge(g)),
-            Value::Counter(_) => unreachable_kind(name, "counter"),
+            Value::Counter(_) => kind_mismatch(name, "counter"),
         }
     }
 
@@ -223,8 +223,9 @@ impl Metrics {
     }
 }
 
-// The kind was checked under the lock: a family holds values of its kind only.
-fn unreachable_kind<T>(name: &str, existing: &'static str) -> Result<T, MetricsError> {
+// Never reached in practice: `series` checked the family's kind under the
+// lock, and a family holds values of its own kind only.
+fn kind_mismatch<T>(name: &str, existing: &'static str) -> Result<T, MetricsError> {
     Err(MetricsError::KindMismatch {
         name: name.to_string(),
         existing,
@@ -261,8 +262,8 @@ const MAX_REQUEST: usize = 8192;
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 64;
 
-/// Serves `GET /metrics` on `addr` until an error stops accepting. Returns
-/// only if binding fails.
+/// Serves `GET /metrics` on `addr` for good (errors of single connections
+/// are logged, not returned); returns only if binding `addr` fails.
 pub async fn serve(metrics: Metrics, addr: SocketAddr) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     accept_loop(listener, metrics).await;
