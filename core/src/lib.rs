@@ -7,4 +7,5 @@ pub mod cluster;
 pub mod config;
 pub mod dataplane;
 pub mod lab;
+pub mod metrics;
 pub mod mipv6;

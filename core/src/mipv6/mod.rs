@@ -5,6 +5,7 @@ pub mod binding_update;
 pub mod correspondent;
 pub mod home_agent;
 mod mh_mac;
+pub mod mh_socket;
 pub mod mn_ha_auth;
 pub mod mobile_node;
 pub mod rr;
