@@ -5,7 +5,9 @@
 
 pub mod cluster;
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod lab;
+pub mod lowlevel;
 pub mod metrics;
 pub mod mipv6;

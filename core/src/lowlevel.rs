@@ -232,11 +232,10 @@ impl Node {
             tokio::spawn(refresh_loop(inner.clone())),
         ];
         let addr = me.metrics;
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(metrics, addr).await {
-                tracing::warn!(%addr, error = %e, "node metrics not served");
-            }
-        }));
+        let (_, server) = crate::metrics::bind_and_serve(metrics, addr)
+            .await
+            .map_err(io("serving the node's metrics"))?;
+        tasks.push(server);
         tracing::info!(node = name, care_of = %me.address, "node started");
         Ok(Node { inner, tasks })
     }
@@ -387,7 +386,7 @@ async fn exchange_ack(
     lock(inner).acks.insert(peer, tx);
     inner
         .mh
-        .send(mh, src, peer)
+        .send(mh, src, peer, None)
         .await
         .map_err(io("sending a binding update"))?;
     count(inner, "sent", mh);
@@ -398,14 +397,13 @@ async fn exchange_ack(
 
 fn count(inner: &Inner, direction: &'static str, mh: &[u8]) {
     let label = message_label(mh.get(2).copied().unwrap_or(255));
-    inner
-        .metrics
-        .counter(
-            "gecko_messages_total",
-            "Mobility Header messages sent and received",
-            &[("direction", direction), ("type", label)],
-        )
-        .inc();
+    if let Ok(c) = inner.metrics.counter(
+        "gecko_messages_total",
+        "Mobility Header messages sent and received",
+        &[("direction", direction), ("type", label)],
+    ) {
+        c.inc();
+    }
 }
 
 /// Makes sure fresh home and care-of tokens for `client` are held,
@@ -461,7 +459,7 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
         let mh = mobile_node::test_init(home, cookie, &src, &client);
         inner
             .mh
-            .send(&mh, src, client)
+            .send(&mh, src, client, None)
             .await
             .map_err(io("sending a test init"))?;
         count(inner, "sent", &mh);
@@ -619,14 +617,13 @@ async fn peer_loop(inner: Arc<Inner>) {
 }
 
 fn rejected(inner: &Inner, reason: &'static str) {
-    inner
-        .metrics
-        .counter(
-            "gecko_messages_rejected_total",
-            "Messages dropped, by reason",
-            &[("reason", reason)],
-        )
-        .inc();
+    if let Ok(c) = inner.metrics.counter(
+        "gecko_messages_rejected_total",
+        "Messages dropped, by reason",
+        &[("reason", reason)],
+    ) {
+        c.inc();
+    }
 }
 
 /// Handles one message; `relay` says whether a Home Test not meant for this
@@ -709,8 +706,23 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
 async fn refresh_loop(inner: Arc<Inner>) {
     let mut last_reg = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut peer_rejections: HashMap<&'static str, u64> = HashMap::new();
     loop {
         tick.tick().await;
+        // The peer channel counts what it drops; mirror that here.
+        for (reason, n) in inner.peers.rejected() {
+            let seen = peer_rejections.entry(reason).or_default();
+            if n > *seen {
+                if let Ok(c) = inner.metrics.counter(
+                    "gecko_peer_messages_rejected_total",
+                    "Peer-channel datagrams dropped, by reason",
+                    &[("reason", reason)],
+                ) {
+                    c.inc_by(n - *seen);
+                }
+                *seen = n;
+            }
+        }
         let now = Instant::now();
         let (registered, due) = {
             let st = lock(&inner);

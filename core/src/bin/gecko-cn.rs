@@ -14,6 +14,9 @@ struct Args {
     /// The cluster configuration file.
     #[arg(long, env = "GECKO_CONFIG")]
     config: PathBuf,
+    /// MTU of the host's links; routes to G leave room for the SRv6 header.
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1280..))]
+    link_mtu: u32,
     /// This host's address (one of `[[client_agents]]`, or any address of
     /// the host when it has no entry: metrics are then not served).
     #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
@@ -23,5 +26,5 @@ struct Args {
 fn main() -> ExitCode {
     gecko::daemon::init_tracing();
     let args = Args::parse();
-    gecko::daemon::run(gecko::daemon::client_agent::run(args.config, args.address))
+    gecko::daemon::run(gecko::daemon::client_agent::run(args.config, args.address, args.link_mtu))
 }

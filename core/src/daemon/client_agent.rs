@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::dataplane::client_plane::{ClientPlane, HOME_MARK};
+use crate::dataplane::client_plane::{ClientPlane, HOME_MARK, SRH_OVERHEAD};
 use crate::dataplane::BindingPlane;
 use crate::metrics::Metrics;
 use crate::mipv6::correspondent::{Action, Correspondent};
@@ -16,10 +16,10 @@ use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::rr::{CorrespondentKeys, Kcn, NonceTable, NonceTableConfig};
 
 /// Runs the client agent of the host at `address` until SIGTERM.
-pub async fn run(path: PathBuf, address: Ipv6Addr) -> anyhow::Result<()> {
+pub async fn run(path: PathBuf, address: Ipv6Addr, link_mtu: u32) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let g = config.global_address;
-    let mut plane = ClientPlane::install(g).context("installing the client data plane")?;
+    let mut plane = ClientPlane::install(g, link_mtu - SRH_OVERHEAD).context("installing the client data plane")?;
     let result = serve(&config, address, &mut plane).await;
     plane.uninstall().context("removing the client data plane")?;
     tracing::info!("client agent stopped");
@@ -29,23 +29,20 @@ pub async fn run(path: PathBuf, address: Ipv6Addr) -> anyhow::Result<()> {
 async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> anyhow::Result<()> {
     let g = config.global_address;
     let mh = MhSocket::open().context("opening the Mobility Header socket")?;
-    // HoT leaves by the home route: this socket's mark selects it.
-    let home_mh = MhSocket::open_with_mark(HOME_MARK).context("opening the marked socket")?;
     let keys = CorrespondentKeys::new(Kcn::generate(), NonceTable::new(NonceTableConfig::default())?);
     let mut cn = Correspondent::new(keys, g);
     let metrics = Metrics::new();
-    let plain = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "plain")]);
-    let flows = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "flow")]);
+    let plain = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "plain")])?;
+    let flows = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "flow")])?;
     let failures = metrics.counter(
         "gecko_dataplane_errors_total",
         "Data-plane changes the kernel refused",
         &[],
-    );
+    )?;
     if let Some(agent) = config.client_agents.iter().find(|a| a.address == address) {
-        let served = crate::metrics::bind(agent.metrics)
+        crate::metrics::bind_and_serve(metrics.clone(), agent.metrics)
             .await
             .with_context(|| format!("serving metrics on {}", agent.metrics))?;
-        tokio::spawn(crate::metrics::serve_on(metrics.clone(), served));
     }
     tracing::info!(%address, home = %g, "client agent ready");
 
@@ -81,8 +78,9 @@ async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> a
                     if failed {
                         continue;
                     }
-                    let socket = if o.via_home { &home_mh } else { &mh };
-                    if let Err(e) = socket.send(&o.mh, o.src, o.dst).await {
+                    // HoT leaves by the home route: the mark selects it.
+                    let mark = o.via_home.then_some(HOME_MARK);
+                    if let Err(e) = mh.send(&o.mh, o.src, o.dst, mark).await {
                         tracing::warn!(dst = %o.dst, error = %e, "send failed");
                     }
                     Ok(())

@@ -7,14 +7,15 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::dataplane::home_plane;
+use crate::dataplane::client_plane::SRH_OVERHEAD;
+use crate::dataplane::home_plane::HomePlane;
 use crate::metrics::Metrics;
 use crate::mipv6::home_agent::{HaAction, HomeAgent, HomeAgentConfig};
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::MnHaKey;
 
 /// Runs the home agent of the configuration at `path` until SIGTERM.
-pub async fn run(path: PathBuf) -> anyhow::Result<()> {
+pub async fn run(path: PathBuf, link_mtu: u32) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let key = MnHaKey::new(config.security.mn_ha_spi, &config.security.mn_ha_key)?;
     let authorised = std::iter::once(&config.contact.node)
@@ -30,18 +31,19 @@ pub async fn run(path: PathBuf) -> anyhow::Result<()> {
         max_lifetime: Duration::from_secs(u64::from(config.timers.binding_lifetime_secs)),
     });
     let mh = MhSocket::open().context("opening the Mobility Header socket")?;
+    // Room for the inline SRH on every packet the route carries.
+    let mut plane = HomePlane::open(link_mtu - SRH_OVERHEAD).context("opening netlink")?;
     let metrics = Metrics::new();
-    let bindings = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "home")]);
+    let bindings = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "home")])?;
     let registrations = metrics.counter(
         "gecko_registrations_total",
         "Home registrations and deregistrations accepted",
         &[],
-    );
+    )?;
     let addr = config.home_agent.metrics;
-    let served = crate::metrics::bind(addr)
+    crate::metrics::bind_and_serve(metrics.clone(), addr)
         .await
         .with_context(|| format!("serving metrics on {addr}"))?;
-    tokio::spawn(crate::metrics::serve_on(metrics.clone(), served));
     tracing::info!(home = %config.global_address, %addr, "home agent ready");
 
     let g = config.global_address;
@@ -77,20 +79,20 @@ pub async fn run(path: PathBuf) -> anyhow::Result<()> {
         for action in actions {
             match action {
                 HaAction::Route { home, care_of } => {
-                    home_plane::set_binding(home, care_of)?;
+                    plane.set_binding(home, care_of)?;
                     tracing::info!(%home, %care_of, "routing G to the contact node");
                 }
                 HaAction::Unroute { home } => {
-                    home_plane::clear_binding(home)?;
+                    plane.clear_binding(home)?;
                     tracing::info!(%home, "route for G removed");
                 }
-                HaAction::Send(o) => mh.send(&o.mh, o.src, o.dst).await?,
+                HaAction::Send(o) => mh.send(&o.mh, o.src, o.dst, None).await?,
             }
         }
         bindings.set(i64::from(ha.binding().is_some()));
     }
     if ha.binding().is_some() {
-        home_plane::clear_binding(g)?;
+        plane.clear_binding(g)?;
     }
     tracing::info!("home agent stopped");
     Ok(())

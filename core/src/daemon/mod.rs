@@ -56,20 +56,21 @@ pub async fn shutdown_signal() -> anyhow::Result<()> {
 
 /// Counts one received message and, if refused, why.
 pub fn count_message(metrics: &Metrics, message: &'static str, rejected: Option<&'static str>) {
-    metrics
-        .counter(
-            "gecko_messages_total",
-            "Mobility Header messages received, by type",
-            &[("type", message)],
-        )
-        .inc();
+    // The names are constants that validate; a failure would be a bug.
+    if let Ok(c) = metrics.counter(
+        "gecko_messages_total",
+        "Mobility Header messages received, by type",
+        &[("type", message)],
+    ) {
+        c.inc();
+    }
     if let Some(reason) = rejected {
-        metrics
-            .counter(
-                "gecko_messages_rejected_total",
-                "Messages dropped or refused, by reason",
-                &[("reason", reason)],
-            )
-            .inc();
+        if let Ok(c) = metrics.counter(
+            "gecko_messages_rejected_total",
+            "Messages dropped or refused, by reason",
+            &[("reason", reason)],
+        ) {
+            c.inc();
+        }
     }
 }

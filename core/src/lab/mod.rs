@@ -7,6 +7,7 @@ pub mod links;
 pub mod netns;
 pub mod ns_runtime;
 pub mod probe;
+pub mod service;
 pub mod topology;
 
 use std::path::{Path, PathBuf};
