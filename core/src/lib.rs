@@ -4,5 +4,6 @@
 //! handoff and recovery protocols.
 
 pub mod config;
+pub mod dataplane;
 pub mod lab;
 pub mod mipv6;
