@@ -1,14 +1,90 @@
-//! placeholder until the dataplane branch lands
-/// A TCP flow as the client sends it: client -> G.
+//! The kernel data plane that realises Mobile IPv6 bindings (DESIGN.md,
+//! "Wire and data plane"): seg6 inline routes, policy-routing rules and an
+//! nftables flow map, all set through netlink (nothing spawns `ip` or `nft`).
+//!
+//! Every call is synchronous: it sends its request and waits for the
+//! kernel's acknowledgement. Each handle acts in the network namespace of
+//! the thread that opened it, for as long as it lives.
+
+pub mod client_plane;
+pub mod home_plane;
+pub mod netlink;
+pub mod nftables;
+pub mod routes;
+
+use std::net::Ipv6Addr;
+
+pub use client_plane::{ClientPlane, HOME_MARK, SRH_OVERHEAD};
+pub use home_plane::HomePlane;
+pub use nftables::FlowTable;
+pub use routes::{NextHop, RouteEntry, Routes, RuleEntry};
+
+/// One TCP flow as the client sends it: client -> G.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    /// The client's address.
+    /// The client's address (source of the client's packets).
     pub client: Ipv6Addr,
     /// The client's port.
     pub client_port: u16,
-    /// The server's address (G).
+    /// The server's address, G (destination of the client's packets).
     pub server: Ipv6Addr,
     /// The server's port.
     pub server_port: u16,
 }
-use std::net::Ipv6Addr;
+
+/// Why a data-plane operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    /// The kernel refused a request.
+    #[error("{op}: the kernel refused: {errno}")]
+    Kernel {
+        /// What was being done.
+        op: String,
+        /// The kernel's error number.
+        errno: nix::errno::Errno,
+    },
+    /// A socket call failed (opening, sending, receiving, or a timeout).
+    #[error("{op}: {error}")]
+    Io {
+        /// What was being done.
+        op: String,
+        /// What the OS said.
+        error: std::io::Error,
+    },
+    /// The kernel's answer could not be understood.
+    #[error("{op}: malformed answer from the kernel: {detail}")]
+    Malformed {
+        /// What was being done.
+        op: String,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// No interface has that name.
+    #[error("no network interface named `{0}`")]
+    NoSuchLink(String),
+    /// The client plane has no more marks and tables for another node.
+    #[error("no free binding slot for care-of address {0} (all {1} in use)")]
+    NoFreeSlot(Ipv6Addr, usize),
+}
+
+impl DataPlaneError {
+    /// The kernel's error number, when the kernel refused.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            DataPlaneError::Kernel { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+/// The operations a correspondent (client agent) needs to realise its
+/// bindings for one G.
+pub trait BindingPlane {
+    /// Route the client's packets for G without a flow binding to
+    /// `care_of` (SRv6 inline), or back to the home route (None).
+    fn set_plain(&mut self, care_of: Option<Ipv6Addr>) -> Result<(), DataPlaneError>;
+    /// Steer one TCP flow to `care_of`.
+    fn bind_flow(&mut self, flow: FlowKey, care_of: Ipv6Addr) -> Result<(), DataPlaneError>;
+    /// Remove a flow's steering; false if it had none.
+    fn unbind_flow(&mut self, flow: &FlowKey) -> Result<bool, DataPlaneError>;
+}

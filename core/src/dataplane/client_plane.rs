@@ -1,0 +1,278 @@
+//! The client host's data plane (DESIGN.md, "Wire and data plane"): the
+//! home route to G, a plain binding for G, and per-flow bindings through
+//! the nftables flow map and one policy-routing rule and table per node.
+//!
+//! ```text
+//! rule 1000  fwmark HOME_MARK            lookup main          (HoT: past every binding)
+//! rule 1100  fwmark MARK_BASE+s          lookup TABLE_BASE+s  (one per node's care-of address)
+//! rule 1200  to G/128                    lookup PLAIN_TABLE   (falls through to main when empty)
+//! main:            G/128 via gw dev oif mtu M            (the home route)
+//! PLAIN_TABLE:     G/128 encap seg6 inline segs CoA dev oif mtu M
+//! TABLE_BASE+s:    G/128 encap seg6 inline segs CoA_s dev oif mtu M
+//! nft route hook:  flow -> MARK_BASE+s
+//! ```
+
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+
+use super::nftables::FlowTable;
+use super::routes::{NextHop, RuleMatch, Routes, MAIN_TABLE};
+use super::{BindingPlane, DataPlaneError, FlowKey};
+
+/// The socket mark that sends a packet for G by the home route whatever
+/// the bindings (the client agent's HoT exchange).
+pub const HOME_MARK: u32 = 0x4745_0000;
+/// The mark of slot 0; slot `s` uses `MARK_BASE + s`.
+pub const MARK_BASE: u32 = 0x4745_0001;
+/// The table of the plain binding.
+pub const PLAIN_TABLE: u32 = 0x4745_0000;
+/// The table of slot 0; slot `s` uses `TABLE_BASE + s`.
+pub const TABLE_BASE: u32 = 0x4745_0001;
+/// Priority of the HOME_MARK rule.
+pub const HOME_RULE_PRIORITY: u32 = 1000;
+/// Priority of the per-slot fwmark rules.
+pub const SLOT_RULE_PRIORITY: u32 = 1100;
+/// Priority of the plain binding's `to G` rule.
+pub const PLAIN_RULE_PRIORITY: u32 = 1200;
+/// How many distinct care-of addresses (nodes) flows may be bound to.
+pub const MAX_SLOTS: usize = 4096;
+/// Bytes an inline SRH with two segments adds to each packet to G: the
+/// caller passes the link MTU minus this.
+pub const SRH_OVERHEAD: u32 = 40;
+
+const ALL_BITS: u32 = u32::MAX;
+
+/// The client host's bindings for one G, in the namespace of the thread
+/// that installed them. Dropping it uninstalls everything it added.
+#[derive(Debug)]
+pub struct ClientPlane {
+    routes: Routes,
+    flows: Option<FlowTable>,
+    g: Ipv6Addr,
+    home: NextHop,
+    mtu: u32,
+    /// Care-of address of each slot, by slot number.
+    slots: Vec<Ipv6Addr>,
+    bound: HashMap<FlowKey, usize>,
+    plain: Option<Ipv6Addr>,
+    installed: bool,
+}
+
+impl ClientPlane {
+    /// Installs the plane for `g`: the home route along the current route
+    /// to `g` (with MTU `mtu`: the link's minus [`SRH_OVERHEAD`]), the
+    /// HOME_MARK and plain rules, and the nftables flow map. Leftovers of a
+    /// previous instance that died are removed first.
+    pub fn install(g: Ipv6Addr, mtu: u32) -> Result<ClientPlane, DataPlaneError> {
+        let mut routes = Routes::open()?;
+        remove_leftovers(&mut routes)?;
+        let home = routes.lookup_route(g)?;
+        let mut plane = ClientPlane {
+            routes,
+            flows: None,
+            g,
+            home,
+            mtu,
+            slots: Vec::new(),
+            bound: HashMap::new(),
+            plain: None,
+            installed: true,
+        };
+        // On any failure below, dropping `plane` removes what was added.
+        plane
+            .routes
+            .replace_via_route(MAIN_TABLE, g, home.gateway, home.oif, mtu)?;
+        plane
+            .routes
+            .add_fwmark_rule(HOME_RULE_PRIORITY, HOME_MARK, ALL_BITS, MAIN_TABLE)?;
+        plane
+            .routes
+            .add_to_rule(PLAIN_RULE_PRIORITY, g, PLAIN_TABLE)?;
+        plane.flows = Some(FlowTable::create()?);
+        tracing::info!(%g, ?home, mtu, "client data plane installed");
+        Ok(plane)
+    }
+
+    /// G.
+    pub fn global_address(&self) -> Ipv6Addr {
+        self.g
+    }
+
+    /// The home route's next hop.
+    pub fn home(&self) -> NextHop {
+        self.home
+    }
+
+    /// The plain binding's care-of address, if any.
+    pub fn plain(&self) -> Option<Ipv6Addr> {
+        self.plain
+    }
+
+    /// The care-of addresses that have a slot (mark and table), by slot.
+    pub fn slots(&self) -> &[Ipv6Addr] {
+        &self.slots
+    }
+
+    /// How many flows are bound.
+    pub fn bound_flows(&self) -> usize {
+        self.bound.len()
+    }
+
+    /// The flow map (to count its entries, for one).
+    pub fn flow_table(&mut self) -> Option<&mut FlowTable> {
+        self.flows.as_mut()
+    }
+
+    /// Removes everything `install` and the bindings added: the flow map,
+    /// the rules, the plain and slot routes and the home route. Tries every
+    /// step and returns the first failure. Idempotent.
+    pub fn uninstall(&mut self) -> Result<(), DataPlaneError> {
+        if !self.installed {
+            return Ok(());
+        }
+        self.installed = false;
+        let mut first: Option<DataPlaneError> = None;
+        let mut keep = |r: Result<(), DataPlaneError>| {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "uninstalling the client data plane");
+                first.get_or_insert(e);
+            }
+        };
+        // The map first: no packet gets a mark whose rule is gone.
+        if let Some(flows) = self.flows.take() {
+            keep(flows.destroy());
+        }
+        let g = self.g;
+        let r = &mut self.routes;
+        keep(r.delete_rule(PLAIN_RULE_PRIORITY, RuleMatch::To(g), PLAIN_TABLE).map(drop));
+        for slot in 0..self.slots.len() {
+            let (mark, table) = slot_ids(slot);
+            keep(
+                r.delete_rule(SLOT_RULE_PRIORITY, fwmark(mark), table)
+                    .map(drop),
+            );
+            keep(r.delete_route(table, g).map(drop));
+        }
+        keep(
+            r.delete_rule(HOME_RULE_PRIORITY, fwmark(HOME_MARK), MAIN_TABLE)
+                .map(drop),
+        );
+        keep(r.delete_route(PLAIN_TABLE, g).map(drop));
+        keep(r.delete_route(MAIN_TABLE, g).map(drop));
+        self.slots.clear();
+        self.bound.clear();
+        self.plain = None;
+        tracing::info!(%g, "client data plane uninstalled");
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The slot of `care_of`, made on first use: its table's route to G and
+    /// its fwmark rule.
+    fn slot_for(&mut self, care_of: Ipv6Addr) -> Result<usize, DataPlaneError> {
+        if let Some(slot) = self.slots.iter().position(|c| *c == care_of) {
+            return Ok(slot);
+        }
+        let slot = self.slots.len();
+        if slot >= MAX_SLOTS {
+            return Err(DataPlaneError::NoFreeSlot(care_of, MAX_SLOTS));
+        }
+        let (mark, table) = slot_ids(slot);
+        let oif = self.routes.lookup_route(care_of)?.oif;
+        self.routes
+            .replace_seg6_route(table, self.g, care_of, oif, self.mtu)?;
+        // Pushed before the rule, so uninstall also removes a route whose
+        // rule could not be added.
+        self.slots.push(care_of);
+        self.routes
+            .add_fwmark_rule(SLOT_RULE_PRIORITY, mark, ALL_BITS, table)?;
+        tracing::debug!(%care_of, slot, mark, table, "binding slot made");
+        Ok(slot)
+    }
+}
+
+impl BindingPlane for ClientPlane {
+    fn set_plain(&mut self, care_of: Option<Ipv6Addr>) -> Result<(), DataPlaneError> {
+        match care_of {
+            Some(c) => {
+                let oif = self.routes.lookup_route(c)?.oif;
+                self.routes
+                    .replace_seg6_route(PLAIN_TABLE, self.g, c, oif, self.mtu)?;
+            }
+            None => {
+                self.routes.delete_route(PLAIN_TABLE, self.g)?;
+            }
+        }
+        self.plain = care_of;
+        tracing::debug!(g = %self.g, ?care_of, "plain binding set");
+        Ok(())
+    }
+
+    fn bind_flow(&mut self, flow: FlowKey, care_of: Ipv6Addr) -> Result<(), DataPlaneError> {
+        let slot = self.slot_for(care_of)?;
+        let flows = self.flows.as_mut().ok_or_else(uninstalled)?;
+        flows.insert(&flow, slot_ids(slot).0)?;
+        self.bound.insert(flow, slot);
+        Ok(())
+    }
+
+    fn unbind_flow(&mut self, flow: &FlowKey) -> Result<bool, DataPlaneError> {
+        let flows = self.flows.as_mut().ok_or_else(uninstalled)?;
+        let had = flows.remove(flow)?;
+        self.bound.remove(flow);
+        Ok(had)
+    }
+}
+
+impl Drop for ClientPlane {
+    fn drop(&mut self) {
+        // Errors were logged by uninstall; nothing more to do in a drop.
+        let _ = self.uninstall();
+    }
+}
+
+/// (mark, table) of a slot.
+fn slot_ids(slot: usize) -> (u32, u32) {
+    (MARK_BASE + slot as u32, TABLE_BASE + slot as u32)
+}
+
+fn fwmark(mark: u32) -> RuleMatch {
+    RuleMatch::FwMark {
+        mark,
+        mask: ALL_BITS,
+    }
+}
+
+fn uninstalled() -> DataPlaneError {
+    DataPlaneError::Malformed {
+        op: "using the client data plane".into(),
+        detail: "it was uninstalled".into(),
+    }
+}
+
+/// Whether a table id belongs to the client plane.
+fn is_ours(table: u32) -> bool {
+    (PLAIN_TABLE..TABLE_BASE + MAX_SLOTS as u32).contains(&table)
+}
+
+/// Removes the rules, routes and flow map a dead instance may have left.
+fn remove_leftovers(routes: &mut Routes) -> Result<(), DataPlaneError> {
+    for rule in routes.list_rules()? {
+        let home_rule = rule.priority == HOME_RULE_PRIORITY && rule.fwmark == Some(HOME_MARK);
+        if home_rule || is_ours(rule.table) {
+            let matching = match (rule.fwmark, rule.destination) {
+                (Some(mark), _) => fwmark(mark),
+                (None, Some((dst, 128))) => RuleMatch::To(dst),
+                _ => continue,
+            };
+            tracing::info!(?rule, "removing a leftover rule");
+            routes.delete_rule(rule.priority, matching, rule.table)?;
+        }
+    }
+    for route in routes.list_routes()? {
+        if is_ours(route.table) && route.prefix_len == 128 {
+            tracing::info!(?route, "removing a leftover route");
+            routes.delete_route(route.table, route.destination)?;
+        }
+    }
+    Ok(())
+}
