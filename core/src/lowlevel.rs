@@ -31,9 +31,7 @@ use crate::mipv6::binding_update::FlowBinding;
 use crate::mipv6::correspondent::message_label;
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::{MnHaKey, TimestampSource};
-use crate::mipv6::mobile_node::{
-    self, BindingRequest, HomeRegistration, Reply, Token, Tokens,
-};
+use crate::mipv6::mobile_node::{self, BindingRequest, HomeRegistration, Reply, Token, Tokens};
 use crate::mipv6::rr::Cookie;
 use crate::mipv6::seq::SeqNum;
 use crate::mipv6::wire::ba_status;
@@ -139,8 +137,9 @@ struct Ack {
 #[derive(Default)]
 struct State {
     clients: HashMap<Ipv6Addr, ClientState>,
-    home_tests: HashMap<Cookie, (Ipv6Addr, oneshot::Sender<Token>)>,
-    care_of_tests: HashMap<Cookie, (Ipv6Addr, oneshot::Sender<Token>)>,
+    /// Test Inits in flight, by cookie (random, so a plain map key).
+    home_tests: HashMap<[u8; 8], (Ipv6Addr, oneshot::Sender<Token>)>,
+    care_of_tests: HashMap<[u8; 8], (Ipv6Addr, oneshot::Sender<Token>)>,
     acks: HashMap<Ipv6Addr, oneshot::Sender<Ack>>,
     locks: HashMap<Ipv6Addr, Arc<tokio::sync::Mutex<()>>>,
     /// Home registration: last sequence number, and whether to keep it up.
@@ -152,7 +151,6 @@ struct Inner {
     g: Ipv6Addr,
     care_of: Ipv6Addr,
     home_agent: Ipv6Addr,
-    service_port: u16,
     lifetime_units: u16,
     refresh: Duration,
     ha_key: MnHaKey,
@@ -214,8 +212,8 @@ impl Node {
             g: config.global_address,
             care_of: me.address,
             home_agent: config.home_agent.address,
-            service_port: config.service_port,
-            lifetime_units: (config.timers.binding_lifetime_secs / 4).min(u32::from(u16::MAX)) as u16,
+            lifetime_units: (config.timers.binding_lifetime_secs / 4).min(u32::from(u16::MAX))
+                as u16,
             refresh: Duration::from_secs(u64::from(config.timers.refresh_secs)),
             ha_key: MnHaKey::new(config.security.mn_ha_spi, &config.security.mn_ha_key)
                 .map_err(|e| NodeError::Build(e.to_string()))?,
@@ -258,13 +256,21 @@ impl Node {
     pub async fn addr_active(&self) -> Result<(), NodeError> {
         self.addr_passive()?;
         register(&self.inner, self.inner.lifetime_units).await?;
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner()).registered = true;
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .registered = true;
         Ok(())
     }
 
     /// Deregisters at the home agent (lifetime zero) and stops refreshing.
     pub async fn addr_inactive(&self) -> Result<(), NodeError> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner()).registered = false;
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .registered = false;
         register(&self.inner, 0).await
     }
 
@@ -414,7 +420,11 @@ async fn fresh_tokens(
     need_care_of: bool,
 ) -> Result<(Token, Option<Token>), NodeError> {
     let now = Instant::now();
-    let held = lock(inner).clients.get(&client).map(|c| c.tokens).unwrap_or_default();
+    let held = lock(inner)
+        .clients
+        .get(&client)
+        .map(|c| c.tokens)
+        .unwrap_or_default();
     let home = held.fresh_home(now);
     let care_of = held.fresh_care_of(now);
     let home_fut = async {
@@ -454,7 +464,7 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
             } else {
                 &mut st.care_of_tests
             };
-            pending.insert(cookie, (client, tx));
+            pending.insert(cookie.0, (client, tx));
         }
         let mh = mobile_node::test_init(home, cookie, &src, &client);
         inner
@@ -470,7 +480,7 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
         } else {
             &mut st.care_of_tests
         };
-        pending.remove(&cookie);
+        pending.remove(&cookie.0);
         if let Ok(Ok(token)) = got {
             return Ok(token);
         }
@@ -644,7 +654,7 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
             index,
             token,
         } => {
-            let waiter = lock(inner).home_tests.remove(&cookie);
+            let waiter = lock(inner).home_tests.remove(&cookie.0);
             match waiter {
                 Some((client, tx)) if client == src => {
                     let _ = tx.send(Token {
@@ -675,7 +685,7 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
             index,
             token,
         } => {
-            let waiter = lock(inner).care_of_tests.remove(&cookie);
+            let waiter = lock(inner).care_of_tests.remove(&cookie.0);
             match waiter {
                 Some((client, tx)) if client == src => {
                     let _ = tx.send(Token {

@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(version, about = "Gecko client agent: RFC 6275 correspondent node with flow bindings")]
+#[command(
+    version,
+    about = "Gecko client agent: RFC 6275 correspondent node with flow bindings"
+)]
 struct Args {
     /// The cluster configuration file.
     #[arg(long, env = "GECKO_CONFIG")]
@@ -26,5 +29,9 @@ struct Args {
 fn main() -> ExitCode {
     gecko::daemon::init_tracing();
     let args = Args::parse();
-    gecko::daemon::run(gecko::daemon::client_agent::run(args.config, args.address, args.link_mtu))
+    gecko::daemon::run(gecko::daemon::client_agent::run(
+        args.config,
+        args.address,
+        args.link_mtu,
+    ))
 }

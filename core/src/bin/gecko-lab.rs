@@ -77,6 +77,16 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Run a lab daemon (`gecko-ha` or `gecko-cn`) from this executable,
+    /// for when those binaries were not built beside it.
+    #[command(hide = true)]
+    Daemon {
+        which: String,
+        #[arg(long, env = "GECKO_CONFIG")]
+        config: std::path::PathBuf,
+        #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
+        address: std::net::Ipv6Addr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -110,6 +120,21 @@ fn run(command: Command) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Daemon {
+        which,
+        config,
+        address,
+    } = command
+    {
+        gecko::daemon::init_tracing();
+        return Ok(match which.as_str() {
+            "gecko-ha" => gecko::daemon::run(gecko::daemon::home_agent::run(config, 1500)),
+            "gecko-cn" => {
+                gecko::daemon::run(gecko::daemon::client_agent::run(config, address, 1500))
+            }
+            other => anyhow::bail!("no daemon `{other}`: gecko-ha or gecko-cn"),
+        });
+    }
     // exec replaces this process: it must not start a runtime first.
     if let Command::Exec {
         name,
@@ -133,6 +158,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 clients,
             } => {
                 let lab = Lab::up(&name, nodes, clients, &mut |step| println!("  {step}")).await?;
+                start_daemons(&lab)?;
                 println!(
                     "lab `{name}` is up; config: {}",
                     lab.config_path().display()
@@ -155,10 +181,40 @@ fn run(command: Command) -> Result<ExitCode> {
             Command::Cut { name, host } => Lab::open(&name)?.set_link(&host, false).await?,
             Command::Heal { name, host } => Lab::open(&name)?.set_link(&host, true).await?,
             Command::Demo { name } => demo(name).await?,
-            Command::Exec { .. } | Command::CheckConfig { .. } => unreachable!("handled above"),
+            Command::Exec { .. } | Command::CheckConfig { .. } | Command::Daemon { .. } => {
+                unreachable!("handled above")
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Starts the lab's daemons: the binaries beside this one if built, else
+/// this executable's hidden `daemon` command. A lab whose daemons fail is
+/// taken down again.
+fn start_daemons(lab: &Lab) -> Result<()> {
+    let me = std::env::current_exe().context("locating gecko-lab")?;
+    let dir = me.parent().map(|d| d.to_path_buf()).unwrap_or_default();
+    let program = |daemon: &str| {
+        let beside = dir.join(daemon);
+        if beside.is_file() {
+            (beside, vec![])
+        } else {
+            (me.clone(), vec!["daemon".to_string(), daemon.to_string()])
+        }
+    };
+    if let Err(e) = lab.start_daemons(&program) {
+        let _ = Lab::down(&lab.topology.name);
+        return Err(e.into());
+    }
+    for h in &lab.topology.hosts {
+        match h.role {
+            Role::Ha => println!("  gecko-ha on {:<8} metrics {}", h.name, h.metrics_url()),
+            Role::Client => println!("  gecko-cn on {:<8} metrics {}", h.name, h.metrics_url()),
+            Role::Node => {}
+        }
+    }
+    Ok(())
 }
 
 fn print_topology(lab: &Lab) {

@@ -19,9 +19,12 @@ use crate::mipv6::rr::{CorrespondentKeys, Kcn, NonceTable, NonceTableConfig};
 pub async fn run(path: PathBuf, address: Ipv6Addr, link_mtu: u32) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let g = config.global_address;
-    let mut plane = ClientPlane::install(g, link_mtu - SRH_OVERHEAD).context("installing the client data plane")?;
+    let mut plane = ClientPlane::install(g, link_mtu - SRH_OVERHEAD)
+        .context("installing the client data plane")?;
     let result = serve(&config, address, &mut plane).await;
-    plane.uninstall().context("removing the client data plane")?;
+    plane
+        .uninstall()
+        .context("removing the client data plane")?;
     tracing::info!("client agent stopped");
     result
 }
@@ -29,7 +32,10 @@ pub async fn run(path: PathBuf, address: Ipv6Addr, link_mtu: u32) -> anyhow::Res
 async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> anyhow::Result<()> {
     let g = config.global_address;
     let mh = MhSocket::open().context("opening the Mobility Header socket")?;
-    let keys = CorrespondentKeys::new(Kcn::generate(), NonceTable::new(NonceTableConfig::default())?);
+    let keys = CorrespondentKeys::new(
+        Kcn::generate(),
+        NonceTable::new(NonceTableConfig::default())?,
+    );
     let mut cn = Correspondent::new(keys, g);
     let metrics = Metrics::new();
     let plain = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "plain")])?;

@@ -293,25 +293,30 @@ impl Lab {
         Ok(cmd)
     }
 
-    /// Starts the lab's daemons from `bin_dir`: `gecko-ha` on the router,
-    /// `gecko-cn` on each client. Each logs to `<host>.log` in the lab's
+    /// Starts the lab's daemons: `gecko-ha` on the router, `gecko-cn` on
+    /// each client; `program` gives the executable and arguments for a
+    /// daemon's name. Each logs to `<host>.log` in the lab's
     /// directory; returns once each serves its metrics (ready), or fails
     /// naming the one that did not, with its log's tail.
-    pub fn start_daemons(&self, bin_dir: &Path) -> Result<(), LabError> {
+    pub fn start_daemons(
+        &self,
+        program: &dyn Fn(&str) -> (PathBuf, Vec<String>),
+    ) -> Result<(), LabError> {
         let mut started = Vec::new();
         for host in &self.topology.hosts {
-            let program = match host.role {
-                Role::Ha => "gecko-ha",
-                Role::Client => "gecko-cn",
-                Role::Node => continue,
-            };
+            if host.role == Role::Node {
+                continue;
+            }
+            let daemon = program_name(host.role);
             let log_path = self.dir.join(format!("{}.log", host.name));
             let log = std::fs::File::create(&log_path)
                 .map_err(|e| LabError::io(format!("creating {}", log_path.display()), e))?;
             let err = log
                 .try_clone()
                 .map_err(|e| LabError::io("opening a log", e))?;
-            let mut cmd = self.command(&host.name, &bin_dir.join(program).to_string_lossy())?;
+            let (exe, args) = program(daemon);
+            let mut cmd = self.command(&host.name, &exe.to_string_lossy())?;
+            cmd.args(args);
             use std::os::unix::process::CommandExt;
             cmd.stdin(std::process::Stdio::null())
                 .stdout(log)
@@ -319,9 +324,9 @@ impl Lab {
                 .process_group(0);
             let child = cmd
                 .spawn()
-                .map_err(|e| LabError::io(format!("starting {program} on {}", host.name), e))?;
-            tracing::info!(host = %host.name, program, pid = child.id(), "daemon started");
-            started.push((host, program, child, log_path));
+                .map_err(|e| LabError::io(format!("starting {daemon} on {}", host.name), e))?;
+            tracing::info!(host = %host.name, daemon, pid = child.id(), "daemon started");
+            started.push((host, daemon, child, log_path));
         }
         for (host, program, mut child, log_path) in started {
             let ns = open_netns(&host.netns)?;
@@ -391,6 +396,15 @@ impl Lab {
             "config": self.config_path(),
             "hosts": hosts,
         })
+    }
+}
+
+/// The daemon a host of `role` runs.
+fn program_name(role: Role) -> &'static str {
+    match role {
+        Role::Ha => "gecko-ha",
+        Role::Client => "gecko-cn",
+        Role::Node => "",
     }
 }
 

@@ -1,0 +1,548 @@
+//! Mobile IPv6 signalling across the lab: `gecko-ha` and `gecko-cn` as real
+//! processes, server nodes running the low-level API in-process inside
+//! their namespaces, unmodified clients (kernel TCP sockets) talking to G.
+//! Needs root. Every exchange is checked end to end with SHA-256.
+//!
+//! Each test uses its own lab name, so they run in parallel; a guard takes
+//! each lab down even when the test fails.
+
+use std::fs::File;
+use std::net::{Ipv6Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use gecko::cluster::peer_channel::{PeerCodec, DEFAULT_PEER_PORT};
+use gecko::config::Config;
+use gecko::dataplane::FlowKey;
+use gecko::lab::ns_runtime::NsRuntime;
+use gecko::lab::service::{connect_in, echo_round, serve_echo, tcp_segments_in, Accepted};
+use gecko::lab::{netns, Lab};
+use gecko::lowlevel::{Node, PeerMessage, Scope};
+use gecko::mipv6::mh_socket::MhSocket;
+use gecko::mipv6::mn_ha_auth::{MnHaKey, NtpTimestamp};
+use gecko::mipv6::mobile_node::{self, BindingRequest, HomeRegistration, Reply, Token};
+use gecko::mipv6::rr::Cookie;
+use gecko::mipv6::seq::SeqNum;
+
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A lab with its daemons, taken down however the test ends.
+struct LabGuard(Lab);
+
+impl LabGuard {
+    fn up(name: &str, nodes: usize) -> LabGuard {
+        let _ = Lab::down(name);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let lab = rt
+            .block_on(Lab::up(name, nodes, 1, &mut |_| {}))
+            .expect("lab up");
+        let guard = LabGuard(lab);
+        let bins = |daemon: &str| {
+            let exe = match daemon {
+                "gecko-ha" => env!("CARGO_BIN_EXE_gecko-ha"),
+                _ => env!("CARGO_BIN_EXE_gecko-cn"),
+            };
+            (PathBuf::from(exe), vec![])
+        };
+        guard.0.start_daemons(&bins).expect("daemons start");
+        guard
+    }
+
+    fn ns(&self, host: &str) -> File {
+        self.0.netns(host).unwrap()
+    }
+
+    fn config(&self) -> Config {
+        Config::load(self.0.config_path()).unwrap()
+    }
+
+    fn address(&self, host: &str) -> Ipv6Addr {
+        self.0.topology.host(host).unwrap().address
+    }
+
+    /// The metrics text a daemon serves, fetched from inside its host.
+    fn metrics(&self, host: &str) -> String {
+        let addr = self.0.topology.host(host).unwrap().metrics;
+        netns::run_in(&self.ns(host), || {
+            use std::io::{Read, Write};
+            let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .unwrap()
+    }
+
+    /// The value of one series in a daemon's metrics (0 if absent).
+    fn metric(&self, host: &str, series: &str) -> f64 {
+        metric_in(&self.metrics(host), series)
+    }
+}
+
+fn metric_in(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let name = self.0.topology.name.clone();
+        if let Err(e) = Lab::down(&name) {
+            eprintln!("removing lab {name}: {e}");
+        }
+    }
+}
+
+/// A server node running in its namespace: the low-level API and the echo
+/// service on G.
+struct ServerNode {
+    node: Arc<Node>,
+    accepted: Accepted,
+    rt: NsRuntime,
+}
+
+impl ServerNode {
+    fn start(lab: &LabGuard, host: &str, config: &Config, contact: bool) -> ServerNode {
+        let rt = NsRuntime::start(&lab.ns(host)).unwrap();
+        let (config, name) = (config.clone(), host.to_string());
+        let (node, accepted) = rt
+            .block_on(async move {
+                let node = Node::start(&config, &name).await?;
+                if contact {
+                    node.addr_active().await?;
+                } else {
+                    node.addr_passive()?;
+                }
+                let accepted = serve_echo(config.service_port).await.unwrap();
+                Ok::<_, gecko::lowlevel::NodeError>((Arc::new(node), accepted))
+            })
+            .unwrap()
+            .unwrap_or_else(|e| panic!("node {host}: {e}"));
+        ServerNode { node, accepted, rt }
+    }
+
+    fn handoff(&self, client: Ipv6Addr, scope: Scope, donor: Option<SeqNum>) {
+        let node = self.node.clone();
+        self.rt
+            .block_on(async move { node.handoff_start(client, scope, donor).await })
+            .unwrap()
+            .expect("handoff");
+    }
+
+    fn clear(&self, client: Ipv6Addr, scope: Scope) {
+        let node = self.node.clone();
+        self.rt
+            .block_on(async move { node.handoff_clear(client, scope).await })
+            .unwrap()
+            .expect("clear");
+    }
+}
+
+fn payload(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn g_service(config: &Config) -> SocketAddr {
+    SocketAddr::from((config.global_address, config.service_port))
+}
+
+/// One connection from the client to G, checked end to end; returns which
+/// node accepted it.
+fn served_by(lab: &LabGuard, config: &Config, nodes: &[&ServerNode], port: Option<u16>) -> usize {
+    let before: Vec<usize> = nodes.iter().map(|n| n.accepted.get()).collect();
+    let mut conn =
+        connect_in(&lab.ns("client1"), g_service(config), port, TIMEOUT).expect("connect to G");
+    echo_round(&mut conn, &payload(48 * 1024, 1)).expect("echo");
+    drop(conn);
+    let after: Vec<usize> = nodes.iter().map(|n| n.accepted.get()).collect();
+    let grew: Vec<usize> = (0..nodes.len())
+        .filter(|i| after[*i] > before[*i])
+        .collect();
+    assert_eq!(
+        grew.len(),
+        1,
+        "exactly one node accepts: {before:?} -> {after:?}"
+    );
+    grew[0]
+}
+
+#[test]
+fn client_follows_the_handoff_and_the_clear() {
+    let lab = LabGuard::up("m6hand", 2);
+    let config = lab.config();
+    let node1 = ServerNode::start(&lab, "node1", &config, true);
+    let node2 = ServerNode::start(&lab, "node2", &config, false);
+    let client = lab.address("client1");
+    let nodes = [&node1, &node2];
+
+    // Served by the contact node through the home agent.
+    assert_eq!(served_by(&lab, &config, &nodes, None), 0);
+    assert!(lab.metric("ha", "gecko_registrations_total") >= 1.0);
+    assert_eq!(lab.metric("ha", "gecko_bindings{kind=\"home\"}"), 1.0);
+
+    // Handoff of the client to node2: new connections reach node2, and
+    // their packets never cross node1's host.
+    let mark = node1.node.handoff_mark(client);
+    node2.handoff(client, Scope::Client, mark);
+    assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"plain\"}"), 1.0);
+    let segs = tcp_segments_in(&lab.ns("node1")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(served_by(&lab, &config, &nodes, None), 1);
+    }
+    assert_eq!(
+        tcp_segments_in(&lab.ns("node1")).unwrap(),
+        segs,
+        "node1 saw TCP segments"
+    );
+
+    // A second handoff of the same client reuses the fresh tokens: no new
+    // Home Test Init is sent.
+    let hoti = "gecko_messages_total{direction=\"sent\",type=\"home_test_init\"}";
+    let before = metric_in(&node2.node.metrics().render(), hoti);
+    node2.handoff(client, Scope::Client, None);
+    assert_eq!(metric_in(&node2.node.metrics().render(), hoti), before);
+
+    // Cleared: back to the contact node.
+    node2.clear(client, Scope::Client);
+    assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"plain\"}"), 0.0);
+    assert_eq!(served_by(&lab, &config, &nodes, None), 0);
+}
+
+#[test]
+fn a_flow_binding_moves_one_connection_and_leaves_the_other() {
+    let lab = LabGuard::up("m6flow", 2);
+    let config = lab.config();
+    let node1 = ServerNode::start(&lab, "node1", &config, true);
+    let node2 = ServerNode::start(&lab, "node2", &config, false);
+    let client = lab.address("client1");
+    let nodes = [&node1, &node2];
+    let flow = |port| FlowKey {
+        client,
+        client_port: port,
+        server: config.global_address,
+        server_port: config.service_port,
+    };
+
+    // Two live connections, both on the contact node.
+    let ns = lab.ns("client1");
+    let mut a = connect_in(&ns, g_service(&config), Some(41001), TIMEOUT).unwrap();
+    let mut b = connect_in(&ns, g_service(&config), Some(41002), TIMEOUT).unwrap();
+    echo_round(&mut a, &payload(20_000, 2)).unwrap();
+    echo_round(&mut b, &payload(20_000, 3)).unwrap();
+    assert_eq!((node1.accepted.get(), node2.accepted.get()), (2, 0));
+
+    // A connection bound before it opens is served by node2 ...
+    node2.handoff(
+        client,
+        Scope::Flow(flow(41003)),
+        node1.node.handoff_mark(client),
+    );
+    assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"flow\"}"), 1.0);
+    assert_eq!(served_by(&lab, &config, &nodes, Some(41003)), 1);
+    // ... while the others stay on node1, bytes intact, and a new unbound
+    // connection still goes to the contact node.
+    echo_round(&mut a, &payload(20_000, 4)).unwrap();
+    echo_round(&mut b, &payload(20_000, 5)).unwrap();
+    assert_eq!(served_by(&lab, &config, &nodes, Some(41004)), 0);
+
+    // Moving live connection `a`: its packets now reach node2, which has no
+    // socket for it (carrying TCP state is the handoff's job) and resets
+    // it; `b` is untouched.
+    node2.handoff(client, Scope::Flow(flow(41001)), None);
+    let segs = tcp_segments_in(&lab.ns("node2")).unwrap();
+    assert!(
+        echo_round(&mut a, &payload(1000, 6)).is_err(),
+        "a still answered"
+    );
+    assert!(
+        tcp_segments_in(&lab.ns("node2")).unwrap() > segs,
+        "a's packets did not reach node2"
+    );
+    echo_round(&mut b, &payload(20_000, 7)).unwrap();
+
+    // Clearing the flow binding of 41003 leaves 41001's.
+    node2.clear(client, Scope::Flow(flow(41003)));
+    assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"flow\"}"), 1.0);
+    node2.clear(client, Scope::Client);
+    assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"flow\"}"), 0.0);
+    echo_round(&mut b, &payload(20_000, 8)).unwrap();
+}
+
+/// Plays the mobile node by hand from `host`, so that the test holds the
+/// exact bytes it sends and can send them again.
+struct HandNode {
+    rt: NsRuntime,
+    sock: Arc<MhSocket>,
+}
+
+impl HandNode {
+    fn start(lab: &LabGuard, host: &str) -> HandNode {
+        let rt = NsRuntime::start(&lab.ns(host)).unwrap();
+        let sock = rt
+            .block_on(async { MhSocket::open().map(Arc::new) })
+            .unwrap()
+            .unwrap();
+        HandNode { rt, sock }
+    }
+
+    fn send(&self, mh: &[u8], src: Ipv6Addr, dst: Ipv6Addr) {
+        let (sock, mh) = (self.sock.clone(), mh.to_vec());
+        self.rt
+            .block_on(async move { sock.send(&mh, src, dst, None).await })
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Sends `mh` and returns the first reply from `from` (or None).
+    fn exchange(
+        &self,
+        mh: &[u8],
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        from: Ipv6Addr,
+        g: Ipv6Addr,
+        key: Option<MnHaKey>,
+    ) -> Option<Reply> {
+        self.send(mh, src, dst);
+        let sock = self.sock.clone();
+        self.rt
+            .block_on(async move {
+                let mut buf = vec![0u8; 2048];
+                tokio::time::timeout(Duration::from_millis(700), async {
+                    loop {
+                        let r = sock.recv(&mut buf).await.ok()?;
+                        if r.src == from {
+                            if let Ok(reply) = mobile_node::read_reply(
+                                &buf[..r.len],
+                                &r.src,
+                                &r.dst,
+                                &g,
+                                key.as_ref(),
+                            ) {
+                                return Some(reply);
+                            }
+                        }
+                    }
+                })
+                .await
+                .ok()
+                .flatten()
+            })
+            .unwrap()
+    }
+}
+
+#[test]
+fn forged_and_replayed_messages_are_refused_and_counted() {
+    let lab = LabGuard::up("m6bad", 2);
+    let config = lab.config();
+    let g = config.global_address;
+    let ha = config.home_agent.address;
+    let (n1, n2) = (lab.address("node1"), lab.address("node2"));
+    let client = lab.address("client1");
+    let key = MnHaKey::new(config.security.mn_ha_spi, &config.security.mn_ha_key).unwrap();
+
+    // node1 is the contact, played by hand: G on lo, registered at the HA.
+    let hand = HandNode::start(&lab, "node1");
+    hand.rt
+        .block_on(async move { gecko::dataplane::home_plane::add_home_address(g) })
+        .unwrap()
+        .unwrap();
+    let registration = |seq: u16, ts: SystemTime, key: &MnHaKey| {
+        let reg = HomeRegistration {
+            home: g,
+            home_agent: ha,
+            care_of: n1,
+            sequence: SeqNum(seq),
+            lifetime: 15,
+            timestamp: NtpTimestamp::from_system_time(ts),
+        };
+        mobile_node::home_registration(&reg, key).unwrap()
+    };
+    let now = SystemTime::now();
+    let good = registration(1, now, &key);
+    let ack = hand.exchange(&good, g, ha, ha, g, Some(key.clone()));
+    assert!(
+        matches!(ack, Some(Reply::BindingAck { status: 0, .. })),
+        "{ack:?}"
+    );
+    assert_eq!(lab.metric("ha", "gecko_registrations_total"), 1.0);
+
+    // Replayed: refused (BA 144), counted, nothing registered.
+    let ack = hand.exchange(&good, g, ha, ha, g, Some(key.clone()));
+    assert!(
+        matches!(ack, Some(Reply::BindingAck { status: 144, .. })),
+        "{ack:?}"
+    );
+    // Wrong key (an unauthenticated registration): silently dropped.
+    let wrong = MnHaKey::new(config.security.mn_ha_spi, &[0x55; 20]).unwrap();
+    let forged = registration(3, now + Duration::from_millis(5), &wrong);
+    hand.send(&forged, g, ha);
+    let deadline = Instant::now() + TIMEOUT;
+    while lab.metric(
+        "ha",
+        "gecko_messages_rejected_total{reason=\"bad_authenticator\"}",
+    ) < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "HA did not count the forged registration"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        lab.metric("ha", "gecko_messages_rejected_total{reason=\"replayed\"}"),
+        1.0
+    );
+    assert_eq!(lab.metric("ha", "gecko_registrations_total"), 1.0);
+
+    // Return routability by hand (HoT comes back through the HA to node1),
+    // then a Binding Update to the client.
+    let hot = hand.exchange(
+        &mobile_node::test_init(true, Cookie([1; 8]), &g, &client),
+        g,
+        client,
+        client,
+        g,
+        None,
+    );
+    let Some(Reply::HomeTest { index, token, .. }) = hot else {
+        panic!("no HoT: {hot:?}")
+    };
+    let home = Token {
+        index,
+        token,
+        received: Instant::now(),
+    };
+    let cot = hand.exchange(
+        &mobile_node::test_init(false, Cookie([2; 8]), &n1, &client),
+        n1,
+        client,
+        client,
+        g,
+        None,
+    );
+    let Some(Reply::CareOfTest { index, token, .. }) = cot else {
+        panic!("no CoT: {cot:?}")
+    };
+    let care_of = Token {
+        index,
+        token,
+        received: Instant::now(),
+    };
+    let bu = |seq: u16, lifetime: u16, home: &Token| {
+        let req = BindingRequest {
+            home: g,
+            correspondent: client,
+            care_of: n1,
+            sequence: SeqNum(seq),
+            lifetime,
+            flow: None,
+        };
+        mobile_node::binding_update(&req, home, Some(&care_of)).unwrap()
+    };
+    let genuine = bu(100, 1, &home);
+    let ack = hand.exchange(&genuine, g, client, client, g, None);
+    assert!(
+        matches!(ack, Some(Reply::BindingAck { status: 0, .. })),
+        "{ack:?}"
+    );
+    assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"plain\"}"), 1.0);
+
+    // Replayed BU: 135 with the last accepted number; forged BU: dropped.
+    let ack = hand.exchange(&genuine, g, client, client, g, None);
+    assert!(
+        matches!(ack, Some(Reply::BindingAck { status: 135, .. })),
+        "{ack:?}"
+    );
+    let forged = bu(
+        101,
+        15,
+        &Token {
+            token: [7; 8],
+            ..home
+        },
+    );
+    hand.send(&forged, g, client);
+    let deadline = Instant::now() + TIMEOUT;
+    while lab.metric(
+        "client1",
+        "gecko_messages_rejected_total{reason=\"bad_authenticator\"}",
+    ) < 1.0
+    {
+        assert!(Instant::now() < deadline, "CN did not count the forged BU");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        lab.metric(
+            "client1",
+            "gecko_messages_rejected_total{reason=\"sequence_out_of_window\"}"
+        ),
+        1.0
+    );
+
+    // The binding was for 4 s and nobody refreshes it: it expires and the
+    // client's route for G is the home route again.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while lab.metric("client1", "gecko_bindings{kind=\"plain\"}") > 0.0 {
+        assert!(Instant::now() < deadline, "the binding did not expire");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(hand);
+
+    // Peer channel: node1 as a real node; a datagram without the cluster
+    // key and a replayed genuine one, both sent from node2's address.
+    let node1 = ServerNode::start(&lab, "node1", &config, false);
+    let key32: [u8; 32] = config.security.cluster_key.clone().try_into().unwrap();
+    let mut codec = PeerCodec::new(&key32, 1);
+    let msg = PeerMessage::HomeTest {
+        client,
+        mh: vec![0; 8],
+    };
+    let genuine = codec.seal_msg(&msg, SystemTime::now()).unwrap();
+    let keyless = PeerCodec::new(&[9; 32], 1)
+        .seal_msg(&msg, SystemTime::now())
+        .unwrap();
+    let to = SocketAddr::from((n1, DEFAULT_PEER_PORT));
+    netns::run_in(&lab.ns("node2"), || {
+        let s = std::net::UdpSocket::bind(SocketAddr::from((n2, DEFAULT_PEER_PORT))).unwrap();
+        for d in [&genuine, &genuine, &keyless] {
+            s.send_to(d, to).unwrap();
+        }
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = node1.node.metrics().render();
+        let replayed = metric_in(
+            &text,
+            "gecko_peer_messages_rejected_total{reason=\"replayed\"}",
+        );
+        let bad = metric_in(
+            &text,
+            "gecko_peer_messages_rejected_total{reason=\"bad_tag\"}",
+        );
+        if replayed == 1.0 && bad == 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "peer rejections not counted:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
