@@ -36,12 +36,14 @@ pub struct FlowKey {
 #[derive(Debug, thiserror::Error)]
 pub enum DataPlaneError {
     /// The kernel refused a request.
-    #[error("{op}: the kernel refused: {errno}")]
+    #[error("{op}: the kernel refused: {errno}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Kernel {
         /// What was being done.
         op: String,
         /// The kernel's error number.
         errno: nix::errno::Errno,
+        /// The kernel's own explanation (extended ACK), if it gave one.
+        detail: Option<String>,
     },
     /// A socket call failed (opening, sending, receiving, or a timeout).
     #[error("{op}: {error}")]

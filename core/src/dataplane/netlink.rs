@@ -85,6 +85,8 @@ impl Netlink {
         // Acknowledgements then carry only the request's header, which
         // keeps the answers to large nftables batches small.
         socket.set_cap_ack(true).map_err(io)?;
+        // The kernel then says which attribute it refused, and why.
+        socket.set_ext_ack(true).map_err(io)?;
         let timeout = nix::sys::time::TimeVal::new(ANSWER_TIMEOUT.as_secs() as _, 0);
         nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)
             .map_err(|e| io(e.into()))?;
@@ -114,6 +116,7 @@ impl Netlink {
                 let Some(at) = pending.iter().position(|s| *s == reply.seq) else {
                     continue; // a late answer to an earlier, failed request
                 };
+                let which = acks.iter().position(|s| *s == reply.seq).unwrap_or(0);
                 if reply.kind != NLMSG_ERROR {
                     continue;
                 }
@@ -122,10 +125,17 @@ impl Netlink {
                 if code != 0 {
                     // Answers still due for later messages are told apart
                     // by their sequence numbers and skipped later.
-                    return Err(DataPlaneError::Kernel {
-                        op: op.to_string(),
-                        errno: Errno::from_raw(-code),
-                    });
+                    let mut error = refusal(op, code, &reply);
+                    if acks.len() > 1 {
+                        if let DataPlaneError::Kernel { detail, .. } = &mut error {
+                            let part = format!("message {} of {}", which + 1, acks.len());
+                            *detail = Some(match detail.take() {
+                                Some(d) => format!("{part}: {d}"),
+                                None => part,
+                            });
+                        }
+                    }
+                    return Err(error);
                 }
             }
         }
@@ -156,10 +166,7 @@ impl Netlink {
                             0
                         };
                         if code < 0 {
-                            return Err(DataPlaneError::Kernel {
-                                op: op.to_string(),
-                                errno: Errno::from_raw(-code),
-                            });
+                            return Err(refusal(op, code, &reply));
                         }
                         return Ok(answers);
                     }
@@ -252,6 +259,50 @@ fn error_code(op: &str, reply: &Reply) -> Result<i32, DataPlaneError> {
         return Err(malformed(op, "short error message".into()));
     }
     Ok(i32::from_ne_bytes(p[0..4].try_into().expect("4 bytes")))
+}
+
+/// The error for a refusal, with the kernel's extended ACK when it gave one.
+fn refusal(op: &str, code: i32, reply: &Reply) -> DataPlaneError {
+    DataPlaneError::Kernel {
+        op: op.to_string(),
+        errno: Errno::from_raw(-code),
+        detail: extended_ack(reply),
+    }
+}
+
+/// The message and offending offset of an extended ACK (NLM_F_ACK_TLVS).
+fn extended_ack(reply: &Reply) -> Option<String> {
+    const NLM_F_CAPPED: u16 = 0x100;
+    const NLM_F_ACK_TLVS: u16 = 0x200;
+    const NLMSGERR_ATTR_MSG: u16 = 1;
+    const NLMSGERR_ATTR_OFFS: u16 = 2;
+    if reply.kind != NLMSG_ERROR || reply.flags & NLM_F_ACK_TLVS == 0 {
+        return None;
+    }
+    let p = reply.payload();
+    // errno, then the request's header (and its payload unless capped).
+    let request_len = if reply.flags & NLM_F_CAPPED != 0 {
+        NLMSG_HDRLEN
+    } else {
+        u32::from_ne_bytes(p.get(4..8)?.try_into().ok()?) as usize
+    };
+    let tlvs = p.get(4 + align4(request_len)..)?;
+    let mut parts = Vec::new();
+    for (kind, value) in attrs(tlvs) {
+        match kind {
+            NLMSGERR_ATTR_MSG => parts.push(
+                String::from_utf8_lossy(value)
+                    .trim_end_matches('\0')
+                    .to_string(),
+            ),
+            NLMSGERR_ATTR_OFFS if value.len() == 4 => parts.push(format!(
+                "at byte {} of the request",
+                u32::from_ne_bytes(value.try_into().ok()?)
+            )),
+            _ => {}
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn malformed(op: &str, detail: String) -> DataPlaneError {

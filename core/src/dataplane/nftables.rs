@@ -8,14 +8,15 @@
 //!     }
 //!     chain flows {
 //!         type route hook output priority mangle; policy accept;
-//!         meta l4proto tcp meta mark set ip6 saddr . tcp sport . ip6 daddr . tcp dport map @flows
+//!         meta mark 0 meta l4proto tcp meta mark set ip6 saddr . tcp sport . ip6 daddr . tcp dport map @flows
 //!     }
 //! }
 //! ```
 //!
 //! A mark changed in a `route` chain makes the kernel route the packet again
 //! (`nf_route_table_hook6`), so a flow in the map takes the policy-routing
-//! rule of its mark.
+//! rule of its mark. Only unmarked packets are looked up: a packet whose
+//! socket set a mark (the client agent's HOME_MARK above all) keeps it.
 
 use super::netlink::{
     attrs, push_attr, push_message, push_nested, Netlink, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE,
@@ -67,6 +68,7 @@ const NFTA_SET_DATA_TYPE: u16 = 6;
 const NFTA_SET_DATA_LEN: u16 = 7;
 const NFTA_SET_DESC: u16 = 9;
 const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_USERDATA: u16 = 13;
 const NFTA_SET_DESC_CONCAT: u16 = 2;
 const NFTA_SET_FIELD_LEN: u16 = 1;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
@@ -99,6 +101,7 @@ const NF_INET_LOCAL_OUT: u32 = 3;
 const NF_IP6_PRI_MANGLE: i32 = -150;
 const NF_ACCEPT: u32 = 1;
 const NFT_SET_MAP: u32 = 0x8;
+const NFT_SET_CONCAT: u32 = 0x80;
 const NFT_META_MARK: u32 = 3;
 const NFT_META_L4PROTO: u32 = 16;
 const NFT_CMP_EQ: u32 = 0;
@@ -354,7 +357,9 @@ fn chain_attrs(b: &mut Vec<u8>) {
 fn map_attrs(b: &mut Vec<u8>) {
     push_str(b, NFTA_SET_TABLE, TABLE);
     push_str(b, NFTA_SET_NAME, MAP);
-    push_be32(b, NFTA_SET_FLAGS, NFT_SET_MAP);
+    // The kernel wants NFT_SET_CONCAT with a concatenation description (it
+    // still picks a hash for a set without intervals).
+    push_be32(b, NFTA_SET_FLAGS, NFT_SET_MAP | NFT_SET_CONCAT);
     push_be32(b, NFTA_SET_KEY_TYPE, KEY_TYPE);
     push_be32(b, NFTA_SET_KEY_LEN, KEY_LEN as u32);
     push_be32(b, NFTA_SET_DATA_TYPE, TYPE_MARK);
@@ -367,6 +372,26 @@ fn map_attrs(b: &mut Vec<u8>) {
         })
     });
     push_be32(b, NFTA_SET_ID, MAP_ID);
+    push_attr(b, NFTA_SET_USERDATA, &map_userdata());
+}
+
+/// What nft keeps in a set's user data to print it back: the key's and the
+/// data's byte order (libnftnl TLVs: type, length, host-order u32). The
+/// mark is host order; a concatenation has none of its own (0).
+fn map_userdata() -> Vec<u8> {
+    const NFTNL_UDATA_SET_KEYBYTEORDER: u8 = 0;
+    const NFTNL_UDATA_SET_DATABYTEORDER: u8 = 1;
+    const BYTEORDER_INVALID: u32 = 0;
+    const BYTEORDER_HOST_ENDIAN: u32 = 1;
+    let mut u = Vec::with_capacity(12);
+    for (kind, value) in [
+        (NFTNL_UDATA_SET_KEYBYTEORDER, BYTEORDER_INVALID),
+        (NFTNL_UDATA_SET_DATABYTEORDER, BYTEORDER_HOST_ENDIAN),
+    ] {
+        u.extend_from_slice(&[kind, 4]);
+        u.extend_from_slice(&value.to_ne_bytes());
+    }
+    u
 }
 
 /// One expression of a rule.
@@ -386,8 +411,8 @@ fn push_payload(b: &mut Vec<u8>, base: u32, offset: u32, len: u32, dreg: u32) {
     });
 }
 
-/// `meta l4proto tcp meta mark set ip6 saddr . tcp sport . ip6 daddr . tcp
-/// dport map @flows`.
+/// `meta mark 0 meta l4proto tcp meta mark set ip6 saddr . tcp sport . ip6
+/// daddr . tcp dport map @flows`.
 fn rule_attrs(b: &mut Vec<u8>) {
     // Each field starts on its own 32-bit register: saddr in 00-03, sport
     // in 04, daddr in 05-08, dport in 09; the mark comes back in 10.
@@ -399,6 +424,15 @@ fn rule_attrs(b: &mut Vec<u8>) {
     push_str(b, NFTA_RULE_TABLE, TABLE);
     push_str(b, NFTA_RULE_CHAIN, CHAIN);
     push_nested(b, NFTA_RULE_EXPRESSIONS, |b| {
+        push_expr(b, "meta", |b| {
+            push_be32(b, NFTA_META_KEY, NFT_META_MARK);
+            push_be32(b, NFTA_META_DREG, NFT_REG_1);
+        });
+        push_expr(b, "cmp", |b| {
+            push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
+            push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
+            push_nested(b, NFTA_CMP_DATA, |b| push_attr(b, NFTA_DATA_VALUE, &[0; 4]));
+        });
         push_expr(b, "meta", |b| {
             push_be32(b, NFTA_META_KEY, NFT_META_L4PROTO);
             push_be32(b, NFTA_META_DREG, NFT_REG_1);
