@@ -318,10 +318,7 @@ fn demo_runs_inside_an_existing_lab_and_leaves_it_up() {
     let name = "t-demo";
     let guard = LabGuard::up(name, 3, 1);
     let out = lab_ok(&["demo", "--name", name]);
-    for node in ["node1", "node2", "node3"] {
-        assert!(out.contains(&format!("client1 -> {node}")), "{out}");
-    }
-    assert_eq!(out.matches("echo ok").count(), 3, "{out}");
+    assert_demo_story(&out);
     assert_eq!(lab_namespaces(name).len(), 5, "the lab stays up");
     drop(guard);
 }
@@ -329,10 +326,35 @@ fn demo_runs_inside_an_existing_lab_and_leaves_it_up() {
 #[test]
 fn demo_builds_its_own_lab_and_removes_it() {
     let out = lab_ok(&["demo"]);
-    assert!(out.contains("[3/3]"), "{out}");
-    assert_eq!(out.matches("echo ok").count(), 3, "{out}");
-    assert!(out.contains("lab `demo` removed"), "{out}");
-    assert!(lab_namespaces("demo").is_empty());
+    assert_demo_story(&out);
+    // A name of its own (demo-PID), so it never meets another demo's lab.
+    let name = out
+        .split("lab `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .expect("the demo names its lab")
+        .to_string();
+    assert!(name.starts_with("demo-"), "{out}");
+    assert!(out.contains(&format!("lab `{name}` removed")), "{out}");
+    assert!(lab_namespaces(&name).is_empty());
+}
+
+/// The demo's steps, each served by the node it should be.
+fn assert_demo_story(out: &str) {
+    for (port, node) in [
+        (40001, "node1"),
+        (40002, "node1"),
+        (40003, "node2"),
+        (40004, "node3"),
+        (40005, "node1"),
+    ] {
+        assert!(
+            out.contains(&format!("port {port}: served by {node}")),
+            "{out}"
+        );
+    }
+    assert_eq!(out.matches("both ways").count(), 5, "{out}");
+    assert!(out.contains("[7/7]") && out.contains("demo done"), "{out}");
 }
 
 #[test]

@@ -323,6 +323,14 @@ impl Node {
         bind(&self.inner, client, scope, None, 0).await
     }
 
+    /// Drops the keygen tokens held for `client`, so that the next handoff
+    /// runs return routability again (benchmarks; a client that restarted).
+    pub fn forget_tokens(&self, client: Ipv6Addr) {
+        if let Some(c) = lock(&self.inner).clients.get_mut(&client) {
+            c.tokens = Tokens::default();
+        }
+    }
+
     /// The node's metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics

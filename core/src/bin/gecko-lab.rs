@@ -6,9 +6,18 @@ use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gecko::lab::{probe, Lab, Role};
+use gecko::config::Config;
+use gecko::dataplane::FlowKey;
+use gecko::lab::ns_runtime::NsRuntime;
+use gecko::lab::service::{connect_in, echo_round, serve_echo, Accepted};
+use gecko::lab::{Lab, Role};
+use gecko::lowlevel::{Node, Scope};
+use gecko::mipv6::seq::SeqNum;
 
 #[derive(Parser)]
 #[command(
@@ -260,53 +269,174 @@ async fn demo(name: Option<String>) -> Result<()> {
     let (lab, _guard) = match name {
         Some(name) => (Lab::open(&name)?, DownOnDrop(None)),
         None => {
-            let name = "demo";
-            println!("[1/3] building lab `{name}`: a router with G's home link, 3 server nodes, 1 client");
-            let lab = Lab::up(name, 3, 1, &mut |step| println!("      {step}")).await?;
+            // A name of its own, so a demo never meets another one's lab.
+            let name = format!("demo-{}", std::process::id());
+            println!("[1/7] building lab `{name}`: a router with G's home link, 3 server nodes, 1 client");
+            let lab = Lab::up(&name, 3, 1, &mut |step| println!("      {step}")).await?;
             // Only a lab this demo built is removed at its end.
-            (lab, DownOnDrop(Some(name.into())))
+            let guard = DownOnDrop(Some(name.clone()));
+            start_daemons(&lab)?;
+            (lab, guard)
         }
     };
     // Ctrl-C ends the demo through the same path, so the guard still runs.
+    let story = tokio::task::spawn_blocking(move || demo_steps(&lab));
     tokio::select! {
-        result = demo_steps(&lab) => result,
+        result = story => result?,
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
     }
 }
 
-async fn demo_steps(lab: &Lab) -> Result<()> {
-    let started = Instant::now();
-    println!("[2/3] the lab");
-    print_topology(lab);
-    let client = lab
-        .topology
-        .hosts_of(Role::Client)
-        .next()
-        .context("the lab has no client host")?
-        .clone();
-    println!(
-        "[3/3] {} reaches each server node through the router",
-        client.name
-    );
-    for node in lab.topology.hosts_of(Role::Node).cloned() {
-        let (client_ns, node_ns) = (client.netns.clone(), node.netns.clone());
-        let server = SocketAddr::from((node.address, ECHO_PORT));
-        let rtt = tokio::task::spawn_blocking(move || {
-            probe::echo(&client_ns, &node_ns, server, Duration::from_secs(3))
+/// A server node of the demo, running in its namespace.
+struct DemoNode {
+    name: String,
+    node: Arc<Node>,
+    accepted: Accepted,
+    rt: NsRuntime,
+}
+
+impl DemoNode {
+    fn start(lab: &Lab, config: &Config, name: &str, contact: bool) -> Result<DemoNode> {
+        let rt = NsRuntime::start(&lab.netns(name)?)?;
+        let (config, host) = (config.clone(), name.to_string());
+        let (node, accepted) = rt.block_on(async move {
+            let node = Node::start(&config, &host).await?;
+            if contact {
+                node.addr_active().await?;
+            } else {
+                node.addr_passive()?;
+            }
+            let accepted = serve_echo(config.service_port).await?;
+            anyhow::Ok((Arc::new(node), accepted))
+        })??;
+        Ok(DemoNode {
+            name: name.into(),
+            node,
+            accepted,
+            rt,
         })
-        .await?
-        .with_context(|| format!("{} -> {}", client.name, node.name))?;
-        println!(
-            "      {} -> {:<6} [{}]:{}  echo ok, round trip {:.3} ms",
-            client.name,
-            node.name,
-            node.address,
-            ECHO_PORT,
-            rtt.as_secs_f64() * 1e3
-        );
     }
+
+    fn handoff(&self, client: Ipv6Addr, scope: Scope, donor: Option<SeqNum>) -> Result<Duration> {
+        let node = self.node.clone();
+        let t0 = Instant::now();
+        self.rt
+            .block_on(async move { node.handoff_start(client, scope, donor).await })??;
+        Ok(t0.elapsed())
+    }
+
+    fn clear(&self, client: Ipv6Addr) -> Result<Duration> {
+        let node = self.node.clone();
+        let t0 = Instant::now();
+        self.rt
+            .block_on(async move { node.handoff_clear(client, Scope::Client).await })??;
+        Ok(t0.elapsed())
+    }
+}
+
+/// Opens a connection from the client to G (from `port`), echoes 64 KiB
+/// checked by SHA-256 both ways, and says which node accepted it.
+fn connection(
+    lab: &Lab,
+    config: &Config,
+    nodes: &[DemoNode],
+    port: u16,
+) -> Result<(std::net::TcpStream, String)> {
+    let before: Vec<usize> = nodes.iter().map(|n| n.accepted.get()).collect();
+    let g = SocketAddr::from((config.global_address, config.service_port));
+    let mut conn = connect_in(
+        &lab.netns("client1")?,
+        g,
+        Some(port),
+        Duration::from_secs(3),
+    )
+    .with_context(|| format!("client1 connecting to {g} from port {port}"))?;
+    let payload: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i * 7 + u32::from(port)) as u8)
+        .collect();
+    let digest = echo_round(&mut conn, &payload)?;
+    let who = nodes
+        .iter()
+        .zip(before)
+        .find(|(n, b)| n.accepted.get() > *b)
+        .map(|(n, _)| n.name.clone())
+        .unwrap_or_else(|| "?".into());
+    println!(
+        "      port {port}: served by {who}, 64 KiB echoed, sha256 {} both ways",
+        &hex::encode(digest)[..16]
+    );
+    Ok((conn, who))
+}
+
+fn demo_steps(lab: &Lab) -> Result<()> {
+    let started = Instant::now();
+    println!("[2/7] the lab and its daemons");
+    print_topology(lab);
+    let config = Config::load(lab.config_path())?;
+    let client = lab.topology.host("client1")?.address;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+
+    println!("[3/7] node1 registers at the home agent as G's contact node; node2 and node3 hold G passively");
+    let t0 = Instant::now();
+    let nodes = vec![
+        DemoNode::start(lab, &config, "node1", true)?,
+        DemoNode::start(lab, &config, "node2", false)?,
+        DemoNode::start(lab, &config, "node3", false)?,
+    ];
+    println!("      done in {:.1} ms", ms(t0.elapsed()));
+
+    println!("[4/7] client1 (an unmodified TCP client) connects to G twice: the home agent sends both to node1");
+    let (a, _) = connection(lab, &config, &nodes, 40001)?;
+    let (mut b, _) = connection(lab, &config, &nodes, 40002)?;
+
+    println!("[5/7] node2 binds one connection of client1 to itself (RFC 6089 flow binding), the other stays");
+    let flow = FlowKey {
+        client,
+        client_port: 40003,
+        server: config.global_address,
+        server_port: config.service_port,
+    };
+    let took = nodes[1].handoff(
+        client,
+        Scope::Flow(flow),
+        nodes[0].node.handoff_mark(client),
+    )?;
+    println!(
+        "      return routability + binding update: {:.2} ms",
+        ms(took)
+    );
+    let (c, who) = connection(lab, &config, &nodes, 40003)?;
+    anyhow::ensure!(who == "node2", "the bound connection went to {who}");
+    let payload = vec![0x5a; 32 * 1024];
+    echo_round(&mut b, &payload)?;
+    println!("      port 40002: still served by node1, 32 KiB more echoed intact");
+    drop((a.shutdown(std::net::Shutdown::Both), b, c));
+
+    println!("[6/7] node3 takes client1 whole (RFC 6275 binding): new connections go to node3");
+    let took = nodes[2].handoff(client, Scope::Client, nodes[1].node.handoff_mark(client))?;
+    println!(
+        "      return routability + binding update: {:.2} ms",
+        ms(took)
+    );
+    let (_, who) = connection(lab, &config, &nodes, 40004)?;
+    anyhow::ensure!(who == "node3", "the new connection went to {who}");
+    let took = nodes[2].handoff(client, Scope::Client, None)?;
+    println!(
+        "      again with fresh tokens (binding update only): {:.2} ms",
+        ms(took)
+    );
+
+    println!(
+        "[7/7] node3 clears the binding: client1's connections take the home route to node1 again"
+    );
+    let took = nodes[2].clear(client)?;
+    println!("      deregistration: {:.2} ms", ms(took));
+    let (_, who) = connection(lab, &config, &nodes, 40005)?;
+    anyhow::ensure!(
+        who == "node1",
+        "after the clear the connection went to {who}"
+    );
+    drop(nodes);
     println!("demo done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
-
-const ECHO_PORT: u16 = 7;
