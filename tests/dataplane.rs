@@ -14,8 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gecko::dataplane::client_plane::{
-    HOME_RULE_PRIORITY, MAX_SLOTS, PLAIN_RULE_PRIORITY, PLAIN_TABLE, SLOT_RULE_PRIORITY,
-    TABLE_BASE,
+    HOME_RULE_PRIORITY, MAX_SLOTS, PLAIN_RULE_PRIORITY, PLAIN_TABLE, SLOT_RULE_PRIORITY, TABLE_BASE,
 };
 use gecko::dataplane::home_plane::add_home_address;
 use gecko::dataplane::routes::MAIN_TABLE;
@@ -191,7 +190,10 @@ fn connections_follow_plain_flow_and_home_bindings() {
     let mut plane = netns::run_in(&client, || ClientPlane::install(G, MTU))
         .unwrap()
         .expect("install");
-    assert_eq!(plane.home().gateway, Some("2001:db8:2:1::1".parse().unwrap()));
+    assert_eq!(
+        plane.home().gateway,
+        Some("2001:db8:2:1::1".parse().unwrap())
+    );
 
     // The plain binding takes every connection.
     plane.set_plain(Some(NODE1)).unwrap();
@@ -294,7 +296,11 @@ fn ten_thousand_flows_in_the_map() {
     let fresh = netns::run_in(&client, || ClientPlane::install(G, MTU))
         .unwrap()
         .expect("install over leftovers");
-    assert_eq!(ask(&client, Some(20002), None).unwrap(), "node2", "the home route");
+    assert_eq!(
+        ask(&client, Some(20002), None).unwrap(),
+        "node2",
+        "the home route"
+    );
     drop(fresh);
     assert_eq!(client_plane_leftovers(&client), Vec::<String>::new());
 }

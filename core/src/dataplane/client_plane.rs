@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
 use super::nftables::FlowTable;
-use super::routes::{NextHop, RuleMatch, Routes, MAIN_TABLE};
+use super::routes::{NextHop, Routes, RuleMatch, MAIN_TABLE};
 use super::{BindingPlane, DataPlaneError, FlowKey};
 
 /// The socket mark that sends a packet for G by the home route whatever
@@ -144,7 +144,10 @@ impl ClientPlane {
         }
         let g = self.g;
         let r = &mut self.routes;
-        keep(r.delete_rule(PLAIN_RULE_PRIORITY, RuleMatch::To(g), PLAIN_TABLE).map(drop));
+        keep(
+            r.delete_rule(PLAIN_RULE_PRIORITY, RuleMatch::To(g), PLAIN_TABLE)
+                .map(drop),
+        );
         for slot in 0..self.slots.len() {
             let (mark, table) = slot_ids(slot);
             keep(

@@ -182,10 +182,13 @@ impl Netlink {
     }
 
     fn send(&mut self, op: &str, request: &[u8]) -> Result<(), DataPlaneError> {
-        let sent = self.socket.send(request, 0).map_err(|error| DataPlaneError::Io {
-            op: op.to_string(),
-            error,
-        })?;
+        let sent = self
+            .socket
+            .send(request, 0)
+            .map_err(|error| DataPlaneError::Io {
+                op: op.to_string(),
+                error,
+            })?;
         if sent != request.len() {
             return Err(DataPlaneError::Io {
                 op: op.to_string(),
@@ -233,7 +236,10 @@ pub fn split_messages(op: &str, mut data: &[u8]) -> Result<Vec<Reply>, DataPlane
     while data.len() >= NLMSG_HDRLEN {
         let len = u32::from_ne_bytes(data[0..4].try_into().expect("4 bytes")) as usize;
         if len < NLMSG_HDRLEN || len > data.len() {
-            return Err(malformed(op, format!("message length {len} in {} bytes", data.len())));
+            return Err(malformed(
+                op,
+                format!("message length {len} in {} bytes", data.len()),
+            ));
         }
         out.push(Reply {
             kind: u16::from_ne_bytes([data[4], data[5]]),

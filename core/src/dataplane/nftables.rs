@@ -120,10 +120,9 @@ const TYPE_IP6ADDR: u32 = 8;
 const TYPE_INET_SERVICE: u32 = 13;
 const TYPE_MARK: u32 = 19;
 const TYPE_BITS: u32 = 6;
-const KEY_TYPE: u32 = (((TYPE_IP6ADDR << TYPE_BITS | TYPE_INET_SERVICE) << TYPE_BITS
-    | TYPE_IP6ADDR)
-    << TYPE_BITS)
-    | TYPE_INET_SERVICE;
+const KEY_TYPE: u32 =
+    (((TYPE_IP6ADDR << TYPE_BITS | TYPE_INET_SERVICE) << TYPE_BITS | TYPE_IP6ADDR) << TYPE_BITS)
+        | TYPE_INET_SERVICE;
 /// The fields' lengths, for NFTA_SET_DESC_CONCAT.
 const FIELD_LENS: [u32; 4] = [16, 2, 16, 2];
 
@@ -212,10 +211,16 @@ impl FlowTable {
         let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
         let seq = nl.next_seq();
         let mut request = Vec::new();
-        push_message(&mut request, nft_type(NFT_MSG_GETTABLE), NLM_F_REQUEST, seq, |b| {
-            push_nfgenmsg(b, NFPROTO_IPV6, 0);
-            push_str(b, NFTA_TABLE_NAME, TABLE);
-        });
+        push_message(
+            &mut request,
+            nft_type(NFT_MSG_GETTABLE),
+            NLM_F_REQUEST,
+            seq,
+            |b| {
+                push_nfgenmsg(b, NFPROTO_IPV6, 0);
+                push_str(b, NFTA_TABLE_NAME, TABLE);
+            },
+        );
         match nl.collect("looking for the nftables table", &request, seq, false) {
             Ok(found) => Ok(!found.is_empty()),
             Err(e) if e.errno() == Some(Errno::ENOENT) => Ok(false),
@@ -270,11 +275,7 @@ impl Part {
 
 /// Sends `parts` as one nfnetlink batch (begin, parts, end: applied all or
 /// nothing) and waits for each part's acknowledgement.
-fn send_batch(
-    nl: &mut Netlink,
-    op: &str,
-    parts: &[Part],
-) -> Result<(), DataPlaneError> {
+fn send_batch(nl: &mut Netlink, op: &str, parts: &[Part]) -> Result<(), DataPlaneError> {
     let (request, acks) = encode_batch(nl, parts);
     nl.acked(op, &request, &acks)
 }
@@ -283,9 +284,13 @@ fn encode_batch(nl: &mut Netlink, parts: &[Part]) -> (Vec<u8>, Vec<u32>) {
     let mut request = Vec::with_capacity(256);
     let mut acks = Vec::with_capacity(parts.len());
     let begin = nl.next_seq();
-    push_message(&mut request, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, begin, |b| {
-        push_nfgenmsg(b, 0, NFNL_SUBSYS_NFTABLES)
-    });
+    push_message(
+        &mut request,
+        NFNL_MSG_BATCH_BEGIN,
+        NLM_F_REQUEST,
+        begin,
+        |b| push_nfgenmsg(b, 0, NFNL_SUBSYS_NFTABLES),
+    );
     for part in parts {
         let seq = nl.next_seq();
         acks.push(seq);
@@ -435,7 +440,9 @@ fn rule_attrs(b: &mut Vec<u8>) {
         push_expr(b, "cmp", |b| {
             push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
             push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
-            push_nested(b, NFTA_CMP_DATA, |b| push_attr(b, NFTA_DATA_VALUE, &[IPPROTO_TCP]));
+            push_nested(b, NFTA_CMP_DATA, |b| {
+                push_attr(b, NFTA_DATA_VALUE, &[IPPROTO_TCP])
+            });
         });
         push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, SADDR);
         push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, SPORT);
@@ -493,7 +500,10 @@ mod tests {
         let client: Ipv6Addr = "2001:db8:2:1::2".parse().unwrap();
         assert_eq!(&key[0..16], &client.octets());
         assert_eq!(&key[16..20], &[0x12, 0x34, 0, 0]);
-        assert_eq!(&key[20..36], &"2001:db8:ffff::1".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(
+            &key[20..36],
+            &"2001:db8:ffff::1".parse::<Ipv6Addr>().unwrap().octets()
+        );
         assert_eq!(&key[36..40], &[0, 7, 0, 0]);
         // The concatenation's fields fill exactly the key (kernel's check).
         let regs: u32 = FIELD_LENS.iter().map(|l| l.div_ceil(4)).sum();

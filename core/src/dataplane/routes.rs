@@ -275,7 +275,11 @@ impl Routes {
     pub fn list_rules(&mut self) -> Result<Vec<RuleEntry>, DataPlaneError> {
         let mut msg = RuleMessage::default();
         msg.header.family = AddressFamily::Inet6;
-        let answers = self.collect("listing IPv6 rules", RouteNetlinkMessage::GetRule(msg), true)?;
+        let answers = self.collect(
+            "listing IPv6 rules",
+            RouteNetlinkMessage::GetRule(msg),
+            true,
+        )?;
         Ok(answers
             .iter()
             .filter_map(|m| match m {
@@ -390,13 +394,13 @@ pub fn seg6_inline_encap(care_of: Ipv6Addr) -> Vec<u8> {
     let mut value = Vec::with_capacity(4 + srh_len);
     value.extend_from_slice(&SEG6_IPTUN_MODE_INLINE.to_ne_bytes());
     value.extend_from_slice(&[
-        0,                          // nexthdr: the kernel fills it in
-        (srh_len / 8 - 1) as u8,    // hdrlen, in 8 octets, not counting the first 8
-        SRH_ROUTING_TYPE,           // type
-        segments - 1,               // segments_left
-        segments - 1,               // first_segment (last index)
-        0,                          // flags
-        0,                          // tag
+        0,                       // nexthdr: the kernel fills it in
+        (srh_len / 8 - 1) as u8, // hdrlen, in 8 octets, not counting the first 8
+        SRH_ROUTING_TYPE,        // type
+        segments - 1,            // segments_left
+        segments - 1,            // first_segment (last index)
+        0,                       // flags
+        0,                       // tag
         0,
     ]);
     value.extend_from_slice(&[0; 16]); // segments[0]: the original destination
