@@ -17,7 +17,7 @@ use std::net::Ipv6Addr;
 pub use client_plane::{ClientPlane, HOME_MARK, SRH_OVERHEAD};
 pub use home_plane::HomePlane;
 pub use nftables::FlowTable;
-pub use routes::{NextHop, RouteEntry, Routes, RuleEntry};
+pub use routes::{NextHop, RouteEntry, Routes, RuleEntry, RuleMatch};
 
 /// One TCP flow as the client sends it: client -> G.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
