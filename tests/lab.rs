@@ -158,7 +158,8 @@ fn lab_comes_up_reaches_every_node_and_goes_down_clean() {
     drop(node2);
 
     let out = lab_ok(&["down", "--name", name]);
-    assert!(out.contains("6 namespaces, 1 processes"), "{out}");
+    // The sleeper, and the daemons `up` started: gecko-ha, two gecko-cn.
+    assert!(out.contains("6 namespaces, 4 processes"), "{out}");
     assert!(lab_namespaces(name).is_empty(), "namespaces left behind");
     assert!(
         !std::path::Path::new("/run/gecko-lab").join(name).exists(),
@@ -250,7 +251,10 @@ fn cut_and_heal_take_a_link_down_and_up() {
     )
     .expect("node2 reachable while node1 is cut");
     lab_ok(&["heal", "--name", name, "node1"]);
-    echo(&client, &node1, addr, 7004).expect("reachable after healing");
+    // The kernel restores the link's routes and neighbours on its own
+    // time: under load the first SYN can be lost, so allow a few tries.
+    let healed = (0..5).any(|i| echo(&client, &node1, addr, 7004 + i).is_ok());
+    assert!(healed, "unreachable after healing");
     drop(guard);
 }
 

@@ -150,6 +150,42 @@ impl ServerNode {
     }
 }
 
+/// A plain Python client: connects to G, sends 100 kB, reads the echo to
+/// the end and checks SHA-256 both ways.
+fn python_client(lab: &LabGuard, config: &Config) {
+    const SCRIPT: &str = r#"
+import hashlib, socket, sys
+data = bytes((i * 13 + 7) % 256 for i in range(100000))
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+back = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    back += chunk
+sent, got = hashlib.sha256(data).hexdigest(), hashlib.sha256(back).hexdigest()
+print(sent, got)
+sys.exit(0 if sent == got else 1)
+"#;
+    let out = lab
+        .0
+        .command("client1", "python3")
+        .unwrap()
+        .args(["-c", SCRIPT])
+        .arg(config.global_address.to_string())
+        .arg(config.service_port.to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python client: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn payload(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
