@@ -32,7 +32,7 @@ use crate::mipv6::correspondent::message_label;
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::{MnHaKey, TimestampSource};
 use crate::mipv6::mobile_node::{self, BindingRequest, HomeRegistration, Reply, Token, Tokens};
-use crate::mipv6::rr::Cookie;
+use crate::mipv6::rr::{Cookie, KeygenToken, NonceIndex};
 use crate::mipv6::seq::SeqNum;
 use crate::mipv6::wire::ba_status;
 
@@ -138,8 +138,8 @@ struct Ack {
 struct State {
     clients: HashMap<Ipv6Addr, ClientState>,
     /// Test Inits in flight, by cookie (random, so a plain map key).
-    home_tests: HashMap<[u8; 8], (Ipv6Addr, oneshot::Sender<Token>)>,
-    care_of_tests: HashMap<[u8; 8], (Ipv6Addr, oneshot::Sender<Token>)>,
+    home_tests: Waiters,
+    care_of_tests: Waiters,
     acks: HashMap<Ipv6Addr, oneshot::Sender<Ack>>,
     locks: HashMap<Ipv6Addr, Arc<tokio::sync::Mutex<()>>>,
     /// Home registration: last sequence number, and whether to keep it up.
@@ -662,16 +662,9 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
             index,
             token,
         } => {
-            let waiter = lock(inner).home_tests.remove(&cookie.0);
+            let waiter = take_waiter(&mut lock(inner).home_tests, &cookie, src);
             match waiter {
-                Some((client, tx)) if client == src => {
-                    let _ = tx.send(Token {
-                        index,
-                        token,
-                        received: Instant::now(),
-                    });
-                }
-                Some(_) => rejected(inner, "wrong_peer"),
+                Some(tx) => deliver(tx, index, token),
                 None if relay && dst == inner.g => {
                     let msg = PeerMessage::HomeTest {
                         client: src,
@@ -693,16 +686,10 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
             index,
             token,
         } => {
-            let waiter = lock(inner).care_of_tests.remove(&cookie.0);
+            let waiter = take_waiter(&mut lock(inner).care_of_tests, &cookie, src);
             match waiter {
-                Some((client, tx)) if client == src => {
-                    let _ = tx.send(Token {
-                        index,
-                        token,
-                        received: Instant::now(),
-                    });
-                }
-                _ => rejected(inner, "unexpected"),
+                Some(tx) => deliver(tx, index, token),
+                None => rejected(inner, "unexpected"),
             }
         }
         Reply::BindingAck {
@@ -718,6 +705,30 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
         }
         Reply::RefreshRequest => {}
     }
+}
+
+type Waiters = HashMap<[u8; 8], (Ipv6Addr, oneshot::Sender<Token>)>;
+
+/// The handoff waiting for a test with `cookie` from `client`; a reply from
+/// anyone else leaves it waiting.
+fn take_waiter(
+    pending: &mut Waiters,
+    cookie: &Cookie,
+    client: Ipv6Addr,
+) -> Option<oneshot::Sender<Token>> {
+    match pending.get(&cookie.0) {
+        Some((c, _)) if *c == client => pending.remove(&cookie.0).map(|(_, tx)| tx),
+        _ => None,
+    }
+}
+
+fn deliver(tx: oneshot::Sender<Token>, index: NonceIndex, token: KeygenToken) {
+    // The handoff may have given up meanwhile: nothing to do then.
+    let _ = tx.send(Token {
+        index,
+        token,
+        received: Instant::now(),
+    });
 }
 
 /// Keeps the home registration and this node's client bindings fresh.

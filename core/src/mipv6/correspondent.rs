@@ -764,4 +764,24 @@ mod tests {
         w.cn.expire(w.now + MAX_NONCE_LIFETIME + Duration::from_secs(1));
         assert_eq!(w.cn.next_deadline(), None);
     }
+
+    proptest::proptest! {
+        /// Random bytes, or a genuine BU with any byte changed, never
+        /// panic and never change a binding.
+        #[test]
+        fn garbage_never_binds(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+                               at in 0usize..200, flip in 1u8..=255) {
+            let mut w = world();
+            let h = w.cn.handle(a(G), a(CN), &bytes, w.now);
+            proptest::prop_assert!(h.actions.iter().all(|a| matches!(a, Action::Send(_))));
+            let n2 = a(NODE2);
+            let (home, care_of) = tokens(&mut w, n2);
+            let mut bu = binding_update(&request(n2, 10, 15, None), &home, Some(&care_of)).unwrap();
+            let at = at % bu.len();
+            bu[at] ^= flip;
+            let h = w.cn.handle(a(G), a(CN), &bu, w.now);
+            proptest::prop_assert!(h.rejected.is_some());
+            proptest::prop_assert_eq!(w.cn.binding_counts(), (0, 0));
+        }
+    }
 }

@@ -444,4 +444,19 @@ mod tests {
         assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), Some(&other)).is_err());
         assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), None).is_err());
     }
+
+    proptest::proptest! {
+        /// A genuine registration with any byte changed never registers.
+        #[test]
+        fn tampered_registrations_never_register(at in 0usize..200, flip in 1u8..=255) {
+            let mut ha = agent();
+            let (now, wall) = (Instant::now(), SystemTime::now());
+            let mut reg = registration(1, 15, wall, NODE1);
+            let at = at % reg.len();
+            reg[at] ^= flip;
+            let h = ha.handle(a(G), a(HA), &reg, now, wall);
+            proptest::prop_assert!(!h.registered);
+            proptest::prop_assert_eq!(ha.binding(), None);
+        }
+    }
 }
