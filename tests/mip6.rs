@@ -239,6 +239,10 @@ fn client_follows_the_handoff_and_the_clear() {
     for _ in 0..3 {
         assert_eq!(served_by(&lab, &config, &nodes, None), 1);
     }
+    // An unmodified program too: a Python socket client, run in client1.
+    let before = node2.accepted.get();
+    python_client(&lab, &config);
+    assert_eq!(node2.accepted.get(), before + 1);
     assert_eq!(
         tcp_segments_in(&lab.ns("node1")).unwrap(),
         segs,
