@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use gecko::cluster::peer_channel::{PeerCodec, DEFAULT_PEER_PORT};
+use gecko::cluster::peer_channel::PeerCodec;
 use gecko::config::Config;
 use gecko::dataplane::FlowKey;
 use gecko::lab::ns_runtime::NsRuntime;
@@ -358,6 +358,11 @@ impl HandNode {
         key: Option<MnHaKey>,
     ) -> Option<Reply> {
         self.send(mh, src, dst);
+        self.reply_from(from, g, key)
+    }
+
+    /// The first reply from `from` within 700 ms.
+    fn reply_from(&self, from: Ipv6Addr, g: Ipv6Addr, key: Option<MnHaKey>) -> Option<Reply> {
         let sock = self.sock.clone();
         self.rt
             .block_on(async move {
@@ -450,8 +455,38 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
     );
     assert_eq!(lab.metric("ha", "gecko_registrations_total"), 1.0);
 
-    // Return routability by hand (HoT comes back through the HA to node1),
-    // then a Binding Update to the client.
+    // Return routability by hand: the HoT comes back through the HA to
+    // node1, the CoT to node2; then a Binding Update from G (on node1) that
+    // binds the client to node2, whose acknowledgement goes to node2.
+    let hand2 = HandNode::start(&lab, "node2");
+    let port = config.service_port;
+    let (node1_echo, node2_echo) = (
+        hand.rt
+            .block_on(serve_echo(config.service_port))
+            .unwrap()
+            .unwrap(),
+        hand2
+            .rt
+            .block_on(async move {
+                gecko::dataplane::home_plane::add_home_address(g).unwrap();
+                serve_echo(port).await
+            })
+            .unwrap()
+            .unwrap(),
+    );
+    let which = || {
+        let (a, b) = (node1_echo.get(), node2_echo.get());
+        let mut conn =
+            connect_in(&lab.ns("client1"), g_service(&config), None, TIMEOUT).expect("connect");
+        echo_round(&mut conn, &payload(10_000, 9)).expect("echo");
+        drop(conn);
+        match (node1_echo.get() - a, node2_echo.get() - b) {
+            (1, 0) => "node1",
+            (0, 1) => "node2",
+            other => panic!("accepted by {other:?}"),
+        }
+    };
+    assert_eq!(which(), "node1");
     let hot = hand.exchange(
         &mobile_node::test_init(true, Cookie([1; 8]), &g, &client),
         g,
@@ -468,9 +503,9 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         token,
         received: Instant::now(),
     };
-    let cot = hand.exchange(
-        &mobile_node::test_init(false, Cookie([2; 8]), &n1, &client),
-        n1,
+    let cot = hand2.exchange(
+        &mobile_node::test_init(false, Cookie([2; 8]), &n2, &client),
+        n2,
         client,
         client,
         g,
@@ -488,7 +523,7 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         let req = BindingRequest {
             home: g,
             correspondent: client,
-            care_of: n1,
+            care_of: n2,
             sequence: SeqNum(seq),
             lifetime,
             flow: None,
@@ -496,15 +531,18 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         mobile_node::binding_update(&req, home, Some(&care_of)).unwrap()
     };
     let genuine = bu(100, 1, &home);
-    let ack = hand.exchange(&genuine, g, client, client, g, None);
+    hand.send(&genuine, g, client);
+    let ack = hand2.reply_from(client, g, None);
     assert!(
         matches!(ack, Some(Reply::BindingAck { status: 0, .. })),
         "{ack:?}"
     );
     assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"plain\"}"), 1.0);
+    assert_eq!(which(), "node2");
 
     // Replayed BU: 135 with the last accepted number; forged BU: dropped.
-    let ack = hand.exchange(&genuine, g, client, client, g, None);
+    hand.send(&genuine, g, client);
+    let ack = hand2.reply_from(client, g, None);
     assert!(
         matches!(ack, Some(Reply::BindingAck { status: 135, .. })),
         "{ack:?}"
@@ -542,7 +580,8 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         assert!(Instant::now() < deadline, "the binding did not expire");
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(hand);
+    assert_eq!(which(), "node1");
+    drop((hand, hand2));
 
     // Peer channel: node1 as a real node; a datagram without the cluster
     // key and a replayed genuine one, both sent from node2's address.
@@ -557,9 +596,9 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
     let keyless = PeerCodec::new(&[9; 32], 1)
         .seal_msg(&msg, SystemTime::now())
         .unwrap();
-    let to = SocketAddr::from((n1, DEFAULT_PEER_PORT));
+    let to = SocketAddr::from((n1, config.peer_port));
     netns::run_in(&lab.ns("node2"), || {
-        let s = std::net::UdpSocket::bind(SocketAddr::from((n2, DEFAULT_PEER_PORT))).unwrap();
+        let s = std::net::UdpSocket::bind(SocketAddr::from((n2, config.peer_port))).unwrap();
         for d in [&genuine, &genuine, &keyless] {
             s.send_to(d, to).unwrap();
         }
@@ -585,4 +624,36 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn an_acceptor_with_an_old_sequence_number_catches_up() {
+    let lab = LabGuard::up("m6seq", 3);
+    let config = lab.config();
+    let node1 = ServerNode::start(&lab, "node1", &config, true);
+    let node2 = ServerNode::start(&lab, "node2", &config, false);
+    let node3 = ServerNode::start(&lab, "node3", &config, false);
+    let client = lab.address("client1");
+    let nodes = [&node1, &node2, &node3];
+
+    node2.handoff(client, Scope::Client, None);
+    let latest = node2
+        .node
+        .handoff_mark(client)
+        .expect("node2 numbered its BU");
+    assert_eq!(served_by(&lab, &config, &nodes, None), 1);
+
+    // node3 is handed a stale number (as from a donor that missed node2's
+    // update): the client answers 135 with the latest, node3 goes past it.
+    let stale = SeqNum(latest.0.wrapping_sub(100));
+    node3.handoff(client, Scope::Client, Some(stale));
+    let used = node3.node.handoff_mark(client).unwrap();
+    assert!(used.is_newer_than(latest), "{used:?} after {latest:?}");
+    assert!(
+        lab.metric(
+            "client1",
+            "gecko_messages_rejected_total{reason=\"sequence_out_of_window\"}"
+        ) >= 1.0
+    );
+    assert_eq!(served_by(&lab, &config, &nodes, None), 2);
 }

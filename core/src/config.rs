@@ -22,6 +22,10 @@ pub struct Config {
     pub home_prefix: Ipv6Prefix,
     /// The TCP port of the service offered at G.
     pub service_port: u16,
+    /// The UDP port of the peer channel on each node's address. Optional:
+    /// 7450 by default.
+    #[serde(default = "default_peer_port")]
+    pub peer_port: u16,
     /// The home agent on G's home link.
     pub home_agent: HomeAgentConfig,
     /// The server nodes, in ring order (the backup of a node is the next one).
@@ -36,6 +40,10 @@ pub struct Config {
     /// a client agent does not need to be listed to work.
     #[serde(default)]
     pub client_agents: Vec<ClientAgentConfig>,
+}
+
+fn default_peer_port() -> u16 {
+    crate::cluster::peer_channel::DEFAULT_PEER_PORT
 }
 
 /// The home agent (`gecko-ha`).
@@ -320,6 +328,9 @@ impl Config {
         if self.service_port == 0 {
             return fail("service_port", "must be 1 to 65535".into());
         }
+        if self.peer_port == 0 {
+            return fail("peer_port", "must be 1 to 65535".into());
+        }
         if self.nodes.is_empty() {
             return fail("nodes", "at least one node is needed".into());
         }
@@ -583,6 +594,22 @@ mod tests {
         let text = GOOD.replace("service_port = 7", "service_port = 70000");
         let (line, field, _) = refused(&text);
         assert_eq!((line, field.as_str()), (4, "service_port"));
+    }
+
+    #[test]
+    fn peer_port_is_optional_and_checked() {
+        let config = Config::parse(GOOD, Path::new("gecko.toml")).unwrap();
+        assert_eq!(config.peer_port, 7450);
+        let text = GOOD.replace("service_port = 7\n", "service_port = 7\npeer_port = 7999\n");
+        assert_eq!(
+            Config::parse(&text, Path::new("gecko.toml"))
+                .unwrap()
+                .peer_port,
+            7999
+        );
+        let text = GOOD.replace("service_port = 7\n", "service_port = 7\npeer_port = 0\n");
+        let (line, field, _) = refused(&text);
+        assert_eq!((line, field.as_str()), (5, "peer_port"));
     }
 
     #[test]

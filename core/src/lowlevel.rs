@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::cluster::peer_channel::{PeerCodec, PeerSocket, DEFAULT_PEER_PORT};
+use crate::cluster::peer_channel::{PeerCodec, PeerSocket};
 use crate::config::Config;
 use crate::dataplane::{self, FlowKey};
 use crate::metrics::Metrics;
@@ -155,6 +155,8 @@ struct Inner {
     refresh: Duration,
     ha_key: MnHaKey,
     stamps: Mutex<TimestampSource>,
+    /// One home registration at a time (a refresh may meet `addr_active`).
+    registering: tokio::sync::Mutex<()>,
     mh: MhSocket,
     peers: PeerSocket,
     /// The other nodes' indices on the peer channel.
@@ -194,7 +196,8 @@ impl Node {
             .as_slice()
             .try_into()
             .map_err(|_| NodeError::Build("cluster key is not 32 octets".into()))?;
-        let peer_addr = |a: Ipv6Addr| SocketAddr::V6(SocketAddrV6::new(a, DEFAULT_PEER_PORT, 0, 0));
+        let port = config.peer_port;
+        let peer_addr = |a: Ipv6Addr| SocketAddr::V6(SocketAddrV6::new(a, port, 0, 0));
         let peers: Vec<(u16, SocketAddr)> = config
             .nodes
             .iter()
@@ -218,6 +221,7 @@ impl Node {
             ha_key: MnHaKey::new(config.security.mn_ha_spi, &config.security.mn_ha_key)
                 .map_err(|e| NodeError::Build(e.to_string()))?,
             stamps: Mutex::new(TimestampSource::new()),
+            registering: tokio::sync::Mutex::new(()),
             mh: MhSocket::open().map_err(io("opening the Mobility Header socket"))?,
             peers,
             others,
@@ -343,6 +347,7 @@ fn lock(inner: &Inner) -> std::sync::MutexGuard<'_, State> {
 
 /// Sends the home registration and waits for an accepting BA.
 async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
+    let _one = inner.registering.lock().await;
     let ha = inner.home_agent;
     for _ in 0..ATTEMPTS {
         let seq = {
