@@ -186,6 +186,12 @@ sys.exit(0 if sent == got else 1)
     );
 }
 
+/// The MSS of a new connection from the client to G.
+fn client_mss(lab: &LabGuard, config: &Config) -> u32 {
+    let conn = connect_in(&lab.ns("client1"), g_service(config), None, TIMEOUT).unwrap();
+    socket2::SockRef::from(&conn).tcp_mss().unwrap()
+}
+
 fn payload(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -227,6 +233,7 @@ fn client_follows_the_handoff_and_the_clear() {
 
     // Served by the contact node through the home agent.
     assert_eq!(served_by(&lab, &config, &nodes, None), 0);
+    let home_mss = client_mss(&lab, &config);
     assert!(lab.metric("ha", "gecko_registrations_total") >= 1.0);
     assert_eq!(lab.metric("ha", "gecko_bindings{kind=\"home\"}"), 1.0);
 
@@ -239,6 +246,12 @@ fn client_follows_the_handoff_and_the_clear() {
     for _ in 0..3 {
         assert_eq!(served_by(&lab, &config, &nodes, None), 1);
     }
+    // The same segment size by the binding as by the home route, and every
+    // segment fits the link with the SRH added (IPv6 40, SRH 40, TCP 20,
+    // timestamps 12): nothing waits for a Packet Too Big.
+    let bound_mss = client_mss(&lab, &config);
+    assert_eq!(bound_mss, home_mss);
+    assert!(bound_mss + 40 + 40 + 20 + 12 <= 1500, "MSS {bound_mss}");
     // An unmodified program too: a Python socket client, run in client1.
     let before = node2.accepted.get();
     python_client(&lab, &config);

@@ -7,10 +7,16 @@
 //! rule 1100  fwmark MARK_BASE+s          lookup TABLE_BASE+s  (one per node's care-of address)
 //! rule 1200  to G/128                    lookup PLAIN_TABLE   (falls through to main when empty)
 //! main:            G/128 via gw dev oif mtu M            (the home route)
-//! PLAIN_TABLE:     G/128 encap seg6 inline segs CoA dev oif mtu M
-//! TABLE_BASE+s:    G/128 encap seg6 inline segs CoA_s dev oif mtu M
+//! PLAIN_TABLE:     G/128 encap seg6 inline segs CoA dev oif mtu M+40
+//! TABLE_BASE+s:    G/128 encap seg6 inline segs CoA_s dev oif mtu M+40
 //! nft route hook:  flow -> MARK_BASE+s
 //! ```
+//!
+//! M is the link's MTU minus the SRH the home agent will add. On a seg6
+//! route the kernel itself subtracts the SRH from the MTU metric for local
+//! traffic (`ip6_mtu`), so those routes carry the link's MTU: both paths
+//! then give connections the same MSS (measured: 1388 with timestamps on a
+//! 1500-byte link, instead of 1348 with M on the seg6 routes too).
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -182,7 +188,7 @@ impl ClientPlane {
         let (mark, table) = slot_ids(slot);
         let oif = self.routes.lookup_route(care_of)?.oif;
         self.routes
-            .replace_seg6_route(table, self.g, care_of, oif, self.mtu)?;
+            .replace_seg6_route(table, self.g, care_of, oif, self.mtu + SRH_OVERHEAD)?;
         // Pushed before the rule, so uninstall also removes a route whose
         // rule could not be added.
         self.slots.push(care_of);
@@ -198,8 +204,13 @@ impl BindingPlane for ClientPlane {
         match care_of {
             Some(c) => {
                 let oif = self.routes.lookup_route(c)?.oif;
-                self.routes
-                    .replace_seg6_route(PLAIN_TABLE, self.g, c, oif, self.mtu)?;
+                self.routes.replace_seg6_route(
+                    PLAIN_TABLE,
+                    self.g,
+                    c,
+                    oif,
+                    self.mtu + SRH_OVERHEAD,
+                )?;
             }
             None => {
                 self.routes.delete_route(PLAIN_TABLE, self.g)?;
