@@ -21,7 +21,8 @@ use gecko::lab::{netns, Lab};
 use gecko::lowlevel::{Node, PeerMessage, Scope};
 use gecko::mipv6::mh_socket::MhSocket;
 use gecko::mipv6::mn_ha_auth::{MnHaKey, NtpTimestamp};
-use gecko::mipv6::mobile_node::{self, BindingRequest, HomeRegistration, Reply, Token};
+use gecko::mipv6::mobile_node::{self, AckKey, BindingRequest, HomeRegistration, Reply, Token};
+use gecko::mipv6::rr::BindingKey;
 use gecko::mipv6::rr::Cookie;
 use gecko::mipv6::seq::SeqNum;
 
@@ -335,6 +336,24 @@ fn a_flow_binding_moves_one_connection_and_leaves_the_other() {
     echo_round(&mut b, &payload(20_000, 8)).unwrap();
 }
 
+/// How a hand-played node checks a BA.
+#[derive(Clone)]
+enum Check {
+    None,
+    Ha(MnHaKey),
+    Cn(BindingKey),
+}
+
+impl Check {
+    fn as_ack_key(&self) -> AckKey<'_> {
+        match self {
+            Check::None => AckKey::None,
+            Check::Ha(k) => AckKey::HomeAgent(k),
+            Check::Cn(k) => AckKey::Correspondent(k),
+        }
+    }
+}
+
 /// Plays the mobile node by hand from `host`, so that the test holds the
 /// exact bytes it sends and can send them again.
 struct HandNode {
@@ -368,14 +387,14 @@ impl HandNode {
         dst: Ipv6Addr,
         from: Ipv6Addr,
         g: Ipv6Addr,
-        key: Option<MnHaKey>,
+        key: Check,
     ) -> Option<Reply> {
         self.send(mh, src, dst);
         self.reply_from(from, g, key)
     }
 
     /// The first reply from `from` within 700 ms.
-    fn reply_from(&self, from: Ipv6Addr, g: Ipv6Addr, key: Option<MnHaKey>) -> Option<Reply> {
+    fn reply_from(&self, from: Ipv6Addr, g: Ipv6Addr, key: Check) -> Option<Reply> {
         let sock = self.sock.clone();
         self.rt
             .block_on(async move {
@@ -389,7 +408,7 @@ impl HandNode {
                                 &r.src,
                                 &r.dst,
                                 &g,
-                                key.as_ref(),
+                                key.as_ack_key(),
                             ) {
                                 return Some(reply);
                             }
@@ -433,7 +452,7 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
     };
     let now = SystemTime::now();
     let good = registration(1, now, &key);
-    let ack = hand.exchange(&good, g, ha, ha, g, Some(key.clone()));
+    let ack = hand.exchange(&good, g, ha, ha, g, Check::Ha(key.clone()));
     assert!(
         matches!(ack, Some(Reply::BindingAck { status: 0, .. })),
         "{ack:?}"
@@ -441,7 +460,7 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
     assert_eq!(lab.metric("ha", "gecko_registrations_total"), 1.0);
 
     // Replayed: refused (BA 144), counted, nothing registered.
-    let ack = hand.exchange(&good, g, ha, ha, g, Some(key.clone()));
+    let ack = hand.exchange(&good, g, ha, ha, g, Check::Ha(key.clone()));
     assert!(
         matches!(ack, Some(Reply::BindingAck { status: 144, .. })),
         "{ack:?}"
@@ -506,7 +525,7 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         client,
         client,
         g,
-        None,
+        Check::None,
     );
     let Some(Reply::HomeTest { index, token, .. }) = hot else {
         panic!("no HoT: {hot:?}")
@@ -522,7 +541,7 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         client,
         client,
         g,
-        None,
+        Check::None,
     );
     let Some(Reply::CareOfTest { index, token, .. }) = cot else {
         panic!("no CoT: {cot:?}")
@@ -543,9 +562,10 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         };
         mobile_node::binding_update(&req, home, Some(&care_of)).unwrap()
     };
+    let kbm = mobile_node::binding_key(&home, Some(&care_of), false);
     let genuine = bu(100, 1, &home);
     hand.send(&genuine, g, client);
-    let ack = hand2.reply_from(client, g, None);
+    let ack = hand2.reply_from(client, g, Check::Cn(kbm.clone()));
     assert!(
         matches!(ack, Some(Reply::BindingAck { status: 0, .. })),
         "{ack:?}"
@@ -555,7 +575,7 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
 
     // Replayed BU: 135 with the last accepted number; forged BU: dropped.
     hand.send(&genuine, g, client);
-    let ack = hand2.reply_from(client, g, None);
+    let ack = hand2.reply_from(client, g, Check::Cn(kbm.clone()));
     assert!(
         matches!(ack, Some(Reply::BindingAck { status: 135, .. })),
         "{ack:?}"

@@ -31,8 +31,10 @@ use crate::mipv6::binding_update::FlowBinding;
 use crate::mipv6::correspondent::message_label;
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::{MnHaKey, TimestampSource};
-use crate::mipv6::mobile_node::{self, BindingRequest, HomeRegistration, Reply, Token, Tokens};
-use crate::mipv6::rr::{Cookie, KeygenToken, NonceIndex};
+use crate::mipv6::mobile_node::{
+    self, AckKey, BindingRequest, HomeRegistration, Reply, ReplyError, Token, Tokens,
+};
+use crate::mipv6::rr::{BindingKey, Cookie, KeygenToken, NonceIndex};
 use crate::mipv6::seq::SeqNum;
 use crate::mipv6::wire::ba_status;
 
@@ -140,7 +142,8 @@ struct State {
     /// Test Inits in flight, by cookie (random, so a plain map key).
     home_tests: Waiters,
     care_of_tests: Waiters,
-    acks: HashMap<Ipv6Addr, oneshot::Sender<Ack>>,
+    /// BUs awaiting their BA, by peer, with the key the BA must carry.
+    acks: HashMap<Ipv6Addr, (Option<BindingKey>, oneshot::Sender<Ack>)>,
     locks: HashMap<Ipv6Addr, Arc<tokio::sync::Mutex<()>>>,
     /// Home registration: last sequence number, and whether to keep it up.
     reg_seq: Option<SeqNum>,
@@ -371,7 +374,7 @@ async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
         };
         let mh = mobile_node::home_registration(&reg, &inner.ha_key)
             .map_err(|e| NodeError::Build(e.to_string()))?;
-        match exchange_ack(inner, ha, &mh, inner.g).await? {
+        match exchange_ack(inner, ha, &mh, inner.g, None).await? {
             Some(a) if a.status < 128 => {
                 tracing::info!(%ha, lifetime, "registered at the home agent");
                 return Ok(());
@@ -395,14 +398,17 @@ async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
 }
 
 /// Sends `mh` (from `src`) to `peer` and waits for its BA; `None` on timeout.
+/// `key`: the Kbm the BA of a correspondent must be signed with (`None`
+/// for the home agent, whose BA carries the MN-HA authenticator).
 async fn exchange_ack(
     inner: &Arc<Inner>,
     peer: Ipv6Addr,
     mh: &[u8],
     src: Ipv6Addr,
+    key: Option<BindingKey>,
 ) -> Result<Option<Ack>, NodeError> {
     let (tx, rx) = oneshot::channel();
-    lock(inner).acks.insert(peer, tx);
+    lock(inner).acks.insert(peer, (key, tx));
     inner
         .mh
         .send(mh, src, peer, None)
@@ -562,7 +568,8 @@ async fn bind(
         };
         let mh = mobile_node::binding_update(&req, &home, care_of.as_ref())
             .map_err(|e| NodeError::Build(e.to_string()))?;
-        let ack = exchange_ack(inner, client, &mh, inner.g).await?;
+        let key = mobile_node::binding_key(&home, care_of.as_ref(), lifetime == 0);
+        let ack = exchange_ack(inner, client, &mh, inner.g, Some(key)).await?;
         match ack {
             Some(a) if a.status < 128 => {
                 let mut st = lock(inner);
@@ -652,12 +659,23 @@ fn rejected(inner: &Inner, reason: &'static str) {
 /// Handles one message; `relay` says whether a Home Test not meant for this
 /// node goes on to the other nodes (not when it came from one).
 async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8], relay: bool) {
-    let key = (src == inner.home_agent).then_some(&inner.ha_key);
+    let expected = lock(inner).acks.get(&src).and_then(|(k, _)| k.clone());
+    let key = match &expected {
+        _ if src == inner.home_agent => AckKey::HomeAgent(&inner.ha_key),
+        Some(k) => AckKey::Correspondent(k),
+        None => AckKey::None,
+    };
     let reply = match mobile_node::read_reply(mh, &src, &dst, &inner.g, key) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(%src, error = %e, "message dropped");
-            rejected(inner, "malformed");
+            rejected(
+                inner,
+                match e {
+                    ReplyError::BadAuthenticator => "bad_authenticator",
+                    _ => "malformed",
+                },
+            );
             return;
         }
     };
@@ -702,7 +720,7 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
         } => {
             let waiter = lock(inner).acks.remove(&src);
             match waiter {
-                Some(tx) => {
+                Some((_, tx)) => {
                     let _ = tx.send(Ack { status, sequence });
                 }
                 None => rejected(inner, "unexpected"),

@@ -341,6 +341,24 @@ impl Unverified<'_> {
         self.update.care_of
     }
 
+    /// The key that authenticated this BU, once [`Unverified::verify`] has
+    /// checked its authenticator (even if it then refused the sequence
+    /// number): what the Binding Acknowledgement is signed with
+    /// (RFC 6275 §6.1.8). `None` if the BU never verified.
+    pub fn verified_key(&self, keys: &CorrespondentKeys, now: Instant) -> Option<BindingKey> {
+        let u = self.update;
+        let care_of = (!u.is_deregistration()).then_some((&u.care_of, u.care_of_nonce));
+        let source = keys
+            .key_source(&u.home_address, u.home_nonce, care_of, now)
+            .ok()?;
+        keys.verified_key(&source).cloned()
+    }
+
+    /// The flow binding the BU names, before any check.
+    pub fn flow(&self) -> Option<FlowBinding> {
+        self.update.flow
+    }
+
     /// The home address the BU is from, before any check.
     pub fn home_address(&self) -> Ipv6Addr {
         self.update.home_address

@@ -14,7 +14,8 @@ use std::net::Ipv6Addr;
 use std::time::Instant;
 
 use super::binding_update::{self, BindingUpdate, BuRejection};
-use super::rr::{CorrespondentKeys, MAX_NONCE_LIFETIME};
+use super::mobile_node::sign;
+use super::rr::{BindingKey, CorrespondentKeys, MAX_NONCE_LIFETIME};
 use super::seq::SeqNum;
 use super::wire::{ba_status, BaFlags, Message, MobilityOption, Packet, Repr, WireError};
 use crate::dataplane::FlowKey;
@@ -225,7 +226,9 @@ impl Correspondent {
                 handled.rejected = Some(rejection_label(&e));
                 // Only the H flag earns an answer before authentication.
                 if let Some(status) = e.ba_status() {
-                    handled.actions.push(ack(dst, src, status, 0, 0, None));
+                    handled
+                        .actions
+                        .push(ack(dst, src, status, 0, 0, None, None));
                 }
                 return;
             }
@@ -236,7 +239,11 @@ impl Correspondent {
         }
         let entry = self.homes.entry(unverified.home_address()).or_default();
         let last = entry.last(now);
-        let bu = match unverified.verify(&mut self.keys, last, now) {
+        let verified = unverified.verify(&mut self.keys, last, now);
+        // Every BA after an authentic BU is signed with its Kbm; only a BA
+        // for expired nonces (136-138) cannot be.
+        let key = unverified.verified_key(&self.keys, now);
+        let bu = match verified {
             Ok(bu) => bu,
             Err(e) => {
                 handled.rejected = Some(rejection_label(&e));
@@ -245,9 +252,11 @@ impl Correspondent {
                         BuRejection::SequenceOutOfWindow { last, .. } => last.0,
                         _ => 0,
                     };
+                    let to = unverified.care_of();
+                    let bid = unverified.flow().map(|f| f.bid);
                     handled
                         .actions
-                        .push(ack(dst, unverified.care_of(), status, seq, 0, None));
+                        .push(ack(dst, to, status, seq, 0, bid, key.as_ref()));
                 }
                 return;
             }
@@ -260,9 +269,10 @@ impl Correspondent {
             {
                 handled.rejected = Some("insufficient_resources");
                 let status = ba_status::INSUFFICIENT_RESOURCES;
+                let (seq, bid) = (bu.sequence.0, Some(f.bid));
                 handled
                     .actions
-                    .push(ack(dst, bu.care_of, status, bu.sequence.0, 0, None));
+                    .push(ack(dst, bu.care_of, status, seq, 0, bid, key.as_ref()));
                 return;
             }
         }
@@ -282,6 +292,7 @@ impl Correspondent {
                 bu.sequence.0,
                 lifetime,
                 bid,
+                key.as_ref(),
             ));
         }
     }
@@ -364,7 +375,9 @@ fn apply(h: &mut HomeBindings, bu: &BindingUpdate, now: Instant, actions: &mut V
     }
 }
 
-/// A Binding Acknowledgement from `src` to `dst`.
+/// A Binding Acknowledgement from `src` to `dst` (the care-of address),
+/// signed with `key` when there is one: Binding Authorization Data over
+/// care-of address | correspondent | BA, as for the BU (RFC 6275 §6.1.8).
 fn ack(
     src: Ipv6Addr,
     dst: Ipv6Addr,
@@ -372,8 +385,9 @@ fn ack(
     sequence: u16,
     lifetime: u16,
     bid: Option<u16>,
+    key: Option<&BindingKey>,
 ) -> Action {
-    let options = bid
+    let mut options: Vec<MobilityOption> = bid
         .map(|bid| MobilityOption::BindingIdentifier {
             bid,
             status,
@@ -383,6 +397,11 @@ fn ack(
         })
         .into_iter()
         .collect();
+    if key.is_some() {
+        options.push(MobilityOption::BindingAuthorizationData {
+            authenticator: [0; 12],
+        });
+    }
     let repr = Repr {
         message: Message::BindingAck {
             status,
@@ -392,10 +411,17 @@ fn ack(
         },
         options,
     };
+    let mh = match key {
+        Some(key) => sign(&repr, &src, &dst, |prefix| {
+            key.authenticator(&dst, &src, prefix)
+        })
+        .unwrap_or_default(),
+        None => emit(&repr, &src, &dst),
+    };
     Action::Send(Outgoing {
         src,
         dst,
-        mh: emit(&repr, &src, &dst),
+        mh,
         via_home: false,
     })
 }
@@ -456,7 +482,7 @@ mod tests {
     use super::*;
     use crate::mipv6::binding_update::FlowBinding;
     use crate::mipv6::mobile_node::{
-        binding_update, read_reply, test_init, BindingRequest, Reply, Token,
+        binding_key, binding_update, read_reply, test_init, AckKey, BindingRequest, Reply, Token,
     };
     use crate::mipv6::rr::{Cookie, Kcn, NonceTable, NonceTableConfig};
     use std::time::Duration;
@@ -506,7 +532,7 @@ mod tests {
             cookie,
             index,
             token,
-        } = read_reply(&hot.mh, &hot.src, &hot.dst, &g, None).unwrap()
+        } = read_reply(&hot.mh, &hot.src, &hot.dst, &g, AckKey::None).unwrap()
         else {
             panic!("not a HoT")
         };
@@ -523,7 +549,7 @@ mod tests {
         assert!(!cot.via_home);
         assert_eq!(cot.dst, node);
         let Reply::CareOfTest { index, token, .. } =
-            read_reply(&cot.mh, &cot.src, &cot.dst, &g, None).unwrap()
+            read_reply(&cot.mh, &cot.src, &cot.dst, &g, AckKey::None).unwrap()
         else {
             panic!("not a CoT")
         };
@@ -566,11 +592,14 @@ mod tests {
         }
     }
 
-    fn ack_status(action: &Action) -> (u8, u16, Ipv6Addr) {
+    /// Status, sequence number and destination of a BA, which must be
+    /// signed with the Kbm of these tokens (unsigned only for 136-138).
+    fn ack_status(action: &Action, home: &Token, care_of: &Token) -> (u8, u16, Ipv6Addr) {
+        let key = binding_key(home, Some(care_of), false);
         let Action::Send(o) = action else {
             panic!("not a message: {action:?}")
         };
-        match read_reply(&o.mh, &o.src, &o.dst, &a(G), None).unwrap() {
+        match read_reply(&o.mh, &o.src, &o.dst, &a(G), AckKey::Correspondent(&key)).unwrap() {
             Reply::BindingAck {
                 status, sequence, ..
             } => (status, sequence.0, o.dst),
@@ -594,7 +623,18 @@ mod tests {
             }
         );
         // The data plane changes before the BA reports it.
-        assert_eq!(ack_status(&h.actions[1]), (0, 10, n2));
+        assert_eq!(ack_status(&h.actions[1], &home, &care_of), (0, 10, n2));
+        // Signed: with other tokens, or unsigned, the node refuses it.
+        let Action::Send(o) = &h.actions[1] else {
+            panic!()
+        };
+        let wrong = binding_key(&home, Some(&home), false);
+        let read = |k| read_reply(&o.mh, &o.src, &o.dst, &a(G), k);
+        assert_eq!(
+            read(AckKey::Correspondent(&wrong)),
+            Err(crate::mipv6::mobile_node::ReplyError::BadAuthenticator)
+        );
+        assert!(read(AckKey::None).is_err());
         assert_eq!(w.cn.plain_binding(&a(G)), Some(n2));
 
         // A flow binding to node1 for one connection, reusing the tokens
@@ -686,7 +726,7 @@ mod tests {
         let h = w.cn.handle(a(G), a(CN), &good, w.now);
         assert_eq!(h.rejected, Some("sequence_out_of_window"));
         assert_eq!(h.actions.len(), 1);
-        assert_eq!(ack_status(&h.actions[0]), (135, 10, n2));
+        assert_eq!(ack_status(&h.actions[0], &home, &care_of), (135, 10, n2));
 
         // A replay after the binding was deleted is still refused.
         let dereg = binding_update(&request(n2, 11, 0, None), &home, None).unwrap();
@@ -702,7 +742,10 @@ mod tests {
         let fresh = binding_update(&request(n2, 12, 15, None), &home, Some(&care_of)).unwrap();
         let h = w.cn.handle(a(G), a(CN), &fresh, later);
         assert_eq!(h.rejected, Some("expired_nonce"));
-        assert_eq!(ack_status(&h.actions[0]).0, ba_status::EXPIRED_NONCES);
+        assert_eq!(
+            ack_status(&h.actions[0], &home, &care_of).0,
+            ba_status::EXPIRED_NONCES
+        );
         assert_eq!(w.cn.binding_counts(), (0, 0));
     }
 

@@ -283,7 +283,9 @@ fn ack(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mipv6::mobile_node::{home_registration, read_reply, HomeRegistration, Reply};
+    use crate::mipv6::mobile_node::{
+        home_registration, read_reply, AckKey, HomeRegistration, Reply,
+    };
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
@@ -323,7 +325,7 @@ mod tests {
         let Some(HaAction::Send(o)) = h.actions.last() else {
             panic!("no BA: {h:?}")
         };
-        read_reply(&o.mh, &o.src, &o.dst, &a(G), Some(&key())).unwrap()
+        read_reply(&o.mh, &o.src, &o.dst, &a(G), AckKey::HomeAgent(&key())).unwrap()
     }
 
     #[test]
@@ -441,8 +443,8 @@ mod tests {
             panic!()
         };
         let other = MnHaKey::new(256, &[6; 20]).unwrap();
-        assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), Some(&other)).is_err());
-        assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), None).is_err());
+        assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), AckKey::HomeAgent(&other)).is_err());
+        assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), AckKey::None).is_err());
     }
 
     proptest::proptest! {

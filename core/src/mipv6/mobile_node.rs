@@ -12,7 +12,8 @@ use super::mn_ha_auth::{MnHaKey, NtpTimestamp};
 use super::rr::{BindingKey, Cookie, KeygenToken, NonceIndex, MAX_TOKEN_LIFETIME};
 use super::seq::SeqNum;
 use super::wire::{
-    fill_checksum, BuFlags, Message, MobilityOption, Packet, Repr, WireError, AUTH_SUBTYPE_MN_HA,
+    ba_status, fill_checksum, BuFlags, Message, MobilityOption, Packet, Repr, WireError,
+    AUTH_SUBTYPE_MN_HA,
 };
 
 /// A keygen token with the nonce index it came with.
@@ -102,20 +103,33 @@ pub enum ReplyError {
     /// A message a node never expects (HoTI, CoTI, BU, BE).
     #[error("unexpected MH type {0}")]
     Unexpected(u8),
-    /// A signed BA whose RFC 4285 authenticator does not check.
-    #[error("home agent acknowledgement fails authentication")]
+    /// A BA without the authenticator it needs, or with one that does not
+    /// check.
+    #[error("binding acknowledgement fails authentication")]
     BadAuthenticator,
 }
 
-/// Reads a reply sent from `src` to `dst`. A home agent's BA (one with an
-/// RFC 4285 authenticator) is checked with `ha_key`; one that fails is an
-/// error, so a forged BA cannot confirm a registration.
+/// What a Binding Acknowledgement must be signed with.
+#[derive(Clone, Copy)]
+pub enum AckKey<'a> {
+    /// No key is expected: a signed BA is refused, an unsigned one read.
+    None,
+    /// From the home agent: an RFC 4285 MN-HA authenticator is required.
+    HomeAgent(&'a MnHaKey),
+    /// From a correspondent: Binding Authorization Data with the Kbm of the
+    /// BU it answers is required (RFC 6275 §6.1.8), except for statuses
+    /// 136-138, which a correspondent cannot sign (the nonces are gone).
+    Correspondent(&'a BindingKey),
+}
+
+/// Reads a reply sent from `src` to `dst` (a BA checked with `key`; one
+/// that fails is an error, so a forged BA cannot confirm a binding).
 pub fn read_reply(
     mh: &[u8],
     src: &Ipv6Addr,
     dst: &Ipv6Addr,
     home: &Ipv6Addr,
-    ha_key: Option<&MnHaKey>,
+    key: AckKey<'_>,
 ) -> Result<Reply, ReplyError> {
     let packet = Packet::new_checked(mh)?;
     let repr = Repr::parse(&packet, src, dst)?;
@@ -146,23 +160,31 @@ pub fn read_reply(
         } => {
             let mut bid = None;
             let mut timestamp = None;
-            let mut signed = false;
             for o in &repr.options {
                 match o {
                     MobilityOption::BindingIdentifier { bid: b, .. } => bid = Some(*b),
                     MobilityOption::ReplayProtection { timestamp: t } => timestamp = Some(*t),
-                    MobilityOption::MessageAuthentication { .. } => signed = true,
                     _ => {}
                 }
             }
-            if signed {
-                let key = ha_key.ok_or(ReplyError::BadAuthenticator)?;
-                let (prefix, auth) = packet
-                    .message_auth_prefix(AUTH_SUBTYPE_MN_HA)
-                    .ok_or(ReplyError::BadAuthenticator)?;
-                // The home agent signs with the care-of address (our `dst`).
-                key.verify(dst, home, prefix, auth)
-                    .map_err(|_| ReplyError::BadAuthenticator)?;
+            let ha_auth = packet.message_auth_prefix(AUTH_SUBTYPE_MN_HA);
+            let cn_auth = packet.binding_auth_prefix();
+            let authentic = match (key, ha_auth, cn_auth) {
+                (AckKey::None, None, None) => true,
+                // Both sign with the care-of address (our `dst`) first.
+                (AckKey::HomeAgent(k), Some((prefix, auth)), None) => {
+                    k.verify(dst, home, prefix, auth).is_ok()
+                }
+                (AckKey::Correspondent(k), None, Some((prefix, auth))) => {
+                    k.verify(dst, src, prefix, auth).is_ok()
+                }
+                (AckKey::Correspondent(_), None, None) => {
+                    (ba_status::EXPIRED_HOME_NONCE..=ba_status::EXPIRED_NONCES).contains(&status)
+                }
+                _ => false,
+            };
+            if !authentic {
+                return Err(ReplyError::BadAuthenticator);
             }
             Reply::BindingAck {
                 status,
@@ -252,6 +274,17 @@ pub fn binding_update(
     sign(&repr, &req.home, &req.correspondent, |prefix| {
         key.authenticator(&req.care_of, &req.correspondent, prefix)
     })
+}
+
+/// Kbm from the tokens (the home token alone for a deregistration): what
+/// signs a BU and checks its BA.
+pub fn binding_key(home: &Token, care_of: Option<&Token>, deregistration: bool) -> BindingKey {
+    let care_of = if deregistration {
+        None
+    } else {
+        care_of.map(|t| &t.token)
+    };
+    BindingKey::from_tokens(&home.token, care_of)
 }
 
 /// What a home registration says.
