@@ -65,6 +65,34 @@ impl LabGuard {
         self.0.topology.host(host).unwrap().address
     }
 
+    /// Stops client1's `gecko-cn` (SIGTERM: it removes its data plane) and
+    /// starts a new one.
+    fn restart_client_agent(&self) {
+        let ns = self.ns("client1");
+        for pid in netns::pids_in(&ns).unwrap() {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM)
+                .unwrap();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        while !netns::pids_in(&ns).unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "gecko-cn did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let log = std::fs::File::create(self.0.dir.join("client1-2.log")).unwrap();
+        self.0
+            .command("client1", env!("CARGO_BIN_EXE_gecko-cn"))
+            .unwrap()
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let addr = self.0.topology.host("client1").unwrap().metrics;
+        let deadline = Instant::now() + TIMEOUT;
+        while !netns::run_in(&ns, || TcpStream::connect(addr).is_ok()).unwrap() {
+            assert!(Instant::now() < deadline, "gecko-cn did not come back");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The metrics text a daemon serves, fetched from inside its host.
     fn metrics(&self, host: &str) -> String {
         let addr = self.0.topology.host(host).unwrap().metrics;
@@ -269,6 +297,19 @@ fn client_follows_the_handoff_and_the_clear() {
     let before = metric_in(&node2.node.metrics().render(), hoti);
     node2.handoff(client, Scope::Client, None);
     assert_eq!(metric_in(&node2.node.metrics().render(), hoti), before);
+
+    // The client agent restarts (new Kcn, empty cache): node2's kept
+    // tokens no longer check, its BU goes unanswered, and the retry runs
+    // return routability again.
+    lab.restart_client_agent();
+    node2.handoff(client, Scope::Client, None);
+    assert_eq!(served_by(&lab, &config, &nodes, None), 1);
+    let text = node2.node.metrics().render();
+    assert_eq!(
+        metric_in(&text, "gecko_handoffs_total{result=\"ok\"}"),
+        3.0,
+        "{text}"
+    );
 
     // Cleared: back to the contact node.
     node2.clear(client, Scope::Client);

@@ -298,8 +298,21 @@ impl Node {
         scope: Scope,
         donor_seq: Option<SeqNum>,
     ) -> Result<(), NodeError> {
-        self.handoff_prepare(client).await?;
+        if let Err(e) = self.handoff_prepare(client).await {
+            self.count_handoff(false);
+            return Err(e);
+        }
         self.handoff_finish(client, scope, donor_seq).await
+    }
+
+    fn count_handoff(&self, ok: bool) {
+        if let Ok(c) = self.inner.metrics.counter(
+            "gecko_handoffs_total",
+            "Handoffs toward this node, by result",
+            &[("result", if ok { "ok" } else { "failed" })],
+        ) {
+            c.inc();
+        }
     }
 
     /// The first half of a split handoff: return routability only.
@@ -320,7 +333,9 @@ impl Node {
         donor_seq: Option<SeqNum>,
     ) -> Result<(), NodeError> {
         let lifetime = self.inner.lifetime_units;
-        bind(&self.inner, client, scope, donor_seq, lifetime).await
+        let result = bind(&self.inner, client, scope, donor_seq, lifetime).await;
+        self.count_handoff(result.is_ok());
+        result
     }
 
     /// `mip6_handoff_clear`: removes this node's binding at `client`: for
@@ -603,7 +618,15 @@ async fn bind(
                     status: a.status,
                 })
             }
-            None => seq = seq.next(),
+            None => {
+                // No answer: the client agent drops a BU silently when the
+                // tokens no longer check (it restarted, with a new Kcn), so
+                // the next try starts with new tokens.
+                seq = seq.next();
+                if let Some(c) = lock(inner).clients.get_mut(&client) {
+                    c.tokens = Tokens::default();
+                }
+            }
         }
     }
     Err(NodeError::Timeout {
