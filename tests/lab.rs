@@ -131,6 +131,11 @@ fn lab_comes_up_reaches_every_node_and_goes_down_clean() {
     }
     let config = status["config"].as_str().unwrap();
     gecko::config::Config::load(config).expect("the lab writes a valid config");
+    // `up` started the daemons: the home agent and a client agent per client.
+    let processes = |host: &str| hosts[host]["processes"].clone();
+    assert_eq!(processes("ha"), serde_json::json!(["gecko-ha"]));
+    assert_eq!(processes("client2"), serde_json::json!(["gecko-cn"]));
+    assert_eq!(processes("node1"), serde_json::json!([]));
 
     // Every client reaches every node over the router.
     for client in ["client1", "client2"] {

@@ -241,12 +241,13 @@ fn print_topology(lab: &Lab) {
             Role::Client => "client host",
         };
         println!(
-            "  {:<8} {:<20} {:<22} {:<6} {}",
+            "  {:<8} {:<20} {:<22} {:<6} {}  {}",
             h.name,
             role,
             h.address,
             h.interface,
-            h.metrics_url()
+            h.metrics_url(),
+            lab.processes(&h.name).join(" ")
         );
     }
 }

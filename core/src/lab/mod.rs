@@ -369,6 +369,21 @@ impl Lab {
         open_netns(&self.topology.host(host)?.netns)
     }
 
+    /// The programs running inside `host` (by name), e.g. its daemon.
+    pub fn processes(&self, host: &str) -> Vec<String> {
+        let Ok(ns) = self.netns(host) else {
+            return vec![];
+        };
+        let mut names: Vec<String> = netns::pids_in(&ns)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+            .map(|comm| comm.trim().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// `gecko-lab status --json`.
     pub fn status_json(&self) -> serde_json::Value {
         let hosts: serde_json::Map<String, serde_json::Value> = self
@@ -386,6 +401,7 @@ impl Lab {
                         "interface": h.interface,
                         "metrics": h.metrics_url(),
                         "up": up,
+                        "processes": self.processes(&h.name),
                     }),
                 )
             })
