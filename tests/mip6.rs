@@ -79,12 +79,15 @@ impl LabGuard {
             std::thread::sleep(Duration::from_millis(10));
         }
         let log = std::fs::File::create(self.0.dir.join("client1-2.log")).unwrap();
-        self.0
+        let mut child = self
+            .0
             .command("client1", env!("CARGO_BIN_EXE_gecko-cn"))
             .unwrap()
             .stderr(log)
             .spawn()
             .unwrap();
+        // `down` ends it; reap it then.
+        std::thread::spawn(move || child.wait());
         let addr = self.0.topology.host("client1").unwrap().metrics;
         let deadline = Instant::now() + TIMEOUT;
         while !netns::run_in(&ns, || TcpStream::connect(addr).is_ok()).unwrap() {
