@@ -8,7 +8,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use gecko::lab::{netns, probe};
+use gecko::lab::{netns, service};
 
 const LAB: &str = env!("CARGO_BIN_EXE_gecko-lab");
 
@@ -100,7 +100,7 @@ fn echo(
     server: Ipv6Addr,
     port: u16,
 ) -> std::io::Result<Duration> {
-    probe::echo(
+    service::echo_once(
         client_ns,
         server_ns,
         SocketAddr::from((server, port)),

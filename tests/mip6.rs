@@ -15,10 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 use gecko::cluster::peer_channel::PeerCodec;
 use gecko::config::Config;
 use gecko::dataplane::FlowKey;
+use gecko::lab::node_host::NodeHost;
 use gecko::lab::ns_runtime::NsRuntime;
 use gecko::lab::service::{connect_in, echo_round, serve_echo, tcp_segments_in, Accepted};
 use gecko::lab::{netns, Lab};
-use gecko::lowlevel::{Node, PeerMessage, Scope};
+use gecko::lowlevel::{PeerMessage, Scope};
 use gecko::mipv6::mh_socket::MhSocket;
 use gecko::mipv6::mn_ha_auth::{MnHaKey, NtpTimestamp};
 use gecko::mipv6::mobile_node::{self, AckKey, BindingRequest, HomeRegistration, Reply, Token};
@@ -73,11 +74,9 @@ impl LabGuard {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM)
                 .unwrap();
         }
-        let deadline = Instant::now() + TIMEOUT;
-        while !netns::pids_in(&ns).unwrap().is_empty() {
-            assert!(Instant::now() < deadline, "gecko-cn did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for("gecko-cn to stop", TIMEOUT, || {
+            netns::pids_in(&ns).unwrap().is_empty()
+        });
         let log = std::fs::File::create(self.0.dir.join("client1-2.log")).unwrap();
         let mut child = self
             .0
@@ -89,11 +88,9 @@ impl LabGuard {
         // `down` ends it; reap it then.
         std::thread::spawn(move || child.wait());
         let addr = self.0.topology.host("client1").unwrap().metrics;
-        let deadline = Instant::now() + TIMEOUT;
-        while !netns::run_in(&ns, || TcpStream::connect(addr).is_ok()).unwrap() {
-            assert!(Instant::now() < deadline, "gecko-cn did not come back");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for("gecko-cn to serve again", TIMEOUT, || {
+            netns::run_in(&ns, || TcpStream::connect(addr).is_ok()).unwrap()
+        });
     }
 
     /// The metrics text a daemon serves, fetched from inside its host.
@@ -113,6 +110,15 @@ impl LabGuard {
     /// The value of one series in a daemon's metrics (0 if absent).
     fn metric(&self, host: &str, series: &str) -> f64 {
         metric_in(&self.metrics(host), series)
+    }
+}
+
+/// Waits until `done` holds, failing the test after `limit`.
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -137,49 +143,9 @@ impl Drop for LabGuard {
     }
 }
 
-/// A server node running in its namespace: the low-level API and the echo
-/// service on G.
-struct ServerNode {
-    node: Arc<Node>,
-    accepted: Accepted,
-    rt: NsRuntime,
-}
-
-impl ServerNode {
-    fn start(lab: &LabGuard, host: &str, config: &Config, contact: bool) -> ServerNode {
-        let rt = NsRuntime::start(&lab.ns(host)).unwrap();
-        let (config, name) = (config.clone(), host.to_string());
-        let (node, accepted) = rt
-            .block_on(async move {
-                let node = Node::start(&config, &name).await?;
-                if contact {
-                    node.addr_active().await?;
-                } else {
-                    node.addr_passive()?;
-                }
-                let accepted = serve_echo(config.service_port).await.unwrap();
-                Ok::<_, gecko::lowlevel::NodeError>((Arc::new(node), accepted))
-            })
-            .unwrap()
-            .unwrap_or_else(|e| panic!("node {host}: {e}"));
-        ServerNode { node, accepted, rt }
-    }
-
-    fn handoff(&self, client: Ipv6Addr, scope: Scope, donor: Option<SeqNum>) {
-        let node = self.node.clone();
-        self.rt
-            .block_on(async move { node.handoff_start(client, scope, donor).await })
-            .unwrap()
-            .expect("handoff");
-    }
-
-    fn clear(&self, client: Ipv6Addr, scope: Scope) {
-        let node = self.node.clone();
-        self.rt
-            .block_on(async move { node.handoff_clear(client, scope).await })
-            .unwrap()
-            .expect("clear");
-    }
+/// Starts a lab node in-process (the low-level API and the echo service).
+fn start_node(lab: &LabGuard, host: &str, config: &Config, contact: bool) -> NodeHost {
+    NodeHost::start(&lab.0, config, host, contact).unwrap_or_else(|e| panic!("node {host}: {e}"))
 }
 
 /// A plain Python client: connects to G, sends 100 kB, reads the echo to
@@ -236,13 +202,20 @@ fn g_service(config: &Config) -> SocketAddr {
 
 /// One connection from the client to G, checked end to end; returns which
 /// node accepted it.
-fn served_by(lab: &LabGuard, config: &Config, nodes: &[&ServerNode], port: Option<u16>) -> usize {
-    let before: Vec<usize> = nodes.iter().map(|n| n.accepted.get()).collect();
+fn served_by(lab: &LabGuard, config: &Config, nodes: &[&NodeHost], port: Option<u16>) -> usize {
+    let accepted: Vec<&Accepted> = nodes.iter().map(|n| n.accepted()).collect();
+    accepted_by(lab, config, &accepted, port)
+}
+
+/// One connection from the client to G, checked end to end; returns which
+/// echo service accepted it.
+fn accepted_by(lab: &LabGuard, config: &Config, nodes: &[&Accepted], port: Option<u16>) -> usize {
+    let before: Vec<usize> = nodes.iter().map(|n| n.get()).collect();
     let mut conn =
         connect_in(&lab.ns("client1"), g_service(config), port, TIMEOUT).expect("connect to G");
     echo_round(&mut conn, &payload(48 * 1024, 1)).expect("echo");
     drop(conn);
-    let after: Vec<usize> = nodes.iter().map(|n| n.accepted.get()).collect();
+    let after: Vec<usize> = nodes.iter().map(|n| n.get()).collect();
     let grew: Vec<usize> = (0..nodes.len())
         .filter(|i| after[*i] > before[*i])
         .collect();
@@ -258,8 +231,8 @@ fn served_by(lab: &LabGuard, config: &Config, nodes: &[&ServerNode], port: Optio
 fn client_follows_the_handoff_and_the_clear() {
     let lab = LabGuard::up("m6hand", 2);
     let config = lab.config();
-    let node1 = ServerNode::start(&lab, "node1", &config, true);
-    let node2 = ServerNode::start(&lab, "node2", &config, false);
+    let node1 = start_node(&lab, "node1", &config, true);
+    let node2 = start_node(&lab, "node2", &config, false);
     let client = lab.address("client1");
     let nodes = [&node1, &node2];
 
@@ -271,8 +244,8 @@ fn client_follows_the_handoff_and_the_clear() {
 
     // Handoff of the client to node2: new connections reach node2, and
     // their packets never cross node1's host.
-    let mark = node1.node.handoff_mark(client);
-    node2.handoff(client, Scope::Client, mark);
+    let mark = node1.node().handoff_mark(client);
+    node2.handoff(client, Scope::Client, mark).expect("handoff");
     assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"plain\"}"), 1.0);
     let segs = tcp_segments_in(&lab.ns("node1")).unwrap();
     for _ in 0..3 {
@@ -285,9 +258,9 @@ fn client_follows_the_handoff_and_the_clear() {
     assert_eq!(bound_mss, home_mss);
     assert!(bound_mss + 40 + 40 + 20 + 12 <= 1500, "MSS {bound_mss}");
     // An unmodified program too: a Python socket client, run in client1.
-    let before = node2.accepted.get();
+    let before = node2.accepted().get();
     python_client(&lab, &config);
-    assert_eq!(node2.accepted.get(), before + 1);
+    assert_eq!(node2.accepted().get(), before + 1);
     assert_eq!(
         tcp_segments_in(&lab.ns("node1")).unwrap(),
         segs,
@@ -297,17 +270,17 @@ fn client_follows_the_handoff_and_the_clear() {
     // A second handoff of the same client reuses the fresh tokens: no new
     // Home Test Init is sent.
     let hoti = "gecko_messages_total{direction=\"sent\",type=\"home_test_init\"}";
-    let before = metric_in(&node2.node.metrics().render(), hoti);
-    node2.handoff(client, Scope::Client, None);
-    assert_eq!(metric_in(&node2.node.metrics().render(), hoti), before);
+    let before = metric_in(&node2.node().metrics().render(), hoti);
+    node2.handoff(client, Scope::Client, None).expect("handoff");
+    assert_eq!(metric_in(&node2.node().metrics().render(), hoti), before);
 
     // The client agent restarts (new Kcn, empty cache): node2's kept
     // tokens no longer check, its BU goes unanswered, and the retry runs
     // return routability again.
     lab.restart_client_agent();
-    node2.handoff(client, Scope::Client, None);
+    node2.handoff(client, Scope::Client, None).expect("handoff");
     assert_eq!(served_by(&lab, &config, &nodes, None), 1);
-    let text = node2.node.metrics().render();
+    let text = node2.node().metrics().render();
     assert_eq!(
         metric_in(&text, "gecko_handoffs_total{result=\"ok\"}"),
         3.0,
@@ -315,7 +288,7 @@ fn client_follows_the_handoff_and_the_clear() {
     );
 
     // Cleared: back to the contact node.
-    node2.clear(client, Scope::Client);
+    node2.clear(client, Scope::Client).expect("clear");
     assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"plain\"}"), 0.0);
     assert_eq!(served_by(&lab, &config, &nodes, None), 0);
 }
@@ -324,8 +297,8 @@ fn client_follows_the_handoff_and_the_clear() {
 fn a_flow_binding_moves_one_connection_and_leaves_the_other() {
     let lab = LabGuard::up("m6flow", 2);
     let config = lab.config();
-    let node1 = ServerNode::start(&lab, "node1", &config, true);
-    let node2 = ServerNode::start(&lab, "node2", &config, false);
+    let node1 = start_node(&lab, "node1", &config, true);
+    let node2 = start_node(&lab, "node2", &config, false);
     let client = lab.address("client1");
     let nodes = [&node1, &node2];
     let flow = |port| FlowKey {
@@ -341,14 +314,16 @@ fn a_flow_binding_moves_one_connection_and_leaves_the_other() {
     let mut b = connect_in(&ns, g_service(&config), Some(41002), TIMEOUT).unwrap();
     echo_round(&mut a, &payload(20_000, 2)).unwrap();
     echo_round(&mut b, &payload(20_000, 3)).unwrap();
-    assert_eq!((node1.accepted.get(), node2.accepted.get()), (2, 0));
+    assert_eq!((node1.accepted().get(), node2.accepted().get()), (2, 0));
 
     // A connection bound before it opens is served by node2 ...
-    node2.handoff(
-        client,
-        Scope::Flow(flow(41003)),
-        node1.node.handoff_mark(client),
-    );
+    node2
+        .handoff(
+            client,
+            Scope::Flow(flow(41003)),
+            node1.node().handoff_mark(client),
+        )
+        .expect("handoff");
     assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"flow\"}"), 1.0);
     assert_eq!(served_by(&lab, &config, &nodes, Some(41003)), 1);
     // ... while the others stay on node1, bytes intact, and a new unbound
@@ -360,7 +335,9 @@ fn a_flow_binding_moves_one_connection_and_leaves_the_other() {
     // Moving live connection `a`: its packets now reach node2, which has no
     // socket for it (carrying TCP state is the handoff's job) and resets
     // it; `b` is untouched.
-    node2.handoff(client, Scope::Flow(flow(41001)), None);
+    node2
+        .handoff(client, Scope::Flow(flow(41001)), None)
+        .expect("handoff");
     let segs = tcp_segments_in(&lab.ns("node2")).unwrap();
     assert!(
         echo_round(&mut a, &payload(1000, 6)).is_err(),
@@ -373,9 +350,11 @@ fn a_flow_binding_moves_one_connection_and_leaves_the_other() {
     echo_round(&mut b, &payload(20_000, 7)).unwrap();
 
     // Clearing the flow binding of 41003 leaves 41001's.
-    node2.clear(client, Scope::Flow(flow(41003)));
+    node2
+        .clear(client, Scope::Flow(flow(41003)))
+        .expect("clear");
     assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"flow\"}"), 1.0);
-    node2.clear(client, Scope::Client);
+    node2.clear(client, Scope::Client).expect("clear");
     assert_eq!(lab.metric("client1", "gecko_bindings{kind=\"flow\"}"), 0.0);
     echo_round(&mut b, &payload(20_000, 8)).unwrap();
 }
@@ -435,6 +414,22 @@ impl HandNode {
     ) -> Option<Reply> {
         self.send(mh, src, dst);
         self.reply_from(from, g, key)
+    }
+
+    /// A Home Test Init (`home`) or Care-of Test Init from `src` to
+    /// `client`, and the token of its answer.
+    fn test(&self, home: bool, src: Ipv6Addr, client: Ipv6Addr, g: Ipv6Addr) -> Token {
+        let init = mobile_node::test_init(home, Cookie([u8::from(home); 8]), &src, &client);
+        let reply = self.exchange(&init.unwrap(), src, client, client, g, Check::None);
+        match (home, reply) {
+            (true, Some(Reply::HomeTest { index, token, .. }))
+            | (false, Some(Reply::CareOfTest { index, token, .. })) => Token {
+                index,
+                token,
+                received: Instant::now(),
+            },
+            (_, other) => panic!("no answer to the test init: {other:?}"),
+        }
     }
 
     /// The first reply from `from` within 700 ms.
@@ -513,18 +508,12 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
     let wrong = MnHaKey::new(config.security.mn_ha_spi, &[0x55; 20]).unwrap();
     let forged = registration(3, now + Duration::from_millis(5), &wrong);
     hand.send(&forged, g, ha);
-    let deadline = Instant::now() + TIMEOUT;
-    while lab.metric(
-        "ha",
-        "gecko_messages_rejected_total{reason=\"bad_authenticator\"}",
-    ) < 1.0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "HA did not count the forged registration"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the HA to count the forged registration", TIMEOUT, || {
+        lab.metric(
+            "ha",
+            "gecko_messages_rejected_total{reason=\"bad_authenticator\"}",
+        ) >= 1.0
+    });
     assert_eq!(
         lab.metric("ha", "gecko_messages_rejected_total{reason=\"replayed\"}"),
         1.0
@@ -535,66 +524,23 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
     // node1, the CoT to node2; then a Binding Update from G (on node1) that
     // binds the client to node2, whose acknowledgement goes to node2.
     let hand2 = HandNode::start(&lab, "node2");
-    let port = config.service_port;
+    let any = SocketAddr::from((Ipv6Addr::UNSPECIFIED, config.service_port));
     let (node1_echo, node2_echo) = (
-        hand.rt
-            .block_on(serve_echo(config.service_port))
-            .unwrap()
-            .unwrap(),
+        hand.rt.block_on(serve_echo(any)).unwrap().unwrap(),
         hand2
             .rt
             .block_on(async move {
                 gecko::dataplane::home_plane::add_home_address(g).unwrap();
-                serve_echo(port).await
+                serve_echo(any).await
             })
             .unwrap()
             .unwrap(),
     );
-    let which = || {
-        let (a, b) = (node1_echo.get(), node2_echo.get());
-        let mut conn =
-            connect_in(&lab.ns("client1"), g_service(&config), None, TIMEOUT).expect("connect");
-        echo_round(&mut conn, &payload(10_000, 9)).expect("echo");
-        drop(conn);
-        match (node1_echo.get() - a, node2_echo.get() - b) {
-            (1, 0) => "node1",
-            (0, 1) => "node2",
-            other => panic!("accepted by {other:?}"),
-        }
-    };
+    let which =
+        || ["node1", "node2"][accepted_by(&lab, &config, &[&node1_echo, &node2_echo], None)];
     assert_eq!(which(), "node1");
-    let hot = hand.exchange(
-        &mobile_node::test_init(true, Cookie([1; 8]), &g, &client),
-        g,
-        client,
-        client,
-        g,
-        Check::None,
-    );
-    let Some(Reply::HomeTest { index, token, .. }) = hot else {
-        panic!("no HoT: {hot:?}")
-    };
-    let home = Token {
-        index,
-        token,
-        received: Instant::now(),
-    };
-    let cot = hand2.exchange(
-        &mobile_node::test_init(false, Cookie([2; 8]), &n2, &client),
-        n2,
-        client,
-        client,
-        g,
-        Check::None,
-    );
-    let Some(Reply::CareOfTest { index, token, .. }) = cot else {
-        panic!("no CoT: {cot:?}")
-    };
-    let care_of = Token {
-        index,
-        token,
-        received: Instant::now(),
-    };
+    let home = hand.test(true, g, client, g);
+    let care_of = hand2.test(false, n2, client, g);
     let bu = |seq: u16, lifetime: u16, home: &Token| {
         let req = BindingRequest {
             home: g,
@@ -633,15 +579,12 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         },
     );
     hand.send(&forged, g, client);
-    let deadline = Instant::now() + TIMEOUT;
-    while lab.metric(
-        "client1",
-        "gecko_messages_rejected_total{reason=\"bad_authenticator\"}",
-    ) < 1.0
-    {
-        assert!(Instant::now() < deadline, "CN did not count the forged BU");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the CN to count the forged BU", TIMEOUT, || {
+        lab.metric(
+            "client1",
+            "gecko_messages_rejected_total{reason=\"bad_authenticator\"}",
+        ) >= 1.0
+    });
     assert_eq!(
         lab.metric(
             "client1",
@@ -652,17 +595,15 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
 
     // The binding was for 4 s and nobody refreshes it: it expires and the
     // client's route for G is the home route again.
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while lab.metric("client1", "gecko_bindings{kind=\"plain\"}") > 0.0 {
-        assert!(Instant::now() < deadline, "the binding did not expire");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the binding to expire", Duration::from_secs(8), || {
+        lab.metric("client1", "gecko_bindings{kind=\"plain\"}") == 0.0
+    });
     assert_eq!(which(), "node1");
     drop((hand, hand2));
 
     // Peer channel: node1 as a real node; a datagram without the cluster
     // key and a replayed genuine one, both sent from node2's address.
-    let node1 = ServerNode::start(&lab, "node1", &config, false);
+    let node1 = start_node(&lab, "node1", &config, false);
     let key32: [u8; 32] = config.security.cluster_key.clone().try_into().unwrap();
     let mut codec = PeerCodec::new(&key32, 1);
     let msg = PeerMessage::HomeTest {
@@ -681,41 +622,31 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
         }
     })
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = node1.node.metrics().render();
-        let replayed = metric_in(
+    let rejected = |reason: &str| {
+        let text = node1.node().metrics().render();
+        metric_in(
             &text,
-            "gecko_peer_messages_rejected_total{reason=\"replayed\"}",
-        );
-        let bad = metric_in(
-            &text,
-            "gecko_peer_messages_rejected_total{reason=\"bad_tag\"}",
-        );
-        if replayed == 1.0 && bad == 1.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "peer rejections not counted:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            &format!("gecko_peer_messages_rejected_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    wait_for("node1 to count the peer rejections", TIMEOUT, || {
+        rejected("replayed") == 1.0 && rejected("bad_tag") == 1.0
+    });
 }
 
 #[test]
 fn an_acceptor_with_an_old_sequence_number_catches_up() {
     let lab = LabGuard::up("m6seq", 3);
     let config = lab.config();
-    let node1 = ServerNode::start(&lab, "node1", &config, true);
-    let node2 = ServerNode::start(&lab, "node2", &config, false);
-    let node3 = ServerNode::start(&lab, "node3", &config, false);
+    let node1 = start_node(&lab, "node1", &config, true);
+    let node2 = start_node(&lab, "node2", &config, false);
+    let node3 = start_node(&lab, "node3", &config, false);
     let client = lab.address("client1");
     let nodes = [&node1, &node2, &node3];
 
-    node2.handoff(client, Scope::Client, None);
+    node2.handoff(client, Scope::Client, None).expect("handoff");
     let latest = node2
-        .node
+        .node()
         .handoff_mark(client)
         .expect("node2 numbered its BU");
     assert_eq!(served_by(&lab, &config, &nodes, None), 1);
@@ -723,8 +654,10 @@ fn an_acceptor_with_an_old_sequence_number_catches_up() {
     // node3 is handed a stale number (as from a donor that missed node2's
     // update): the client answers 135 with the latest, node3 goes past it.
     let stale = SeqNum(latest.0.wrapping_sub(100));
-    node3.handoff(client, Scope::Client, Some(stale));
-    let used = node3.node.handoff_mark(client).unwrap();
+    node3
+        .handoff(client, Scope::Client, Some(stale))
+        .expect("handoff");
+    let used = node3.node().handoff_mark(client).unwrap();
     assert!(used.is_newer_than(latest), "{used:?} after {latest:?}");
     assert!(
         lab.metric(

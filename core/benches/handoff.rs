@@ -8,16 +8,14 @@
 //! return routability every time (tokens dropped before each run), then
 //! with fresh tokens (Binding Update only). GECKO_BENCH_RUNS overrides RUNS.
 
-use std::net::Ipv6Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gecko::config::Config;
 use gecko::dataplane::FlowKey;
-use gecko::lab::ns_runtime::NsRuntime;
+use gecko::lab::node_host::NodeHost;
 use gecko::lab::Lab;
-use gecko::lowlevel::{Node, Scope};
+use gecko::lowlevel::Scope;
 
 const RUNS: usize = 1000;
 const LAB: &str = "bench-ho";
@@ -77,22 +75,8 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(lab.config_path())?;
     let client = lab.topology.host("client1")?.address;
 
-    let start = |host: &str, contact: bool| -> anyhow::Result<(NsRuntime, Arc<Node>)> {
-        let rt = NsRuntime::start(&lab.netns(host)?)?;
-        let (config, host) = (config.clone(), host.to_string());
-        let node = rt.block_on(async move {
-            let node = Node::start(&config, &host).await?;
-            if contact {
-                node.addr_active().await?;
-            } else {
-                node.addr_passive()?;
-            }
-            anyhow::Ok(Arc::new(node))
-        })??;
-        Ok((rt, node))
-    };
-    let (_rt1, _node1) = start("node1", true)?;
-    let (rt2, node2) = start("node2", false)?;
+    let _node1 = NodeHost::start(&lab, &config, "node1", true)?;
+    let node2 = NodeHost::start(&lab, &config, "node2", false)?;
 
     let g = config.global_address;
     let port = config.service_port;
@@ -100,8 +84,8 @@ fn main() -> anyhow::Result<()> {
         ("return routability + binding update", false),
         ("binding update only (fresh tokens)", true),
     ] {
-        let node = node2.clone();
-        let samples = rt2.block_on(async move {
+        let node = node2.node().clone();
+        let samples = node2.block_on(async move {
             let mut samples = Vec::with_capacity(runs);
             for i in 0..runs + 10 {
                 if !fresh {
@@ -129,6 +113,5 @@ fn main() -> anyhow::Result<()> {
         })??;
         report(what, samples);
     }
-    let _: Ipv6Addr = client;
     Ok(())
 }

@@ -28,7 +28,6 @@ use crate::config::Config;
 use crate::dataplane::{self, FlowKey};
 use crate::metrics::Metrics;
 use crate::mipv6::binding_update::FlowBinding;
-use crate::mipv6::correspondent::message_label;
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::{MnHaKey, TimestampSource};
 use crate::mipv6::mobile_node::{
@@ -36,7 +35,7 @@ use crate::mipv6::mobile_node::{
 };
 use crate::mipv6::rr::{BindingKey, Cookie, KeygenToken, NonceIndex};
 use crate::mipv6::seq::SeqNum;
-use crate::mipv6::wire::ba_status;
+use crate::mipv6::wire::{ba_status, MhType};
 
 /// How long to wait for a reply before sending again.
 const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
@@ -306,13 +305,12 @@ impl Node {
     }
 
     fn count_handoff(&self, ok: bool) {
-        if let Ok(c) = self.inner.metrics.counter(
+        self.inner.metrics.count(
             "gecko_handoffs_total",
             "Handoffs toward this node, by result",
             &[("result", if ok { "ok" } else { "failed" })],
-        ) {
-            c.inc();
-        }
+            1,
+        );
     }
 
     /// The first half of a split handoff: return routability only.
@@ -436,14 +434,13 @@ async fn exchange_ack(
 }
 
 fn count(inner: &Inner, direction: &'static str, mh: &[u8]) {
-    let label = message_label(mh.get(2).copied().unwrap_or(255));
-    if let Ok(c) = inner.metrics.counter(
+    let label = MhType::name_of(mh.get(2).copied().unwrap_or(255));
+    inner.metrics.count(
         "gecko_messages_total",
         "Mobility Header messages sent and received",
         &[("direction", direction), ("type", label)],
-    ) {
-        c.inc();
-    }
+        1,
+    );
 }
 
 /// Makes sure fresh home and care-of tokens for `client` are held,
@@ -490,6 +487,8 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
     let src = if home { inner.g } else { inner.care_of };
     for _ in 0..ATTEMPTS {
         let cookie = Cookie::random();
+        let mh = mobile_node::test_init(home, cookie, &src, &client)
+            .map_err(|e| NodeError::Build(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         {
             let mut st = lock(inner);
@@ -500,7 +499,6 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
             };
             pending.insert(cookie.0, (client, tx));
         }
-        let mh = mobile_node::test_init(home, cookie, &src, &client);
         inner
             .mh
             .send(&mh, src, client, None)
@@ -670,13 +668,12 @@ async fn peer_loop(inner: Arc<Inner>) {
 }
 
 fn rejected(inner: &Inner, reason: &'static str) {
-    if let Ok(c) = inner.metrics.counter(
+    inner.metrics.count(
         "gecko_messages_rejected_total",
         "Messages dropped, by reason",
         &[("reason", reason)],
-    ) {
-        c.inc();
-    }
+        1,
+    );
 }
 
 /// Handles one message; `relay` says whether a Home Test not meant for this
@@ -788,13 +785,12 @@ async fn refresh_loop(inner: Arc<Inner>) {
         for (reason, n) in inner.peers.rejected() {
             let seen = peer_rejections.entry(reason).or_default();
             if n > *seen {
-                if let Ok(c) = inner.metrics.counter(
+                inner.metrics.count(
                     "gecko_peer_messages_rejected_total",
                     "Peer-channel datagrams dropped, by reason",
                     &[("reason", reason)],
-                ) {
-                    c.inc_by(n - *seen);
-                }
+                    n - *seen,
+                );
                 *seen = n;
             }
         }

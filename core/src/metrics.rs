@@ -139,6 +139,17 @@ impl Metrics {
         }
     }
 
+    /// Adds `n` to the counter `name` with these labels, for series whose
+    /// labels are only known per event (a message type, a reason). A name
+    /// or label that does not validate is a bug in the caller: logged, and
+    /// the event goes uncounted rather than failing the caller.
+    pub fn count(&self, name: &str, help: &str, labels: &[(&str, &str)], n: u64) {
+        match self.counter(name, help, labels) {
+            Ok(c) => c.inc_by(n),
+            Err(e) => tracing::error!(error = %e, "metric not counted"),
+        }
+    }
+
     /// The gauge `name` with these labels, registered on first use.
     pub fn gauge(
         &self,

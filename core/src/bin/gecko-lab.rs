@@ -6,18 +6,14 @@ use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use std::net::Ipv6Addr;
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use gecko::config::Config;
 use gecko::dataplane::FlowKey;
-use gecko::lab::ns_runtime::NsRuntime;
-use gecko::lab::service::{connect_in, echo_round, serve_echo, Accepted};
+use gecko::lab::node_host::NodeHost;
+use gecko::lab::service::{connect_in, echo_round};
 use gecko::lab::{Lab, Role};
-use gecko::lowlevel::{Node, Scope};
-use gecko::mipv6::seq::SeqNum;
+use gecko::lowlevel::Scope;
 
 #[derive(Parser)]
 #[command(
@@ -288,62 +284,15 @@ async fn demo(name: Option<String>) -> Result<()> {
     }
 }
 
-/// A server node of the demo, running in its namespace.
-struct DemoNode {
-    name: String,
-    node: Arc<Node>,
-    accepted: Accepted,
-    rt: NsRuntime,
-}
-
-impl DemoNode {
-    fn start(lab: &Lab, config: &Config, name: &str, contact: bool) -> Result<DemoNode> {
-        let rt = NsRuntime::start(&lab.netns(name)?)?;
-        let (config, host) = (config.clone(), name.to_string());
-        let (node, accepted) = rt.block_on(async move {
-            let node = Node::start(&config, &host).await?;
-            if contact {
-                node.addr_active().await?;
-            } else {
-                node.addr_passive()?;
-            }
-            let accepted = serve_echo(config.service_port).await?;
-            anyhow::Ok((Arc::new(node), accepted))
-        })??;
-        Ok(DemoNode {
-            name: name.into(),
-            node,
-            accepted,
-            rt,
-        })
-    }
-
-    fn handoff(&self, client: Ipv6Addr, scope: Scope, donor: Option<SeqNum>) -> Result<Duration> {
-        let node = self.node.clone();
-        let t0 = Instant::now();
-        self.rt
-            .block_on(async move { node.handoff_start(client, scope, donor).await })??;
-        Ok(t0.elapsed())
-    }
-
-    fn clear(&self, client: Ipv6Addr) -> Result<Duration> {
-        let node = self.node.clone();
-        let t0 = Instant::now();
-        self.rt
-            .block_on(async move { node.handoff_clear(client, Scope::Client).await })??;
-        Ok(t0.elapsed())
-    }
-}
-
 /// Opens a connection from the client to G (from `port`), echoes 64 KiB
 /// checked by SHA-256 both ways, and says which node accepted it.
 fn connection(
     lab: &Lab,
     config: &Config,
-    nodes: &[DemoNode],
+    nodes: &[NodeHost],
     port: u16,
 ) -> Result<(std::net::TcpStream, String)> {
-    let before: Vec<usize> = nodes.iter().map(|n| n.accepted.get()).collect();
+    let before: Vec<usize> = nodes.iter().map(|n| n.accepted().get()).collect();
     let g = SocketAddr::from((config.global_address, config.service_port));
     let mut conn = connect_in(
         &lab.netns("client1")?,
@@ -359,8 +308,8 @@ fn connection(
     let who = nodes
         .iter()
         .zip(before)
-        .find(|(n, b)| n.accepted.get() > *b)
-        .map(|(n, _)| n.name.clone())
+        .find(|(n, b)| n.accepted().get() > *b)
+        .map(|(n, _)| n.name().to_string())
         .unwrap_or_else(|| "?".into());
     println!(
         "      port {port}: served by {who}, 64 KiB echoed, sha256 {} both ways",
@@ -380,9 +329,9 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     println!("[3/7] node1 registers at the home agent as G's contact node; node2 and node3 hold G passively");
     let t0 = Instant::now();
     let nodes = vec![
-        DemoNode::start(lab, &config, "node1", true)?,
-        DemoNode::start(lab, &config, "node2", false)?,
-        DemoNode::start(lab, &config, "node3", false)?,
+        NodeHost::start(lab, &config, "node1", true)?,
+        NodeHost::start(lab, &config, "node2", false)?,
+        NodeHost::start(lab, &config, "node3", false)?,
     ];
     println!("      done in {:.1} ms", ms(t0.elapsed()));
 
@@ -400,7 +349,7 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     let took = nodes[1].handoff(
         client,
         Scope::Flow(flow),
-        nodes[0].node.handoff_mark(client),
+        nodes[0].node().handoff_mark(client),
     )?;
     println!(
         "      return routability + binding update: {:.2} ms",
@@ -414,7 +363,7 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     drop((a.shutdown(std::net::Shutdown::Both), b, c));
 
     println!("[6/7] node3 takes client1 whole (RFC 6275 binding): new connections go to node3");
-    let took = nodes[2].handoff(client, Scope::Client, nodes[1].node.handoff_mark(client))?;
+    let took = nodes[2].handoff(client, Scope::Client, nodes[1].node().handoff_mark(client))?;
     println!(
         "      return routability + binding update: {:.2} ms",
         ms(took)
@@ -430,7 +379,7 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     println!(
         "[7/7] node3 clears the binding: client1's connections take the home route to node1 again"
     );
-    let took = nodes[2].clear(client)?;
+    let took = nodes[2].clear(client, Scope::Client)?;
     println!("      deregistration: {:.2} ms", ms(took));
     let (_, who) = connection(lab, &config, &nodes, 40005)?;
     anyhow::ensure!(

@@ -424,26 +424,8 @@ fn rule_attrs(b: &mut Vec<u8>) {
     push_str(b, NFTA_RULE_TABLE, TABLE);
     push_str(b, NFTA_RULE_CHAIN, CHAIN);
     push_nested(b, NFTA_RULE_EXPRESSIONS, |b| {
-        push_expr(b, "meta", |b| {
-            push_be32(b, NFTA_META_KEY, NFT_META_MARK);
-            push_be32(b, NFTA_META_DREG, NFT_REG_1);
-        });
-        push_expr(b, "cmp", |b| {
-            push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
-            push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
-            push_nested(b, NFTA_CMP_DATA, |b| push_attr(b, NFTA_DATA_VALUE, &[0; 4]));
-        });
-        push_expr(b, "meta", |b| {
-            push_be32(b, NFTA_META_KEY, NFT_META_L4PROTO);
-            push_be32(b, NFTA_META_DREG, NFT_REG_1);
-        });
-        push_expr(b, "cmp", |b| {
-            push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
-            push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
-            push_nested(b, NFTA_CMP_DATA, |b| {
-                push_attr(b, NFTA_DATA_VALUE, &[IPPROTO_TCP])
-            });
-        });
+        push_meta_equals(b, NFT_META_MARK, &[0; 4]);
+        push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
         push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, SADDR);
         push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, SPORT);
         push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, DADDR);
@@ -458,6 +440,19 @@ fn rule_attrs(b: &mut Vec<u8>) {
             push_be32(b, NFTA_META_KEY, NFT_META_MARK);
             push_be32(b, NFTA_META_SREG, MARK);
         });
+    });
+}
+
+/// `meta KEY == value`: the meta value loaded into register 1, compared.
+fn push_meta_equals(b: &mut Vec<u8>, key: u32, value: &[u8]) {
+    push_expr(b, "meta", |b| {
+        push_be32(b, NFTA_META_KEY, key);
+        push_be32(b, NFTA_META_DREG, NFT_REG_1);
+    });
+    push_expr(b, "cmp", |b| {
+        push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
+        push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
+        push_nested(b, NFTA_CMP_DATA, |b| push_attr(b, NFTA_DATA_VALUE, value));
     });
 }
 

@@ -5,8 +5,8 @@
 
 pub mod links;
 pub mod netns;
+pub mod node_host;
 pub mod ns_runtime;
-pub mod probe;
 pub mod service;
 pub mod topology;
 
@@ -304,10 +304,9 @@ impl Lab {
     ) -> Result<(), LabError> {
         let mut started = Vec::new();
         for host in &self.topology.hosts {
-            if host.role == Role::Node {
+            let Some(daemon) = daemon_of(host.role) else {
                 continue;
-            }
-            let daemon = program_name(host.role);
+            };
             let log_path = self.dir.join(format!("{}.log", host.name));
             let log = std::fs::File::create(&log_path)
                 .map_err(|e| LabError::io(format!("creating {}", log_path.display()), e))?;
@@ -415,12 +414,12 @@ impl Lab {
     }
 }
 
-/// The daemon a host of `role` runs.
-fn program_name(role: Role) -> &'static str {
+/// The daemon a host of `role` runs (nodes run the server application).
+fn daemon_of(role: Role) -> Option<&'static str> {
     match role {
-        Role::Ha => "gecko-ha",
-        Role::Client => "gecko-cn",
-        Role::Node => "",
+        Role::Ha => Some("gecko-ha"),
+        Role::Client => Some("gecko-cn"),
+        Role::Node => None,
     }
 }
 

@@ -25,10 +25,10 @@ impl Accepted {
     }
 }
 
-/// Serves TCP echo on `[::]:port` (so on G too), in the current namespace
-/// and runtime, until the runtime ends.
-pub async fn serve_echo(port: u16) -> io::Result<Accepted> {
-    let listener = tokio::net::TcpListener::bind(("::", port)).await?;
+/// Serves TCP echo on `addr` (`[::]:port` serves G too), in the current
+/// namespace and runtime, until the runtime ends.
+pub async fn serve_echo(addr: SocketAddr) -> io::Result<Accepted> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let accepted = Accepted::default();
     let count = accepted.clone();
     tokio::spawn(async move {
@@ -93,6 +93,25 @@ pub fn echo_round(stream: &mut TcpStream, payload: &[u8]) -> io::Result<[u8; 32]
         )));
     }
     Ok(sent)
+}
+
+/// One echo from a client namespace to a server namespace: serves echo on
+/// `server` inside `server_ns` for as long as it takes, connects from
+/// `client_ns` (giving up after `timeout`) and checks one message. Returns
+/// the round trip time: how the lab and its demo see that a host reaches
+/// another.
+pub fn echo_once(
+    client_ns: &str,
+    server_ns: &str,
+    server: SocketAddr,
+    timeout: Duration,
+) -> io::Result<Duration> {
+    let rt = super::ns_runtime::NsRuntime::start(&netns::open(server_ns)?)?;
+    rt.block_on(serve_echo(server))??;
+    let mut conn = connect_in(&netns::open(client_ns)?, server, None, timeout)?;
+    let t0 = std::time::Instant::now();
+    echo_round(&mut conn, b"hello from the client")?;
+    Ok(t0.elapsed())
 }
 
 /// TCP segments received in the namespace so far (`Tcp: InSegs` of

@@ -14,10 +14,9 @@ use std::net::Ipv6Addr;
 use std::time::Instant;
 
 use super::binding_update::{self, BindingUpdate, BuRejection};
-use super::mobile_node::sign;
 use super::rr::{BindingKey, CorrespondentKeys, MAX_NONCE_LIFETIME};
 use super::seq::SeqNum;
-use super::wire::{ba_status, BaFlags, Message, MobilityOption, Packet, Repr, WireError};
+use super::wire::{ba_status, BaFlags, Message, MhType, MobilityOption, Packet, Repr, WireError};
 use crate::dataplane::FlowKey;
 
 /// Most flow bindings held for one home address; beyond, a BU is refused
@@ -61,6 +60,39 @@ pub struct Outgoing {
     pub mh: Vec<u8>,
     /// Send it by the home route, past every binding (HoT, DESIGN.md).
     pub via_home: bool,
+}
+
+/// Computes an authenticator over what it covers.
+pub(crate) type Mac<'a> = dyn Fn(&[u8]) -> [u8; 12] + 'a;
+
+impl Outgoing {
+    /// `repr` from `src` to `dst`, its authenticator computed by `mac` if
+    /// given. `None`, logged, if it cannot be emitted: only a message built
+    /// wrongly here could fail, so this is a bug, never the peer's doing.
+    pub(crate) fn new(
+        repr: &Repr,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        via_home: bool,
+        mac: Option<&Mac<'_>>,
+    ) -> Option<Outgoing> {
+        let mh = match mac {
+            Some(mac) => repr.to_signed_bytes(&src, &dst, mac),
+            None => repr.to_bytes(&src, &dst),
+        };
+        match mh {
+            Ok(mh) => Some(Outgoing {
+                src,
+                dst,
+                mh,
+                via_home,
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot emit {}", repr.message.mh_type().name());
+                None
+            }
+        }
+    }
 }
 
 /// What became of one received message, for logs and metrics.
@@ -157,7 +189,7 @@ impl Correspondent {
                 return handled;
             }
         };
-        handled.message = message_label(packet.msg_type());
+        handled.message = MhType::name_of(packet.msg_type());
         match packet.msg_type() {
             1 | 2 => match Repr::parse(&packet, &src, &dst) {
                 Ok(repr) => self.answer_test_init(repr.message, src, dst, now, &mut handled),
@@ -204,12 +236,8 @@ impl Correspondent {
             message: reply,
             options: vec![],
         };
-        handled.actions.push(Action::Send(Outgoing {
-            src: dst,
-            dst: src,
-            mh: emit(&repr, &dst, &src),
-            via_home,
-        }));
+        let reply = Outgoing::new(&repr, dst, src, via_home, None);
+        handled.actions.extend(reply.map(Action::Send));
     }
 
     fn binding_update(
@@ -228,7 +256,7 @@ impl Correspondent {
                 if let Some(status) = e.ba_status() {
                     handled
                         .actions
-                        .push(ack(dst, src, status, 0, 0, None, None));
+                        .extend(ack(dst, src, status, 0, 0, None, None));
                 }
                 return;
             }
@@ -256,7 +284,7 @@ impl Correspondent {
                     let bid = unverified.flow().map(|f| f.bid);
                     handled
                         .actions
-                        .push(ack(dst, to, status, seq, 0, bid, key.as_ref()));
+                        .extend(ack(dst, to, status, seq, 0, bid, key.as_ref()));
                 }
                 return;
             }
@@ -272,7 +300,7 @@ impl Correspondent {
                 let (seq, bid) = (bu.sequence.0, Some(f.bid));
                 handled
                     .actions
-                    .push(ack(dst, bu.care_of, status, seq, 0, bid, key.as_ref()));
+                    .extend(ack(dst, bu.care_of, status, seq, 0, bid, key.as_ref()));
                 return;
             }
         }
@@ -285,7 +313,7 @@ impl Correspondent {
                 (bu.granted_lifetime().as_secs() / 4) as u16
             };
             let bid = bu.flow.map(|f| f.bid);
-            handled.actions.push(ack(
+            handled.actions.extend(ack(
                 dst,
                 bu.care_of,
                 ba_status::ACCEPTED,
@@ -386,7 +414,7 @@ fn ack(
     lifetime: u16,
     bid: Option<u16>,
     key: Option<&BindingKey>,
-) -> Action {
+) -> Option<Action> {
     let mut options: Vec<MobilityOption> = bid
         .map(|bid| MobilityOption::BindingIdentifier {
             bid,
@@ -411,48 +439,9 @@ fn ack(
         },
         options,
     };
-    let mh = match key {
-        Some(key) => sign(&repr, &src, &dst, |prefix| {
-            key.authenticator(&dst, &src, prefix)
-        })
-        .unwrap_or_default(),
-        None => emit(&repr, &src, &dst),
-    };
-    Action::Send(Outgoing {
-        src,
-        dst,
-        mh,
-        via_home: false,
-    })
-}
-
-/// Emits a message the correspondent built itself (always fits).
-pub(crate) fn emit(repr: &Repr, src: &Ipv6Addr, dst: &Ipv6Addr) -> Vec<u8> {
-    let mut buf = vec![0u8; repr.buffer_len().unwrap_or(super::wire::MAX_LEN)];
-    match repr.emit(&mut buf, src, dst) {
-        Ok(n) => buf.truncate(n),
-        Err(e) => {
-            // Only a message built wrongly here could fail: a bug, logged.
-            tracing::error!(error = %e, "cannot emit {:?}", repr.message.mh_type());
-            buf.clear();
-        }
-    }
-    buf
-}
-
-/// The metric label of an MH type.
-pub fn message_label(mh_type: u8) -> &'static str {
-    match mh_type {
-        0 => "binding_refresh_request",
-        1 => "home_test_init",
-        2 => "care_of_test_init",
-        3 => "home_test",
-        4 => "care_of_test",
-        5 => "binding_update",
-        6 => "binding_ack",
-        7 => "binding_error",
-        _ => "unknown",
-    }
+    let sign = key.map(|key| move |prefix: &[u8]| key.authenticator(&dst, &src, prefix));
+    let mac = sign.as_ref().map(|f| f as &Mac<'_>);
+    Outgoing::new(&repr, src, dst, false, mac).map(Action::Send)
 }
 
 fn wire_label(e: &WireError) -> &'static str {
@@ -522,7 +511,7 @@ mod tests {
     /// Runs return routability from `node` as the node runtime does.
     fn tokens(w: &mut World, node: Ipv6Addr) -> (Token, Token) {
         let (g, cn) = (a(G), a(CN));
-        let hoti = test_init(true, Cookie([1; 8]), &g, &cn);
+        let hoti = test_init(true, Cookie([1; 8]), &g, &cn).unwrap();
         let h = w.cn.handle(g, cn, &hoti, w.now);
         assert_eq!((h.message, h.rejected), ("home_test_init", None));
         let hot = only_send(&h);
@@ -543,7 +532,7 @@ mod tests {
             received: w.now,
         };
 
-        let coti = test_init(false, Cookie([2; 8]), &node, &cn);
+        let coti = test_init(false, Cookie([2; 8]), &node, &cn).unwrap();
         let h = w.cn.handle(node, cn, &coti, w.now);
         let cot = only_send(&h);
         assert!(!cot.via_home);

@@ -6,11 +6,12 @@
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::correspondent::{message_label, Outgoing};
+use super::correspondent::Outgoing;
 use super::mn_ha_auth::{MnHaKey, NtpTimestamp, ReplayGuard};
-use super::mobile_node::sign;
 use super::seq::SeqNum;
-use super::wire::{ba_status, BaFlags, Message, MobilityOption, Packet, Repr, AUTH_SUBTYPE_MN_HA};
+use super::wire::{
+    ba_status, BaFlags, Message, MhType, MobilityOption, Packet, Repr, AUTH_SUBTYPE_MN_HA,
+};
 
 /// Something the driver must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +110,7 @@ impl HomeAgent {
         let Ok(packet) = Packet::new_checked(mh) else {
             return out;
         };
-        out.message = message_label(packet.msg_type());
+        out.message = MhType::name_of(packet.msg_type());
         let repr = match Repr::parse(&packet, &src, &dst) {
             Ok(r) => r,
             Err(_) => return out,
@@ -166,7 +167,8 @@ impl HomeAgent {
         };
         let Some(ts) = timestamp else {
             out.rejected = Some("unauthenticated");
-            out.actions.push(reply(ba_status::MESG_ID_REQD, seq, 0, 0));
+            out.actions
+                .extend(reply(ba_status::MESG_ID_REQD, seq, 0, 0));
             return out;
         };
         if self
@@ -175,26 +177,27 @@ impl HomeAgent {
             .is_err()
         {
             out.rejected = Some("replayed");
-            out.actions.push(reply(ba_status::ID_MISMATCH, seq, 0, ts));
+            out.actions
+                .extend(reply(ba_status::ID_MISMATCH, seq, 0, ts));
             return out;
         }
         if src != self.config.home {
             out.rejected = Some("not_home_subnet");
             out.actions
-                .push(reply(ba_status::NOT_HOME_SUBNET, seq, 0, ts));
+                .extend(reply(ba_status::NOT_HOME_SUBNET, seq, 0, ts));
             return out;
         }
         if lifetime != 0 && !self.config.authorised.contains(&care_of) {
             out.rejected = Some("not_authorised");
             out.actions
-                .push(reply(ba_status::ADMIN_PROHIBITED, seq, 0, ts));
+                .extend(reply(ba_status::ADMIN_PROHIBITED, seq, 0, ts));
             return out;
         }
         if let Some(last) = self.last_seq {
             if !seq.is_newer_than(last) {
                 out.rejected = Some("sequence_out_of_window");
                 out.actions
-                    .push(reply(ba_status::SEQ_OUT_OF_WINDOW, last, 0, ts));
+                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, last, 0, ts));
                 return out;
             }
         }
@@ -215,7 +218,8 @@ impl HomeAgent {
             out.actions.push(HaAction::Route { home: src, care_of });
         }
         if flags.ack() {
-            out.actions.push(reply(ba_status::ACCEPTED, seq, units, ts));
+            out.actions
+                .extend(reply(ba_status::ACCEPTED, seq, units, ts));
         }
         out
     }
@@ -249,7 +253,7 @@ fn ack(
     sequence: SeqNum,
     lifetime: u16,
     ts: u64,
-) -> HaAction {
+) -> Option<HaAction> {
     let repr = Repr {
         message: Message::BindingAck {
             status,
@@ -268,16 +272,8 @@ fn ack(
     };
     let src = config.address;
     let key = &config.key;
-    let mh = sign(&repr, &src, &care_of, |prefix| {
-        key.authenticator(&care_of, &home, prefix)
-    })
-    .unwrap_or_default();
-    HaAction::Send(Outgoing {
-        src,
-        dst: care_of,
-        mh,
-        via_home: false,
-    })
+    let mac = |prefix: &[u8]| key.authenticator(&care_of, &home, prefix);
+    Outgoing::new(&repr, src, care_of, false, Some(&mac)).map(HaAction::Send)
 }
 
 #[cfg(test)]

@@ -7,13 +7,11 @@ use std::net::Ipv6Addr;
 use std::time::Instant;
 
 use super::binding_update::FlowBinding;
-use super::correspondent::emit;
 use super::mn_ha_auth::{MnHaKey, NtpTimestamp};
 use super::rr::{BindingKey, Cookie, KeygenToken, NonceIndex, MAX_TOKEN_LIFETIME};
 use super::seq::SeqNum;
 use super::wire::{
-    ba_status, fill_checksum, BuFlags, Message, MobilityOption, Packet, Repr, WireError,
-    AUTH_SUBTYPE_MN_HA,
+    ba_status, BuFlags, Message, MobilityOption, Packet, Repr, WireError, AUTH_SUBTYPE_MN_HA,
 };
 
 /// A keygen token with the nonce index it came with.
@@ -200,20 +198,22 @@ pub fn read_reply(
 }
 
 /// A Home Test Init or Care-of Test Init from `src` to `dst`.
-pub fn test_init(home: bool, cookie: Cookie, src: &Ipv6Addr, dst: &Ipv6Addr) -> Vec<u8> {
+pub fn test_init(
+    home: bool,
+    cookie: Cookie,
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+) -> Result<Vec<u8>, WireError> {
     let message = if home {
         Message::HomeTestInit { cookie: cookie.0 }
     } else {
         Message::CareOfTestInit { cookie: cookie.0 }
     };
-    emit(
-        &Repr {
-            message,
-            options: vec![],
-        },
-        src,
-        dst,
-    )
+    let repr = Repr {
+        message,
+        options: vec![],
+    };
+    repr.to_bytes(src, dst)
 }
 
 /// What a Binding Update to a correspondent says.
@@ -271,7 +271,7 @@ pub fn binding_update(
             care_of.map(|t| &t.token)
         },
     );
-    sign(&repr, &req.home, &req.correspondent, |prefix| {
+    repr.to_signed_bytes(&req.home, &req.correspondent, |prefix| {
         key.authenticator(&req.care_of, &req.correspondent, prefix)
     })
 }
@@ -314,7 +314,7 @@ pub fn home_registration(reg: &HomeRegistration, key: &MnHaKey) -> Result<Vec<u8
         },
         options: mn_ha_options(reg.care_of, reg.timestamp, key),
     };
-    sign(&repr, &reg.home, &reg.home_agent, |prefix| {
+    repr.to_signed_bytes(&reg.home, &reg.home_agent, |prefix| {
         key.authenticator(&reg.care_of, &reg.home, prefix)
     })
 }
@@ -334,23 +334,4 @@ pub(crate) fn mn_ha_options(
             authenticator: [0; 12],
         },
     ]
-}
-
-/// Emits `repr`, writes the authenticator `mac` computes over what it
-/// covers, then the checksum.
-pub(crate) fn sign(
-    repr: &Repr,
-    src: &Ipv6Addr,
-    dst: &Ipv6Addr,
-    mac: impl FnOnce(&[u8]) -> [u8; 12],
-) -> Result<Vec<u8>, WireError> {
-    let mut buf = vec![0u8; repr.buffer_len()?];
-    let e = repr.emit_without_checksum(&mut buf)?;
-    buf.truncate(e.len);
-    if let Some(auth) = e.authenticator {
-        let tag = mac(&buf[..auth.offset]);
-        auth.write(&mut buf, &tag)?;
-    }
-    fill_checksum(&mut buf, src, dst)?;
-    Ok(buf)
 }

@@ -70,6 +70,29 @@ impl MhType {
         })
     }
 
+    /// The message's name in snake case (logs, metric labels).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::BindingRefreshRequest => "binding_refresh_request",
+            Self::HomeTestInit => "home_test_init",
+            Self::CareOfTestInit => "care_of_test_init",
+            Self::HomeTest => "home_test",
+            Self::CareOfTest => "care_of_test",
+            Self::BindingUpdate => "binding_update",
+            Self::BindingAck => "binding_ack",
+            Self::BindingError => "binding_error",
+        }
+    }
+
+    /// [`MhType::name`] of an MH Type value, `unknown` if it is none of
+    /// RFC 6275's.
+    pub const fn name_of(v: u8) -> &'static str {
+        match Self::from_u8(v) {
+            Some(t) => t.name(),
+            None => "unknown",
+        }
+    }
+
     /// Octets of fixed message data after the Checksum field, before any
     /// mobility option.
     pub const fn fixed_len(self) -> usize {

@@ -491,6 +491,35 @@ impl Repr {
         Packet::new_unchecked(mh).set_checksum(c);
         Ok(e.len)
     }
+
+    /// [`Repr::emit`] into a buffer of its own, of exactly the right size.
+    pub fn to_bytes(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<Vec<u8>, WireError> {
+        let mut buf = vec![0u8; self.buffer_len()?];
+        let len = self.emit(&mut buf, src, dst)?;
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// Like [`Repr::to_bytes`], for a message whose last option is an
+    /// authentication option: `mac` computes the authenticator over what it
+    /// covers (the header up to it, checksum zero), then the checksum is
+    /// filled.
+    pub fn to_signed_bytes(
+        &self,
+        src: &Ipv6Addr,
+        dst: &Ipv6Addr,
+        mac: impl FnOnce(&[u8]) -> [u8; AUTHENTICATOR_LEN],
+    ) -> Result<Vec<u8>, WireError> {
+        let mut buf = vec![0u8; self.buffer_len()?];
+        let e = self.emit_without_checksum(&mut buf)?;
+        buf.truncate(e.len);
+        if let Some(auth) = e.authenticator {
+            let tag = mac(&buf[..auth.offset]);
+            auth.write(&mut buf, &tag)?;
+        }
+        super::fill_checksum(&mut buf, src, dst)?;
+        Ok(buf)
+    }
 }
 
 #[cfg(test)]
