@@ -1,0 +1,5 @@
+//! TCP connection handoff: TCP_REPAIR freeze/dump/restore of an established
+//! connection, the flow lock that keeps the peer's packets away while a
+//! connection moves, and the ACK probe.
+
+pub mod repair;
