@@ -343,6 +343,23 @@ impl Node {
         bind(&self.inner, client, scope, None, 0).await
     }
 
+    /// Stops refreshing this node's binding for `scope` at `client`
+    /// without telling the client: another node took the connection over
+    /// and its binding replaced this one.
+    pub fn release(&self, client: Ipv6Addr, scope: Scope) {
+        if let Some(c) = lock(&self.inner).clients.get_mut(&client) {
+            c.bound.remove(&scope);
+        }
+    }
+
+    /// True while this node keeps a binding for `scope` at `client` fresh.
+    pub fn holds_binding(&self, client: Ipv6Addr, scope: Scope) -> bool {
+        lock(&self.inner)
+            .clients
+            .get(&client)
+            .is_some_and(|c| c.bound.contains_key(&scope))
+    }
+
     /// Drops the keygen tokens held for `client`, so that the next handoff
     /// runs return routability again (benchmarks; a client that restarted).
     pub fn forget_tokens(&self, client: Ipv6Addr) {

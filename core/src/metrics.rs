@@ -13,7 +13,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -94,11 +94,47 @@ impl Gauge {
     }
 }
 
+/// A histogram of durations, in seconds, with fixed bucket bounds.
+#[derive(Clone, Debug)]
+pub struct Histogram(Arc<HistogramCore>);
+
+#[derive(Debug)]
+struct HistogramCore {
+    /// Upper bounds of the buckets, ascending; `+Inf` is implied.
+    bounds: Vec<f64>,
+    /// Per bucket (not cumulative), the last one for `+Inf`.
+    counts: Vec<AtomicU64>,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = self.0.bounds.partition_point(|b| *b < secs);
+        self.0.counts[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.0.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Bucket bounds for handoff-like durations: 100 µs to 10 s.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
+];
+
 /// One series' value.
 #[derive(Clone)]
 enum Value {
     Counter(Arc<AtomicU64>),
     Gauge(Arc<AtomicI64>),
+    Histogram(Histogram),
 }
 
 /// Labels of one series, sorted by name so that the same set is one series.
@@ -135,7 +171,7 @@ impl Metrics {
         })?;
         match v {
             Value::Counter(c) => Ok(Counter(c)),
-            Value::Gauge(_) => kind_mismatch(name, "gauge"),
+            _ => kind_mismatch(name, "gauge"),
         }
     }
 
@@ -160,7 +196,29 @@ impl Metrics {
         let v = self.series(name, help, "gauge", labels, || Value::Gauge(Arc::default()))?;
         match v {
             Value::Gauge(g) => Ok(Gauge(g)),
-            Value::Counter(_) => kind_mismatch(name, "counter"),
+            _ => kind_mismatch(name, "counter"),
+        }
+    }
+
+    /// The histogram `name` with these labels and bucket upper `bounds`
+    /// (ascending, in seconds), registered on first use.
+    pub fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        bounds: &[f64],
+    ) -> Result<Histogram, MetricsError> {
+        let v = self.series(name, help, "histogram", labels, || {
+            Value::Histogram(Histogram(Arc::new(HistogramCore {
+                bounds: bounds.to_vec(),
+                counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+                sum_nanos: AtomicU64::new(0),
+            })))
+        })?;
+        match v {
+            Value::Histogram(h) => Ok(h),
+            _ => kind_mismatch(name, "gauge"),
         }
     }
 
@@ -215,23 +273,55 @@ impl Metrics {
             // Writing to a String cannot fail.
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {}", f.kind);
             for (labels, value) in &f.series {
-                out.push_str(name);
-                if !labels.is_empty() {
-                    out.push('{');
-                    for (i, (k, v)) in labels.iter().enumerate() {
-                        let sep = if i > 0 { "," } else { "" };
-                        let _ = write!(out, "{sep}{k}=\"{}\"", escape_label(v));
-                    }
-                    out.push('}');
-                }
                 let _ = match value {
-                    Value::Counter(c) => writeln!(out, " {}", c.load(Ordering::Relaxed)),
-                    Value::Gauge(g) => writeln!(out, " {}", g.load(Ordering::Relaxed)),
+                    Value::Counter(c) => {
+                        series_name(&mut out, name, "", labels, None);
+                        writeln!(out, " {}", c.load(Ordering::Relaxed))
+                    }
+                    Value::Gauge(g) => {
+                        series_name(&mut out, name, "", labels, None);
+                        writeln!(out, " {}", g.load(Ordering::Relaxed))
+                    }
+                    Value::Histogram(h) => render_histogram(&mut out, name, labels, h),
                 };
             }
         }
         out
     }
+}
+
+/// Writes `name` + `suffix` and its labels (plus `le` for a bucket).
+fn series_name(out: &mut String, name: &str, suffix: &str, labels: &Labels, le: Option<&str>) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if labels.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut sep = "";
+    for (k, v) in labels {
+        let _ = write!(out, "{sep}{k}=\"{}\"", escape_label(v));
+        sep = ",";
+    }
+    if let Some(le) = le {
+        let _ = write!(out, "{sep}le=\"{le}\"");
+    }
+    out.push('}');
+}
+
+fn render_histogram(out: &mut String, name: &str, labels: &Labels, h: &Histogram) -> fmt::Result {
+    let mut cumulative = 0;
+    for (i, c) in h.0.counts.iter().enumerate() {
+        cumulative += c.load(Ordering::Relaxed);
+        let le = h.0.bounds.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+        series_name(out, name, "_bucket", labels, Some(&le));
+        writeln!(out, " {cumulative}")?;
+    }
+    let sum = h.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+    series_name(out, name, "_sum", labels, None);
+    writeln!(out, " {sum}")?;
+    series_name(out, name, "_count", labels, None);
+    writeln!(out, " {cumulative}")
 }
 
 // Never reached in practice: `series` checked the family's kind under the
@@ -366,6 +456,28 @@ fn response(status: &str, content_type: &str, body: &str) -> String {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    #[test]
+    fn renders_a_histogram_with_cumulative_buckets() {
+        let m = Metrics::new();
+        let h = m
+            .histogram("gecko_handoff_seconds", "Handoffs.", &[], &[0.001, 0.01])
+            .unwrap();
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(5));
+        h.observe(Duration::from_secs(1));
+        assert_eq!(h.count(), 3);
+        assert_eq!(
+            m.render(),
+            "# HELP gecko_handoff_seconds Handoffs.\n# TYPE gecko_handoff_seconds histogram\n\
+             gecko_handoff_seconds_bucket{le=\"0.001\"} 1\n\
+             gecko_handoff_seconds_bucket{le=\"0.01\"} 2\n\
+             gecko_handoff_seconds_bucket{le=\"+Inf\"} 3\n\
+             gecko_handoff_seconds_sum 1.0055\n\
+             gecko_handoff_seconds_count 3\n"
+        );
+        assert!(m.counter("gecko_handoff_seconds", "", &[]).is_err());
+    }
 
     #[test]
     fn renders_exact_text() {

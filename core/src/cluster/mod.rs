@@ -2,3 +2,4 @@
 //! monitoring, mirroring and recovery.
 
 pub mod peer_channel;
+pub mod peer_stream;

@@ -1,0 +1,480 @@
+//! The seed's `GeckoFramework` (section 4.2): one server node of a
+//! distributed server, inside the application.
+//!
+//! It runs a tokio runtime of its own (two worker threads) that holds the
+//! node's signalling, the contact-node role where the configuration says
+//! so, the handoff engine and the server sockets' listeners. The
+//! application's threads call in through blocking methods; async callers
+//! use the `_async` forms.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::{Config, ConfigError};
+use crate::dataplane::FlowKey;
+use crate::handoff::{flow_of_socket, Arrival, Engine, HandoffError, Listeners};
+use crate::lowlevel::{Node, NodeError, Scope};
+use crate::metrics::{Counter, Gauge, Metrics};
+use crate::policy::{ClientInfo, GeckoPolicy, RandomPolicy};
+use crate::socket::{rtt_of, GeckoServerSocket, GeckoSocket};
+
+/// Why a framework call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GeckoError {
+    /// The configuration file is bad.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The local address is not a node of the configuration.
+    #[error("{0} is not the address of a node in the configuration")]
+    NotANode(Ipv6Addr),
+    /// The network interface does not exist.
+    #[error("no network interface `{0}` on this host")]
+    NoInterface(String),
+    /// Signalling failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// A handoff failed; the connection stayed here.
+    #[error(transparent)]
+    Handoff(#[from] HandoffError),
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A server socket on this port exists already.
+    #[error("a server socket on port {0} exists already")]
+    PortInUse(u16),
+    /// The server socket or the framework is closed.
+    #[error("closed")]
+    Closed,
+    /// A blocking call was made from inside an async runtime.
+    #[error("blocking call from inside an async runtime: use the async form")]
+    InAsyncContext,
+    /// A handoff of this connection is running already.
+    #[error("a handoff of this connection is running already")]
+    Busy,
+    /// The connection is served by another node now.
+    #[error("the connection was handed off to another node")]
+    Moved,
+    /// Only connections accepted through a server socket can move.
+    #[error("this socket is not served by the distributed server")]
+    NotServed,
+}
+
+impl GeckoError {
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> GeckoError {
+        move |source| GeckoError::Io { what, source }
+    }
+}
+
+/// What the framework's parts share.
+pub(crate) struct Core {
+    rt: tokio::runtime::Handle,
+    engine: Arc<Engine>,
+    policy: RwLock<Arc<dyn GeckoPolicy>>,
+    listeners: Listeners,
+    listen_tasks: std::sync::Mutex<HashMap<u16, tokio::task::JoinHandle<()>>>,
+    split: AtomicBool,
+    accepted: Counter,
+    open: Gauge,
+}
+
+impl Core {
+    pub(crate) fn opened(&self) {
+        self.open.inc();
+    }
+
+    pub(crate) fn closed(&self) {
+        self.open.dec();
+    }
+
+    pub(crate) fn count_accepted(&self) {
+        self.accepted.inc();
+    }
+
+    pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        self.rt.spawn(fut);
+    }
+
+    /// Runs `fut` on the runtime from an application thread.
+    pub(crate) fn block_on<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send,
+    ) -> Result<T, GeckoError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(GeckoError::InAsyncContext);
+        }
+        Ok(self.rt.block_on(fut))
+    }
+
+    /// Asks the policy, off the runtime's threads (user code may block or
+    /// panic: a panic counts as "keep it here").
+    async fn select(&self, info: ClientInfo) -> Option<Ipv6Addr> {
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let choice = tokio::task::spawn_blocking(move || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| policy.select_target(&info)))
+        })
+        .await;
+        match choice {
+            Ok(Ok(t)) => t,
+            _ => {
+                tracing::error!("the policy's select_target panicked; keeping the connection");
+                None
+            }
+        }
+    }
+
+    fn notify_failed(&self, target: Ipv6Addr) {
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.rt.spawn_blocking(move || {
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| policy.notify_failed_handoff(target)));
+            if r.is_err() {
+                tracing::error!("the policy's notify_failed_handoff panicked");
+            }
+        });
+    }
+
+    /// Hands `stream` to `target`, or to the policy's choice (retrying
+    /// with its next choice after a failure). `Ok(true)`: served elsewhere
+    /// now (the caller closes its descriptors); `Ok(false)`: stays here.
+    pub(crate) async fn place(
+        &self,
+        stream: &TcpStream,
+        target: Option<Ipv6Addr>,
+    ) -> Result<bool, GeckoError> {
+        let split = self.split.load(Ordering::Relaxed);
+        if let Some(t) = target {
+            if t == self.engine.address() {
+                return Ok(false);
+            }
+            return match self.engine.hand_off(stream, t, split).await {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    self.notify_failed(t);
+                    Err(e.into())
+                }
+            };
+        }
+        let peer = match stream.peer_addr() {
+            Ok(SocketAddr::V6(p)) => p,
+            _ => return Ok(false),
+        };
+        let mut failed = Vec::new();
+        for _ in 0..self.engine.node_count() {
+            let info = self.engine.client_info(peer, &failed);
+            let Some(t) = self.select(info).await else {
+                return Ok(false);
+            };
+            if t == self.engine.address() {
+                return Ok(false);
+            }
+            if self.engine.index_of(t).is_none() {
+                tracing::warn!(target = %t, "the policy chose an address that is not a node");
+                return Ok(false);
+            }
+            match self.engine.hand_off(stream, t, split).await {
+                Ok(()) => return Ok(true),
+                Err(e) => {
+                    tracing::info!(target = %t, error = %e, "handoff failed; asking the policy again");
+                    self.notify_failed(t);
+                    failed.push(t);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// A connection served here closed: its flow binding, if this node
+    /// holds one, is removed at the client.
+    pub(crate) fn forget_flow(&self, flow: FlowKey) {
+        let node = self.engine.node().clone();
+        let scope = Scope::Flow(flow);
+        if node.holds_binding(flow.client, scope) {
+            node.release(flow.client, scope);
+            self.rt.spawn(async move {
+                if let Err(e) = node.handoff_clear(flow.client, scope).await {
+                    tracing::debug!(?flow, error = %e, "clearing a closed connection's binding");
+                }
+            });
+        }
+    }
+
+    pub(crate) fn close_port(&self, port: u16) {
+        self.listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&port);
+        if let Some(t) = self
+            .listen_tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&port)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// The seed's `GeckoFramework`: this process is one node of the
+/// distributed server. Dropping it stops the node (connections already
+/// accepted stay open).
+pub struct GeckoFramework {
+    core: Arc<Core>,
+    config: Config,
+    node: Arc<Node>,
+    // Last: dropped after everything that runs on it.
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for GeckoFramework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeckoFramework")
+            .field("local", &self.core.engine.address())
+            .finish()
+    }
+}
+
+impl Drop for GeckoFramework {
+    fn drop(&mut self) {
+        for (_, t) in self
+            .core
+            .listen_tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+        {
+            t.abort();
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl GeckoFramework {
+    /// `GeckoFramework(localAddress, configFile, interface)`: starts the
+    /// node whose address is `local_address` in the configuration at
+    /// `config_path`; `interface` is the node's network link. The node
+    /// registers as G's contact if the configuration names it, else holds
+    /// G passively. The policy is [`RandomPolicy`] until set.
+    pub fn new(
+        local_address: Ipv6Addr,
+        config_path: impl AsRef<Path>,
+        interface: &str,
+    ) -> Result<GeckoFramework, GeckoError> {
+        let config = Config::load(config_path)?;
+        let me = config
+            .nodes
+            .iter()
+            .position(|n| n.address == local_address)
+            .ok_or(GeckoError::NotANode(local_address))?;
+        if nix::net::if_::if_nametoindex(interface).is_err() {
+            return Err(GeckoError::NoInterface(interface.to_string()));
+        }
+        let name = config.nodes[me].name.clone();
+        let contact = config.contact.node == name;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("gecko-{name}"))
+            .enable_all()
+            .build()
+            .map_err(GeckoError::io("starting the framework's runtime"))?;
+        let listeners: Listeners = Arc::default();
+        let (core, node) = rt.block_on(async {
+            let node = Arc::new(Node::start(&config, &name).await?);
+            if contact {
+                node.addr_active().await?;
+            } else {
+                node.addr_passive()?;
+            }
+            let m = node.metrics().clone();
+            let bad = |e: crate::metrics::MetricsError| GeckoError::Io {
+                what: "registering metrics",
+                source: std::io::Error::other(e.to_string()),
+            };
+            let open = m
+                .gauge("gecko_connections_open", "Connections this node serves now", &[])
+                .map_err(bad)?;
+            let accepted = m
+                .counter(
+                    "gecko_connections_accepted_total",
+                    "Connections accept() returned on this node",
+                    &[],
+                )
+                .map_err(bad)?;
+            let engine =
+                Engine::start(&config, me as u16, node.clone(), listeners.clone(), open.clone())
+                    .await?;
+            let core = Arc::new(Core {
+                rt: tokio::runtime::Handle::current(),
+                engine,
+                policy: RwLock::new(Arc::new(RandomPolicy)),
+                listeners: listeners.clone(),
+                listen_tasks: Default::default(),
+                split: AtomicBool::new(false),
+                accepted,
+                open,
+            });
+            Ok::<_, GeckoError>((core, node))
+        })?;
+        tracing::info!(node = %name, %local_address, contact, "gecko framework started");
+        Ok(GeckoFramework {
+            core,
+            config,
+            node,
+            rt: Some(rt),
+        })
+    }
+
+    /// This node's address.
+    pub fn local_address(&self) -> Ipv6Addr {
+        self.core.engine.address()
+    }
+
+    /// G, the distributed server's address.
+    pub fn global_address(&self) -> Ipv6Addr {
+        self.config.global_address
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// `setPolicy`: the policy that places new connections and chooses
+    /// targets for [`GeckoSocket::handoff`].
+    pub fn set_policy(&self, policy: Arc<dyn GeckoPolicy>) {
+        *self
+            .core
+            .policy
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = policy;
+    }
+
+    /// Whether handoffs run return routability before freezing the
+    /// connection (the seed's split variant; shorter stalls).
+    pub fn set_split_handoff(&self, split: bool) {
+        self.core.split.store(split, Ordering::Relaxed);
+    }
+
+    /// `getServerSocket(port)`: the connections this node serves on `port`
+    /// (the configuration's service port if `None`). On the contact node
+    /// each new connection is placed by the policy at once (seed 4.2.3):
+    /// only connections that stay here are returned by accept.
+    pub fn get_server_socket(&self, port: Option<u16>) -> Result<GeckoServerSocket, GeckoError> {
+        let port = port.unwrap_or(self.config.service_port);
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut l = self
+                .core
+                .listeners
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if l.contains_key(&port) {
+                return Err(GeckoError::PortInUse(port));
+            }
+            l.insert(port, tx.clone());
+        }
+        let addr = SocketAddr::V6(SocketAddrV6::new(self.config.global_address, port, 0, 0));
+        let listener = self
+            .core
+            .rt
+            .block_on(async { tokio::net::TcpListener::bind(addr).await });
+        let listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                self.core.close_port(port);
+                return Err(GeckoError::Io {
+                    what: "listening on G",
+                    source: e,
+                });
+            }
+        };
+        let task = self.core.rt.spawn(listen(self.core.clone(), listener, tx));
+        self.core
+            .listen_tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(port, task);
+        Ok(GeckoServerSocket::new(self.core.clone(), port, rx))
+    }
+
+    /// `joinReplicaNetwork`: this node takes part in serving (it does
+    /// from the start; this undoes [`Self::leave_replica_network`]).
+    pub fn join_replica_network(&self) -> Result<(), GeckoError> {
+        self.core.engine.set_joined(true);
+        Ok(())
+    }
+
+    /// `leaveReplicaNetwork`: other nodes stop handing connections here
+    /// (within the load-report staleness, 2 s); connections served here
+    /// stay.
+    pub fn leave_replica_network(&self) -> Result<(), GeckoError> {
+        self.core.engine.set_joined(false);
+        Ok(())
+    }
+
+    /// The node's metrics (served in Prometheus text on the configured
+    /// metrics address).
+    pub fn metrics(&self) -> &Metrics {
+        self.node.metrics()
+    }
+
+    /// The low-level node (seed section 3).
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+}
+
+/// Accepts on G and places each new connection.
+async fn listen(core: Arc<Core>, listener: tokio::net::TcpListener, sink: mpsc::UnboundedSender<Arrival>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting on G");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let (core, sink) = (core.clone(), sink.clone());
+        tokio::spawn(async move {
+            let stream = match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s)) {
+                Ok(s) => s,
+                Err(e) => return tracing::warn!(error = %e, "taking an accepted connection"),
+            };
+            if let (Some(rtt), Ok(flow)) = (rtt_of(&stream), flow_of_socket(&stream)) {
+                core.engine.note_rtt(flow.client, rtt);
+            }
+            match core.place(&stream, None).await {
+                // Served elsewhere: this, the only descriptor, closes silently.
+                Ok(true) => drop(stream),
+                Ok(false) | Err(_) => {
+                    let _ = sink.send(Arrival {
+                        stream,
+                        handed_in: false,
+                    });
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,69 @@
+//! What nodes tell each other about handoffs and load, on the peer
+//! channel's stream form.
+
+use std::net::Ipv6Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mipv6::seq::SeqNum;
+use crate::tcp::flow_lock::Captured;
+
+/// One message between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Message {
+    /// Split handoff, first half: run return routability with `client`
+    /// now, while the donor still serves (seed §3.3 step 4 ahead).
+    Prepare {
+        /// The handoff.
+        id: u64,
+        /// The client.
+        client: Ipv6Addr,
+    },
+    /// The answer to [`Message::Prepare`].
+    Prepared {
+        /// The handoff.
+        id: u64,
+        /// Whether return routability succeeded.
+        ok: bool,
+    },
+    /// Steps 2-3: the frozen connection's state, for the acceptor to
+    /// re-create, and the donor's latest Binding Update sequence number.
+    Offer {
+        /// The handoff.
+        id: u64,
+        /// [`crate::tcp::repair::TcpState::to_bytes`].
+        state: Vec<u8>,
+        /// The donor's sequence number for the client, if it has one.
+        donor_seq: Option<SeqNum>,
+    },
+    /// A packet of the flow that a lock dropped, for the node that holds
+    /// the connection now.
+    Captured(Captured),
+    /// Step 6, or the failure: what became of the offer.
+    Outcome {
+        /// The handoff.
+        id: u64,
+        /// The acceptor serves the connection now.
+        ok: bool,
+        /// On failure: a Binding Update may have reached the client, so the
+        /// donor must bind the flow to itself again before serving.
+        maybe_bound: bool,
+        /// Why it failed (for logs).
+        reason: String,
+    },
+    /// The donor gave up waiting: the acceptor must not take the
+    /// connection.
+    Abort {
+        /// The handoff.
+        id: u64,
+    },
+    /// Periodic load report of the sender.
+    Load {
+        /// Connections it serves.
+        connections: u32,
+        /// Whether it takes part in serving (see `leave_replica_network`).
+        available: bool,
+        /// Round-trip times it measured lately, per client, in µs.
+        rtts: Vec<(Ipv6Addr, u32)>,
+    },
+}

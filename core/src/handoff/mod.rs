@@ -1,0 +1,902 @@
+//! The handoff engine: the eight steps of the seed's section 3.3, moving
+//! one live TCP connection (one flow binding) from this node to another,
+//! or taking one in. See DESIGN.md "Handoff".
+//!
+//! Donor D: lock the flow, freeze, dump, offer the state to acceptor A,
+//! wait for A's outcome; on success close the frozen socket silently and
+//! keep the flow locked a little longer (late packets still reach A), on
+//! failure bind the flow back if A may have bound it, thaw and serve.
+//! Acceptor A: re-create the socket frozen, lock the flow here too (a
+//! frozen socket acks what it receives), return routability and Binding
+//! Update, thaw, replay every captured packet, tell D.
+//!
+//! Packets a lock drops are captured (see [`crate::tcp::flow_lock`]) and
+//! routed by [`Route`]: forwarded to the node that will hold the
+//! connection, held until the local socket thaws, or replayed at once.
+
+pub mod messages;
+
+use std::collections::HashMap;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::cluster::peer_channel::PeerCodec;
+use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
+use crate::config::Config;
+use crate::dataplane::FlowKey;
+use crate::lowlevel::{Node, NodeError, Scope};
+use crate::metrics::{Counter, Gauge, Histogram, DURATION_BUCKETS};
+use crate::policy::{ClientInfo, NodeView};
+use crate::tcp::flow_lock::{Captured, FlowLock, LockError, Replayer};
+use crate::tcp::repair::{self, RepairError, TcpState};
+pub use messages::Message;
+
+/// How long a donor waits for the acceptor's outcome. Longer than the
+/// acceptor's own deadline, so that the acceptor gives up first.
+pub const OUTCOME_TIMEOUT: Duration = Duration::from_secs(4);
+/// The acceptor's deadline for return routability and Binding Update.
+pub const ACCEPT_DEADLINE: Duration = Duration::from_secs(3);
+/// How long a split handoff's donor waits for return routability.
+pub const PREPARE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a flow stays locked at a node after it left, so packets the
+/// client sent before its binding changed still reach the new holder
+/// instead of meeting a reset here.
+pub const GRACE: Duration = Duration::from_secs(2);
+/// Captured packets of a flow whose offer never came are dropped after this.
+const ORPHAN: Duration = Duration::from_secs(10);
+/// How often load is reported to the other nodes.
+pub const LOAD_EVERY: Duration = Duration::from_millis(200);
+/// A node whose report is older than this is not offered to policies.
+const LOAD_STALE: Duration = Duration::from_secs(2);
+
+/// Why a handoff failed. The connection stays where it was in every case
+/// but [`HandoffError::Lost`].
+#[derive(Debug, thiserror::Error)]
+pub enum HandoffError {
+    /// The target is not a node of the configuration.
+    #[error("{0} is not a node of the distributed server")]
+    UnknownTarget(Ipv6Addr),
+    /// The target is this node.
+    #[error("the connection is already served by this node")]
+    SelfTarget,
+    /// Freezing, dumping or restoring the TCP state failed.
+    #[error(transparent)]
+    Repair(#[from] RepairError),
+    /// The flow lock failed.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The peer channel failed.
+    #[error(transparent)]
+    Peer(#[from] PeerStreamError),
+    /// Signalling failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The acceptor refused or failed.
+    #[error("the acceptor failed: {0}")]
+    Refused(String),
+    /// No answer in time.
+    #[error("no answer from the acceptor within {0:?}")]
+    Timeout(Duration),
+    /// A socket call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The connection could not be restored here after a failed handoff
+    /// (should not happen; logged loudly).
+    #[error("the connection was lost: {0}")]
+    Lost(String),
+}
+
+/// A connection that arrived at this node: accepted here, or handed in.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The live socket.
+    pub stream: std::net::TcpStream,
+    /// True when it came from another node.
+    pub handed_in: bool,
+}
+
+/// Where a node's server sockets take their connections, by port.
+pub type Listeners = Arc<RwLock<HashMap<u16, mpsc::UnboundedSender<Arrival>>>>;
+
+/// Where the captured packets of a locked flow go.
+#[derive(Debug)]
+enum Route {
+    /// To the node that holds (or will hold) the connection. A donor keeps
+    /// copies until the outcome, to replay them itself on failure.
+    Forward {
+        to: u16,
+        copies: Option<Vec<Captured>>,
+        until: Option<Instant>,
+    },
+    /// Kept until the local frozen socket thaws.
+    Hold { packets: Vec<Captured>, since: Instant },
+    /// Replayed into the local socket at once.
+    Live { until: Instant },
+}
+
+#[derive(Debug, Default)]
+struct Load {
+    connections: u32,
+    available: bool,
+    at: Option<Instant>,
+    rtts: HashMap<Ipv6Addr, u32>,
+}
+
+/// Counters of the engine.
+struct EngineMetrics {
+    out: Counter,
+    into: Counter,
+    failures: Counter,
+    seconds: Histogram,
+}
+
+/// The engine of one node. Lives in the node's runtime.
+pub struct Engine {
+    node: Arc<Node>,
+    me: u16,
+    nodes: Vec<Ipv6Addr>,
+    streams: PeerStreams,
+    lock: FlowLock,
+    replayer: Replayer,
+    listeners: Listeners,
+    routes: Mutex<HashMap<FlowKey, Route>>,
+    /// Donors waiting for an outcome or a prepare answer, by handoff id.
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Message>>>,
+    aborted: Mutex<HashMap<u64, Instant>>,
+    loads: Mutex<HashMap<u16, Load>>,
+    /// RTTs this node measured, not yet reported.
+    rtt_news: Mutex<HashMap<Ipv6Addr, u32>>,
+    connections: Gauge,
+    joined: std::sync::atomic::AtomicBool,
+    metrics: EngineMetrics,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for t in self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).iter() {
+            t.abort();
+        }
+    }
+}
+
+fn flow_of(state: &TcpState) -> FlowKey {
+    FlowKey {
+        client: *state.peer.ip(),
+        client_port: state.peer.port(),
+        server: *state.local.ip(),
+        server_port: state.local.port(),
+    }
+}
+
+/// The flow of a connected socket seen from the server side.
+pub fn flow_of_socket(stream: &std::net::TcpStream) -> Result<FlowKey, HandoffError> {
+    let io = |what| move |source| HandoffError::Io { what, source };
+    let v6 = |a: SocketAddr| match a {
+        SocketAddr::V6(a) => Ok(a),
+        SocketAddr::V4(_) => Err(HandoffError::Io {
+            what: "reading the socket's addresses",
+            source: std::io::Error::other("not an IPv6 connection"),
+        }),
+    };
+    let local: SocketAddrV6 = v6(stream.local_addr().map_err(io("reading the local address"))?)?;
+    let peer: SocketAddrV6 = v6(stream.peer_addr().map_err(io("reading the peer address"))?)?;
+    Ok(FlowKey {
+        client: *peer.ip(),
+        client_port: peer.port(),
+        server: *local.ip(),
+        server_port: local.port(),
+    })
+}
+
+impl Engine {
+    /// Starts the engine of node `me` (index in `config.nodes`): the peer
+    /// streams, the flow lock and the tasks that route captured packets,
+    /// answer offers and report load.
+    pub async fn start(
+        config: &Config,
+        me: u16,
+        node: Arc<Node>,
+        listeners: Listeners,
+        connections: Gauge,
+    ) -> Result<Arc<Engine>, HandoffError> {
+        let key: [u8; 32] = config
+            .security
+            .cluster_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| HandoffError::Refused("cluster key is not 32 octets".into()))?;
+        let port = config.peer_port;
+        let nodes: Vec<Ipv6Addr> = config.nodes.iter().map(|n| n.address).collect();
+        let peers = nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != usize::from(me))
+            .map(|(i, a)| (i as u16, SocketAddr::new((*a).into(), port)))
+            .collect();
+        let local = SocketAddr::new(nodes[usize::from(me)].into(), port);
+        let (streams, inbox) = PeerStreams::bind::<Message>(
+            local,
+            PeerCodec::new(&key, me),
+            PeerCodec::new(&key, me),
+            peers,
+        )
+        .await?;
+        let m = node.metrics().clone();
+        let counter = |direction| {
+            m.counter(
+                "gecko_handoffs_total",
+                "Connections handed off, by direction",
+                &[("direction", direction)],
+            )
+        };
+        let bad = |e: crate::metrics::MetricsError| HandoffError::Refused(e.to_string());
+        let metrics = EngineMetrics {
+            out: counter("out").map_err(bad)?,
+            into: counter("in").map_err(bad)?,
+            failures: m
+                .counter(
+                    "gecko_handoff_failures_total",
+                    "Handoffs from this node that failed (the connection stayed)",
+                    &[],
+                )
+                .map_err(bad)?,
+            seconds: m
+                .histogram(
+                    "gecko_handoff_seconds",
+                    "Handoffs from this node: freeze to the acceptor's outcome",
+                    &[],
+                    DURATION_BUCKETS,
+                )
+                .map_err(bad)?,
+        };
+        let engine = Arc::new(Engine {
+            node,
+            me,
+            nodes,
+            streams,
+            lock: FlowLock::open()?,
+            replayer: Replayer::open()?,
+            listeners,
+            routes: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
+            aborted: Mutex::new(HashMap::new()),
+            loads: Mutex::new(HashMap::new()),
+            rtt_news: Mutex::new(HashMap::new()),
+            connections,
+            joined: std::sync::atomic::AtomicBool::new(true),
+            metrics,
+            tasks: Mutex::new(Vec::new()),
+        });
+        // The tasks hold weak references: dropping the engine ends them.
+        let weak = Arc::downgrade(&engine);
+        let tasks = vec![
+            tokio::spawn(inbox_loop(weak.clone(), inbox)),
+            tokio::spawn(capture_loop(weak.clone())),
+            tokio::spawn(housekeeping_loop(weak)),
+        ];
+        *engine.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
+        Ok(engine)
+    }
+
+    /// How many nodes the distributed server has.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether this node offers itself to the others' policies.
+    pub fn set_joined(&self, joined: bool) {
+        self.joined.store(joined, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The node's signalling.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// This node's address.
+    pub fn address(&self) -> Ipv6Addr {
+        self.nodes[usize::from(self.me)]
+    }
+
+    /// The index of the node at `address`.
+    pub fn index_of(&self, address: Ipv6Addr) -> Option<u16> {
+        self.nodes.iter().position(|a| *a == address).map(|i| i as u16)
+    }
+
+    /// What a policy sees for `client`; `failed` nodes are marked
+    /// unavailable.
+    pub fn client_info(&self, client: SocketAddrV6, failed: &[Ipv6Addr]) -> ClientInfo {
+        let now = Instant::now();
+        let loads = self.loads.lock().unwrap_or_else(PoisonError::into_inner);
+        let own_rtt = self
+            .rtt_news
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(client.ip())
+            .copied();
+        let nodes = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let (connections, fresh, rtt) = if i == usize::from(self.me) {
+                    let own = self.connections.get().max(0) as u32;
+                    let rtt = own_rtt.or_else(|| {
+                        loads.get(&self.me).and_then(|l| l.rtts.get(client.ip()).copied())
+                    });
+                    (own, self.joined.load(std::sync::atomic::Ordering::Relaxed), rtt)
+                } else {
+                    match loads.get(&(i as u16)) {
+                        Some(l) => (
+                            l.connections,
+                            l.available
+                                && l.at.is_some_and(|t| now.duration_since(t) < LOAD_STALE),
+                            l.rtts.get(client.ip()).copied(),
+                        ),
+                        None => (0, false, None),
+                    }
+                };
+                NodeView {
+                    address: *a,
+                    connections,
+                    rtt: rtt.map(|us| Duration::from_micros(u64::from(us))),
+                    available: fresh && !failed.contains(a),
+                }
+            })
+            .collect();
+        ClientInfo {
+            address: *client.ip(),
+            port: client.port(),
+            local: self.address(),
+            nodes,
+        }
+    }
+
+    /// Records this node's round-trip time to a client (from a socket's
+    /// TCP_INFO), for proximity.
+    pub fn note_rtt(&self, client: Ipv6Addr, rtt: Duration) {
+        let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
+        let mut news = self.rtt_news.lock().unwrap_or_else(PoisonError::into_inner);
+        if news.len() < 4096 {
+            news.insert(client, us);
+        }
+        self.loads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(self.me)
+            .or_default()
+            .rtts
+            .insert(client, us);
+    }
+
+    /// Moves the connection of `stream` to node `target`. `split`: return
+    /// routability first, while this node still serves. On success the
+    /// socket is left frozen: closing it then sends nothing, and the caller
+    /// must close it (every descriptor of it). On failure it serves again.
+    pub async fn hand_off(
+        self: &Arc<Self>,
+        stream: &std::net::TcpStream,
+        target: Ipv6Addr,
+        split: bool,
+    ) -> Result<(), HandoffError> {
+        let to = self
+            .index_of(target)
+            .ok_or(HandoffError::UnknownTarget(target))?;
+        if to == self.me {
+            return Err(HandoffError::SelfTarget);
+        }
+        let flow = flow_of_socket(stream)?;
+        let id: u64 = rand::random();
+        let t0 = Instant::now();
+        let result = self.donate(stream, flow, to, id, split).await;
+        match &result {
+            Ok(()) => {
+                self.metrics.out.inc();
+                self.metrics.seconds.observe(t0.elapsed());
+            }
+            Err(e) => {
+                self.metrics.failures.inc();
+                tracing::info!(%target, error = %e, "handoff failed; the connection stays here");
+            }
+        }
+        result
+    }
+
+    async fn donate(
+        self: &Arc<Self>,
+        stream: &std::net::TcpStream,
+        flow: FlowKey,
+        to: u16,
+        id: u64,
+        split: bool,
+    ) -> Result<(), HandoffError> {
+        if split {
+            let rx = self.wait_for(id);
+            self.streams
+                .send(to, &Message::Prepare { id, client: flow.client })
+                .await
+                .inspect_err(|_| self.stop_waiting(id))?;
+            match tokio::time::timeout(PREPARE_TIMEOUT, rx).await {
+                Ok(Ok(Message::Prepared { ok: true, .. })) => {}
+                Ok(_) => return Err(HandoffError::Refused("return routability failed".into())),
+                Err(_) => {
+                    self.stop_waiting(id);
+                    return Err(HandoffError::Timeout(PREPARE_TIMEOUT));
+                }
+            }
+        }
+        // Step 1: lock, then freeze; packets dropped from here on go to A.
+        self.set_route(
+            flow,
+            Route::Forward {
+                to,
+                copies: Some(Vec::new()),
+                until: None,
+            },
+        );
+        if let Err(e) = self.lock.lock(&flow) {
+            self.remove_route(&flow);
+            return Err(e.into());
+        }
+        let fd = stream.as_fd();
+        let dumped = repair::freeze(fd).and_then(|()| repair::dump(fd));
+        let state = match dumped {
+            Ok(s) => s,
+            Err(e) => {
+                self.restore_here(stream, flow, false).await;
+                return Err(e.into());
+            }
+        };
+        // Step 2.
+        let rx = self.wait_for(id);
+        let offer = Message::Offer {
+            id,
+            state: state.to_bytes(),
+            donor_seq: self.node.handoff_mark(flow.client),
+        };
+        if let Err(e) = self.streams.send(to, &offer).await {
+            self.stop_waiting(id);
+            self.restore_here(stream, flow, false).await;
+            return Err(e.into());
+        }
+        // Steps 3-6 happen at A.
+        let outcome = tokio::time::timeout(OUTCOME_TIMEOUT, rx).await;
+        match outcome {
+            Ok(Ok(Message::Outcome { ok: true, .. })) => {
+                // Step 7: later packets still go to A for a while.
+                self.set_route(
+                    flow,
+                    Route::Forward {
+                        to,
+                        copies: None,
+                        until: Some(Instant::now() + GRACE),
+                    },
+                );
+                self.node.release(flow.client, Scope::Flow(flow));
+                Ok(())
+            }
+            Ok(Ok(Message::Outcome {
+                maybe_bound,
+                reason,
+                ..
+            })) => {
+                self.restore_here(stream, flow, maybe_bound).await;
+                Err(HandoffError::Refused(reason))
+            }
+            Ok(_) => {
+                self.restore_here(stream, flow, true).await;
+                Err(HandoffError::Refused("unexpected answer".into()))
+            }
+            Err(_) => {
+                self.stop_waiting(id);
+                // A may still be at work: tell it to stand down, and win
+                // the binding back in any case.
+                let _ = self.streams.send(to, &Message::Abort { id }).await;
+                self.restore_here(stream, flow, true).await;
+                Err(HandoffError::Timeout(OUTCOME_TIMEOUT))
+            }
+        }
+    }
+
+    /// The failure path of a donor: bind the flow back here if the client
+    /// may have been told otherwise, thaw, replay what was captured, unlock.
+    async fn restore_here(&self, stream: &std::net::TcpStream, flow: FlowKey, rebind: bool) {
+        if rebind {
+            let scope = Scope::Flow(flow);
+            if let Err(e) = self.node.handoff_start(flow.client, scope, None).await {
+                tracing::error!(?flow, error = %e, "cannot bind the flow back to this node");
+            }
+        }
+        if let Err(e) = repair::unfreeze(stream.as_fd()) {
+            tracing::error!(?flow, error = %e, "cannot thaw the socket after a failed handoff");
+        }
+        let copies = match self.take_route(&flow) {
+            Some(Route::Forward {
+                copies: Some(c), ..
+            }) => c,
+            _ => Vec::new(),
+        };
+        self.set_route(
+            flow,
+            Route::Live {
+                until: Instant::now() + GRACE,
+            },
+        );
+        if let Err(e) = self.lock.unlock(&flow) {
+            tracing::error!(?flow, error = %e, "cannot unlock the flow");
+        }
+        self.replay(&copies);
+    }
+
+    fn replay(&self, packets: &[Captured]) {
+        for p in packets {
+            if let Err(e) = self.replayer.replay(p) {
+                tracing::warn!(error = %e, "replaying a captured packet");
+            }
+        }
+    }
+
+    fn wait_for(&self, id: u64) -> oneshot::Receiver<Message> {
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, tx);
+        rx
+    }
+
+    fn stop_waiting(&self, id: u64) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    fn set_route(&self, flow: FlowKey, route: Route) {
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(flow, route);
+    }
+
+    fn take_route(&self, flow: &FlowKey) -> Option<Route> {
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(flow)
+    }
+
+    fn remove_route(&self, flow: &FlowKey) {
+        self.take_route(flow);
+    }
+
+    /// Routes one captured packet (from the local lock or from a peer).
+    async fn route_packet(&self, packet: Captured, from_peer: bool) {
+        enum Next {
+            Send(u16),
+            Replay,
+            Drop,
+        }
+        let next = {
+            let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            match routes.get_mut(&packet.flow) {
+                Some(Route::Forward { to, copies, .. }) => {
+                    if let Some(c) = copies {
+                        c.push(packet.clone());
+                    }
+                    Next::Send(*to)
+                }
+                Some(Route::Hold { packets, .. }) => {
+                    packets.push(packet.clone());
+                    Next::Drop
+                }
+                Some(Route::Live { .. }) => Next::Replay,
+                // A peer's packets may come before its offer.
+                None if from_peer => {
+                    routes.insert(
+                        packet.flow,
+                        Route::Hold {
+                            packets: vec![packet.clone()],
+                            since: Instant::now(),
+                        },
+                    );
+                    Next::Drop
+                }
+                None => Next::Drop,
+            }
+        };
+        match next {
+            Next::Send(to) => {
+                if let Err(e) = self.streams.send(to, &Message::Captured(packet)).await {
+                    tracing::warn!(to, error = %e, "forwarding a captured packet");
+                }
+            }
+            Next::Replay => self.replay(std::slice::from_ref(&packet)),
+            Next::Drop => {}
+        }
+    }
+
+    /// Acceptor, steps 3-6.
+    async fn take_in(
+        self: &Arc<Self>,
+        from: u16,
+        id: u64,
+        state: &[u8],
+        donor_seq: Option<crate::mipv6::seq::SeqNum>,
+    ) {
+        let (ok, maybe_bound, reason) = match self.accept_offer(from, id, state, donor_seq).await {
+            Ok(()) => (true, false, String::new()),
+            Err((maybe_bound, e)) => {
+                tracing::info!(from, error = %e, "refusing a handed-off connection");
+                (false, maybe_bound, e.to_string())
+            }
+        };
+        let outcome = Message::Outcome {
+            id,
+            ok,
+            maybe_bound,
+            reason,
+        };
+        if let Err(e) = self.streams.send(from, &outcome).await {
+            tracing::warn!(from, error = %e, "cannot report a handoff's outcome");
+        }
+    }
+
+    async fn accept_offer(
+        self: &Arc<Self>,
+        donor: u16,
+        id: u64,
+        state: &[u8],
+        donor_seq: Option<crate::mipv6::seq::SeqNum>,
+    ) -> Result<(), (bool, HandoffError)> {
+        let state = TcpState::from_bytes(state).map_err(|e| (false, e.into()))?;
+        let flow = flow_of(&state);
+        let sink = self
+            .listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&flow.server_port)
+            .cloned()
+            .ok_or_else(|| {
+                (
+                    false,
+                    HandoffError::Refused(format!("no server socket on port {}", flow.server_port)),
+                )
+            })?;
+        // Packets the donor forwarded so far wait in a Hold route.
+        {
+            let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            if !matches!(routes.get(&flow), Some(Route::Hold { .. })) {
+                routes.insert(
+                    flow,
+                    Route::Hold {
+                        packets: Vec::new(),
+                        since: Instant::now(),
+                    },
+                );
+            }
+        }
+        let fail = |maybe_bound: bool, e: HandoffError| {
+            self.take_route(&flow);
+            (maybe_bound, e)
+        };
+        let restored = repair::restore(&state).map_err(|e| fail(false, e.into()))?;
+        self.lock.lock(&flow).map_err(|e| fail(false, e.into()))?;
+        let bound = tokio::time::timeout(
+            ACCEPT_DEADLINE,
+            self.node
+                .handoff_start(flow.client, Scope::Flow(flow), donor_seq),
+        )
+        .await;
+        let aborted = self
+            .aborted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
+            .is_some();
+        let failure = match bound {
+            Ok(Ok(())) if !aborted => None,
+            Ok(Ok(())) => Some((true, HandoffError::Refused("the donor gave up".into()))),
+            Ok(Err(e)) => {
+                let maybe = matches!(e, NodeError::Timeout { what, .. } if what == "binding acknowledgement");
+                Some((maybe, e.into()))
+            }
+            Err(_) => Some((true, HandoffError::Timeout(ACCEPT_DEADLINE))),
+        };
+        if let Some((maybe_bound, e)) = failure {
+            // The donor serves again: what this lock caught goes back to it.
+            // Dropping a frozen socket closes it silently.
+            drop(restored);
+            let held = match self.take_route(&flow) {
+                Some(Route::Hold { packets, .. }) => packets,
+                _ => Vec::new(),
+            };
+            self.node.release(flow.client, Scope::Flow(flow));
+            self.set_route(
+                flow,
+                Route::Forward {
+                    to: donor,
+                    copies: None,
+                    until: Some(Instant::now() + GRACE),
+                },
+            );
+            for p in held {
+                let _ = self.streams.send(donor, &Message::Captured(p)).await;
+            }
+            return Err((maybe_bound, e));
+        }
+        // Step 6: thaw, replay what was caught, unlock.
+        let fd = restored.thaw().map_err(|e| (true, e.into()))?;
+        let held = match self.take_route(&flow) {
+            Some(Route::Hold { packets, .. }) => packets,
+            _ => Vec::new(),
+        };
+        self.set_route(
+            flow,
+            Route::Live {
+                until: Instant::now() + GRACE,
+            },
+        );
+        if let Err(e) = self.lock.unlock(&flow) {
+            tracing::error!(?flow, error = %e, "cannot unlock a handed-in flow");
+        }
+        self.replay(&held);
+        self.metrics.into.inc();
+        let stream = std::net::TcpStream::from(fd);
+        if let Some(rtt) = crate::socket::rtt_of(&stream) {
+            self.note_rtt(flow.client, rtt);
+        }
+        // A server socket that closed meanwhile: the connection is closed
+        // with it, as any unaccepted connection would be.
+        let _ = sink.send(Arrival {
+            stream,
+            handed_in: true,
+        });
+        Ok(())
+    }
+}
+
+/// Answers what other nodes send.
+async fn inbox_loop(
+    engine: std::sync::Weak<Engine>,
+    mut inbox: mpsc::UnboundedReceiver<(u16, Message)>,
+) {
+    while let Some((from, msg)) = inbox.recv().await {
+        let Some(e) = engine.upgrade() else { return };
+        match msg {
+            Message::Prepare { id, client } => {
+                tokio::spawn(async move {
+                    let ok = e.node.handoff_prepare(client).await.is_ok();
+                    let _ = e.streams.send(from, &Message::Prepared { id, ok }).await;
+                });
+            }
+            Message::Offer {
+                id,
+                state,
+                donor_seq,
+            } => {
+                tokio::spawn(async move { e.take_in(from, id, &state, donor_seq).await });
+            }
+            Message::Captured(packet) => e.route_packet(packet, true).await,
+            reply @ (Message::Prepared { id, .. } | Message::Outcome { id, .. }) => {
+                let waiter = e
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
+                match waiter {
+                    Some(tx) => {
+                        let _ = tx.send(reply);
+                    }
+                    None => tracing::debug!(from, id, "late handoff answer"),
+                }
+            }
+            Message::Abort { id } => {
+                e.aborted
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id, Instant::now());
+            }
+            Message::Load {
+                connections,
+                available,
+                rtts,
+            } => {
+                let mut loads = e.loads.lock().unwrap_or_else(PoisonError::into_inner);
+                let l = loads.entry(from).or_default();
+                l.connections = connections;
+                l.available = available;
+                l.at = Some(Instant::now());
+                for (client, us) in rtts {
+                    if l.rtts.len() < 65536 || l.rtts.contains_key(&client) {
+                        l.rtts.insert(client, us);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Routes what the local lock captures.
+async fn capture_loop(engine: std::sync::Weak<Engine>) {
+    loop {
+        let Some(e) = engine.upgrade() else { return };
+        // Only the wait holds the engine; a short timeout lets a dropped
+        // engine end this task.
+        match tokio::time::timeout(Duration::from_millis(200), e.lock.captured()).await {
+            Ok(Ok(packet)) => e.route_packet(packet, false).await,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "flow lock capture");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Expires routes and locks past their grace, and reports load.
+async fn housekeeping_loop(engine: std::sync::Weak<Engine>) {
+    let mut tick = tokio::time::interval(LOAD_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(e) = engine.upgrade() else { return };
+        let now = Instant::now();
+        let mut unlock = Vec::new();
+        e.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|flow, r| {
+                let keep = match r {
+                    Route::Forward { until, .. } => until.is_none_or(|t| t > now),
+                    Route::Live { until } => *until > now,
+                    Route::Hold { since, .. } => now.duration_since(*since) < ORPHAN,
+                };
+                if !keep && matches!(r, Route::Forward { .. }) {
+                    unlock.push(*flow);
+                }
+                keep
+            });
+        for flow in unlock {
+            if let Err(err) = e.lock.unlock(&flow) {
+                tracing::warn!(?flow, error = %err, "unlocking a departed flow");
+            }
+        }
+        e.aborted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, t| now.duration_since(*t) < ORPHAN);
+        let rtts: Vec<_> = e
+            .rtt_news
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .collect();
+        let load = Message::Load {
+            connections: e.connections.get().max(0) as u32,
+            available: e.joined.load(std::sync::atomic::Ordering::Relaxed),
+            rtts,
+        };
+        for to in 0..e.nodes.len() as u16 {
+            if to != e.me {
+                let (e, load) = (e.clone(), load.clone());
+                // One task per peer: a dead one must not delay the others.
+                tokio::spawn(async move {
+                    if let Err(err) = e.streams.send(to, &load).await {
+                        tracing::debug!(to, error = %err, "load report");
+                    }
+                });
+            }
+        }
+    }
+}
