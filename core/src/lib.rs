@@ -11,3 +11,4 @@ pub mod lab;
 pub mod lowlevel;
 pub mod metrics;
 pub mod mipv6;
+pub mod tcp;
