@@ -9,6 +9,7 @@
 pub mod client_plane;
 pub mod home_plane;
 pub mod netlink;
+pub mod nft;
 pub mod nftables;
 pub mod routes;
 
@@ -20,7 +21,7 @@ pub use nftables::FlowTable;
 pub use routes::{NextHop, RouteEntry, Routes, RuleEntry, RuleMatch};
 
 /// One TCP flow as the client sends it: client -> G.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FlowKey {
     /// The client's address (source of the client's packets).
     pub client: Ipv6Addr,

@@ -2,4 +2,5 @@
 //! connection, the flow lock that keeps the peer's packets away while a
 //! connection moves, and the ACK probe.
 
+pub mod flow_lock;
 pub mod repair;

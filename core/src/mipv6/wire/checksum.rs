@@ -1,5 +1,6 @@
-//! Internet checksum of a Mobility Header over the IPv6 pseudo-header
-//! (RFC 6275 §6.1.1, RFC 8200 §8.1).
+//! Internet checksum of an upper-layer packet over the IPv6 pseudo-header
+//! (RFC 8200 §8.1): the Mobility Header's (RFC 6275 §6.1.1), and TCP's for
+//! the flow lock's replay.
 
 use std::net::Ipv6Addr;
 
@@ -38,22 +39,36 @@ fn fold(mut acc: u64) -> u16 {
 }
 
 /// Sum of the IPv6 pseudo-header for an upper-layer packet of `len` octets
-/// with Next Header 135.
-fn pseudo_header_sum(src: &Ipv6Addr, dst: &Ipv6Addr, len: usize) -> u64 {
+/// with Next Header `next_header`.
+fn pseudo_header_sum(src: &Ipv6Addr, dst: &Ipv6Addr, len: usize, next_header: u8) -> u64 {
     sum_words(&src.octets())
         + sum_words(&dst.octets())
         + (len as u64 >> 16)
         + (len as u64 & 0xffff)
-        + u64::from(IPPROTO_MH)
+        + u64::from(next_header)
+}
+
+/// The checksum that belongs in the upper-layer packet `data` (Next Header
+/// `next_header`, from `src` to `dst`), computed as if its 16-bit checksum
+/// field at `offset` were zero: whatever the field holds (a partial sum
+/// left for offload, say) is ignored.
+pub fn upper_layer(
+    data: &[u8],
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+    next_header: u8,
+    offset: usize,
+) -> u16 {
+    let head = data.get(..offset).unwrap_or(data);
+    let tail = data.get(offset + 2..).unwrap_or(&[]);
+    let acc = pseudo_header_sum(src, dst, data.len(), next_header) + sum_words(head) + sum_words(tail);
+    !fold(acc)
 }
 
 /// The checksum that belongs in `mh` (the whole Mobility Header), computed
 /// as if its Checksum field were zero.
 pub fn compute(mh: &[u8], src: &Ipv6Addr, dst: &Ipv6Addr) -> u16 {
-    let head = mh.get(..CHECKSUM_OFFSET).unwrap_or(mh);
-    let tail = mh.get(CHECKSUM_OFFSET + 2..).unwrap_or(&[]);
-    let acc = pseudo_header_sum(src, dst, mh.len()) + sum_words(head) + sum_words(tail);
-    !fold(acc)
+    upper_layer(mh, src, dst, IPPROTO_MH, CHECKSUM_OFFSET)
 }
 
 /// True if the Checksum field of `mh` (the whole Mobility Header) is right.
@@ -61,7 +76,7 @@ pub fn compute(mh: &[u8], src: &Ipv6Addr, dst: &Ipv6Addr) -> u16 {
 /// Summing over the stored checksum too accepts both encodings of zero
 /// (0x0000 and 0xffff), as one's complement arithmetic allows.
 pub fn verify(mh: &[u8], src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-    fold(pseudo_header_sum(src, dst, mh.len()) + sum_words(mh)) == 0xffff
+    fold(pseudo_header_sum(src, dst, mh.len(), IPPROTO_MH) + sum_words(mh)) == 0xffff
 }
 
 /// Computes and stores the checksum of the Mobility Header at the start of
