@@ -322,7 +322,9 @@ pub fn new_set(set: &Set<'_>) -> Part {
         push_nested(b, NFTA_SET_DESC, |b| {
             push_nested(b, NFTA_SET_DESC_CONCAT, |b| {
                 for len in set.field_lens {
-                    push_nested(b, NFTA_LIST_ELEM, |b| push_be32(b, NFTA_SET_FIELD_LEN, *len));
+                    push_nested(b, NFTA_LIST_ELEM, |b| {
+                        push_be32(b, NFTA_SET_FIELD_LEN, *len)
+                    });
                 }
             })
         });
@@ -378,7 +380,9 @@ pub fn push_element(b: &mut Vec<u8>, table: &str, set: &str, key: &[u8], data: O
         push_nested(b, NFTA_LIST_ELEM, |b| {
             push_nested(b, NFTA_SET_ELEM_KEY, |b| push_attr(b, NFTA_DATA_VALUE, key));
             if let Some(data) = data {
-                push_nested(b, NFTA_SET_ELEM_DATA, |b| push_attr(b, NFTA_DATA_VALUE, data));
+                push_nested(b, NFTA_SET_ELEM_DATA, |b| {
+                    push_attr(b, NFTA_DATA_VALUE, data)
+                });
             }
         });
     });

@@ -20,8 +20,8 @@
 
 use super::netlink::{Netlink, NLM_F_CREATE};
 use super::nft::{
-    self, concat_len, concat_type, Chain, Part, Set, IPPROTO_TCP, NFT_META_L4PROTO,
-    NFT_META_MARK, NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFT_PAYLOAD_NETWORK_HEADER,
+    self, concat_len, concat_type, Chain, Part, Set, IPPROTO_TCP, NFT_META_L4PROTO, NFT_META_MARK,
+    NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFT_PAYLOAD_NETWORK_HEADER,
     NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG32_00, NF_INET_LOCAL_OUT, NF_IP6_PRI_MANGLE,
     TYPE_INET_SERVICE, TYPE_IP6ADDR, TYPE_MARK,
 };
@@ -180,7 +180,13 @@ fn rule_exprs(b: &mut Vec<u8>) {
 fn element_attrs(b: &mut Vec<u8>, flow: &FlowKey, mark: Option<u32>) {
     // meta mark takes the register as a host-order u32.
     let data = mark.map(u32::to_ne_bytes);
-    nft::push_element(b, TABLE, MAP, &flow_key_bytes(flow), data.as_ref().map(|d| &d[..]));
+    nft::push_element(
+        b,
+        TABLE,
+        MAP,
+        &flow_key_bytes(flow),
+        data.as_ref().map(|d| &d[..]),
+    );
 }
 
 #[cfg(test)]

@@ -94,7 +94,9 @@ pub enum LockError {
     #[error("flow lock: reading captured packets needs a tokio runtime")]
     NoRuntime,
     /// A segment to replay cannot be a TCP segment.
-    #[error("replay: {len}-byte segment of flow {flow:?} is not a TCP segment (20 to 65535 bytes)")]
+    #[error(
+        "replay: {len}-byte segment of flow {flow:?} is not a TCP segment (20 to 65535 bytes)"
+    )]
     BadSegment {
         /// The flow.
         flow: FlowKey,
@@ -413,8 +415,13 @@ fn set_filter(fd: &OwnedFd, filter: Filter) -> Result<(), LockError> {
         len: filter.len() as u16,
         filter: filter.as_ptr() as *mut libc::sock_filter,
     };
-    setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
-        .map_err(socket_error("swapping the capture socket's filter"))
+    setsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &prog,
+    )
+    .map_err(socket_error("swapping the capture socket's filter"))
 }
 
 fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
@@ -456,13 +463,8 @@ fn open_capture() -> Result<OwnedFd, LockError> {
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     set_filter(&fd, CAPTURE_NOTHING)?;
     let one: libc::c_int = 1;
-    setsockopt(
-        raw,
-        libc::SOL_PACKET,
-        libc::PACKET_IGNORE_OUTGOING,
-        &one,
-    )
-    .map_err(socket_error("setting PACKET_IGNORE_OUTGOING"))?;
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)
+        .map_err(socket_error("setting PACKET_IGNORE_OUTGOING"))?;
     // FORCE passes rmem_max (we are root); fall back to what is allowed.
     if setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &CAPTURE_RCVBUF).is_err() {
         setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &CAPTURE_RCVBUF)
@@ -473,7 +475,7 @@ fn open_capture() -> Result<OwnedFd, LockError> {
     addr.sll_family = libc::AF_PACKET as u16;
     addr.sll_protocol = (libc::ETH_P_IPV6 as u16).to_be();
     addr.sll_ifindex = 0; // every interface
-    // SAFETY: `addr` is a valid sockaddr_ll of the length given.
+                          // SAFETY: `addr` is a valid sockaddr_ll of the length given.
     let rc = unsafe {
         libc::bind(
             raw,
@@ -557,8 +559,11 @@ fn parse(packet: &[u8]) -> Option<Captured> {
                 next = ext[0];
                 at += len;
             }
-            // Fragments (and anything else, ESP, AH...) are not ours.
-            NEXTHDR_FRAGMENT | _ => return None,
+            // A fragment's TCP header may be in another fragment; the
+            // flow's own packets are never fragmented (MTU set for the SRH).
+            NEXTHDR_FRAGMENT => return None,
+            // ESP, AH and anything else are not ours.
+            _ => return None,
         }
     }
     let segment = packet.get(at..)?;

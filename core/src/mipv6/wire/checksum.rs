@@ -61,7 +61,8 @@ pub fn upper_layer(
 ) -> u16 {
     let head = data.get(..offset).unwrap_or(data);
     let tail = data.get(offset + 2..).unwrap_or(&[]);
-    let acc = pseudo_header_sum(src, dst, data.len(), next_header) + sum_words(head) + sum_words(tail);
+    let acc =
+        pseudo_header_sum(src, dst, data.len(), next_header) + sum_words(head) + sum_words(tail);
     !fold(acc)
 }
 
