@@ -24,7 +24,7 @@ use crate::handoff::{flow_of_socket, Arrival, Engine, HandoffError, Listeners};
 use crate::lowlevel::{Node, NodeError, Scope};
 use crate::metrics::{Counter, Gauge, Metrics};
 use crate::policy::{ClientInfo, GeckoPolicy, RandomPolicy};
-use crate::socket::{rtt_of, GeckoServerSocket, GeckoSocket};
+use crate::socket::{rtt_of, GeckoServerSocket};
 
 /// Why a framework call failed.
 #[derive(Debug, thiserror::Error)]
@@ -107,11 +107,25 @@ impl Core {
         self.rt.spawn(fut);
     }
 
-    /// Runs `fut` on the runtime from an application thread.
+    /// Runs `fut` on the runtime's threads (so sockets it opens live in
+    /// the framework's network namespace, whatever the caller's) and waits
+    /// for it from an application thread.
     pub(crate) fn block_on<T: Send + 'static>(
         &self,
-        fut: impl Future<Output = T> + Send,
+        fut: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, GeckoError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(GeckoError::InAsyncContext);
+        }
+        self.rt.block_on(self.rt.spawn(fut)).map_err(|e| GeckoError::Io {
+            what: "running on the framework's runtime",
+            source: std::io::Error::other(e.to_string()),
+        })
+    }
+
+    /// Waits for `fut` on the calling thread (for futures that open no
+    /// sockets).
+    pub(crate) fn wait<T>(&self, fut: impl Future<Output = T>) -> Result<T, GeckoError> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(GeckoError::InAsyncContext);
         }
@@ -158,9 +172,10 @@ impl Core {
     /// now (the caller closes its descriptors); `Ok(false)`: stays here.
     pub(crate) async fn place(
         &self,
-        stream: &TcpStream,
+        stream: Arc<TcpStream>,
         target: Option<Ipv6Addr>,
     ) -> Result<bool, GeckoError> {
+        let stream = &*stream;
         let split = self.split.load(Ordering::Relaxed);
         if let Some(t) = target {
             if t == self.engine.address() {
@@ -459,21 +474,19 @@ async fn listen(core: Arc<Core>, listener: tokio::net::TcpListener, sink: mpsc::
         let (core, sink) = (core.clone(), sink.clone());
         tokio::spawn(async move {
             let stream = match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s)) {
-                Ok(s) => s,
+                Ok(s) => Arc::new(s),
                 Err(e) => return tracing::warn!(error = %e, "taking an accepted connection"),
             };
             if let (Some(rtt), Ok(flow)) = (rtt_of(&stream), flow_of_socket(&stream)) {
                 core.engine.note_rtt(flow.client, rtt);
             }
-            match core.place(&stream, None).await {
-                // Served elsewhere: this, the only descriptor, closes silently.
-                Ok(true) => drop(stream),
-                Ok(false) | Err(_) => {
-                    let _ = sink.send(Arrival {
-                        stream,
-                        handed_in: false,
-                    });
-                }
+            let placed = core.place(stream.clone(), None).await;
+            // Served elsewhere: this, the only descriptor, closes silently.
+            if let (Ok(false) | Err(_), Ok(stream)) = (placed, Arc::try_unwrap(stream)) {
+                let _ = sink.send(Arrival {
+                    stream,
+                    handed_in: false,
+                });
             }
         });
     }

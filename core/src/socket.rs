@@ -215,7 +215,7 @@ impl GeckoSocket {
         let job = {
             let core = core.clone();
             async move {
-                let result = core.place(&stream, target).await;
+                let result = core.place(stream.clone(), target).await;
                 let settled = match result {
                     Ok(true) => {
                         release(&stream);
@@ -235,7 +235,9 @@ impl GeckoSocket {
             });
             return Ok(true);
         }
-        let moved = core.block_on(job).inspect_err(|_| self.phase.set(Phase::Serving))??;
+        let moved = core
+            .block_on(job)
+            .inspect_err(|_| self.phase.set(Phase::Serving))??;
         if moved {
             self.uncount();
         }
@@ -395,7 +397,7 @@ impl GeckoServerSocket {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(GeckoError::InAsyncContext);
         }
-        let waited = self.core.block_on(async move {
+        let waited = self.core.wait(async move {
             let mut rx = self.arrivals.lock().await;
             tokio::time::timeout(timeout, rx.recv()).await
         });

@@ -30,9 +30,13 @@ use super::peer_channel::{claimed_sender, PeerCodec, SealError, MAX_PLAINTEXT};
 /// fits many times over).
 pub const MAX_MESSAGE: usize = 64 << 20;
 
-/// Longest a send may take (connecting included) before the connection
-/// is dropped: a dead peer must not hold its caller.
+/// Longest a small send may take (connecting included) before the
+/// connection is dropped: a dead peer must not hold its caller. Large
+/// messages get more time, at [`SEND_RATE`].
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The slowest rate a live peer is expected to take a message at.
+pub const SEND_RATE: u64 = 10 << 20;
 
 /// Plaintext per frame: one flag byte (1 = last frame of the message)
 /// then the message's bytes.
@@ -163,7 +167,8 @@ impl PeerStreams {
             .clone();
         let mut conn = slot.lock().await;
         let send_err = |source| PeerStreamError::Send { node, source };
-        let sent = tokio::time::timeout(SEND_TIMEOUT, self.send_on(&mut conn, addr, node, &bytes)).await;
+        let limit = SEND_TIMEOUT + Duration::from_millis(bytes.len() as u64 * 1000 / SEND_RATE);
+        let sent = tokio::time::timeout(limit, self.send_on(&mut conn, addr, node, &bytes)).await;
         match sent {
             Ok(r) => r,
             Err(_) => {

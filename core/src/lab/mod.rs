@@ -3,6 +3,7 @@
 //! each on its own segment behind the router. Every address is from
 //! 2001:db8::/32 and nothing is added to the machine's own namespace.
 
+pub mod framework_host;
 pub mod links;
 pub mod netns;
 pub mod node_host;

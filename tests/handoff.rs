@@ -1,0 +1,287 @@
+//! TCP handoff across the lab: `gecko-ha` and `gecko-cn` as real
+//! processes, server nodes running the high-level API in-process inside
+//! their namespaces (GeckoFramework, policies, GeckoSocket), unmodified
+//! clients (kernel TCP sockets). Needs root. Every stream is checked end
+//! to end with SHA-256, both ways.
+//!
+//! Each test uses its own lab name, so they run in parallel; a guard takes
+//! each lab down even when the test fails.
+
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gecko::lab::framework_host::{echo_handler, EchoHandoffs, FrameworkHost, Handler};
+use gecko::lab::service::connect_in;
+use gecko::lab::Lab;
+use gecko::policy::{ClientInfo, GeckoPolicy, RoundRobinPolicy};
+use sha2::{Digest, Sha256};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A lab with its daemons, taken down however the test ends.
+struct LabGuard(Lab);
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = Lab::down(&self.0.topology.name);
+    }
+}
+
+impl LabGuard {
+    fn up(name: &str, nodes: usize, clients: usize) -> LabGuard {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let _ = Lab::down(name);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let lab = rt
+            .block_on(Lab::up(name, nodes, clients, &mut |_| {}))
+            .expect("lab up");
+        let guard = LabGuard(lab);
+        let bins = |daemon: &str| {
+            let exe = match daemon {
+                "gecko-ha" => env!("CARGO_BIN_EXE_gecko-ha"),
+                _ => env!("CARGO_BIN_EXE_gecko-cn"),
+            };
+            (PathBuf::from(exe), vec![])
+        };
+        guard.0.start_daemons(&bins).expect("daemons start");
+        guard
+    }
+
+    fn g(&self) -> SocketAddr {
+        let config = gecko::config::Config::load(self.0.config_path()).unwrap();
+        SocketAddr::from((config.global_address, config.service_port))
+    }
+
+    fn address(&self, host: &str) -> Ipv6Addr {
+        self.0.topology.host(host).unwrap().address
+    }
+
+    /// Starts every node with `handler`, then waits until each has heard
+    /// the others' load reports (policies only pick nodes they heard).
+    fn nodes(&self, n: usize, handler: Handler) -> Vec<FrameworkHost> {
+        let hosts: Vec<FrameworkHost> = (1..=n)
+            .map(|i| FrameworkHost::start(&self.0, &format!("node{i}"), None, handler.clone()))
+            .collect::<Result<_, _>>()
+            .expect("nodes start");
+        std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+        hosts
+    }
+
+    fn connect(&self, client: &str) -> TcpStream {
+        let ns = self.0.netns(client).unwrap();
+        connect_in(&ns, self.g(), None, TIMEOUT).expect("connect to G")
+    }
+}
+
+/// Sends `total` pseudo-random bytes and reads the echo at the same time;
+/// returns (SHA-256 sent, SHA-256 received, bytes received).
+fn stream_echo(stream: TcpStream, total: usize, seed: u8) -> ([u8; 32], [u8; 32], usize) {
+    let mut reader = stream.try_clone().unwrap();
+    reader.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let receiving = std::thread::spawn(move || {
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0;
+        while got < total {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hash.update(&buf[..n]);
+                    got += n;
+                }
+                Err(e) => panic!("reading the echo after {got} bytes: {e}"),
+            }
+        }
+        (<[u8; 32]>::from(hash.finalize()), got)
+    });
+    let mut writer = stream;
+    let mut hash = Sha256::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut state = u64::from(seed) * 0x9e37_79b9_7f4a_7c15 + 1;
+    let mut sent = 0;
+    while sent < total {
+        let n = chunk.len().min(total - sent);
+        for b in chunk[..n].iter_mut() {
+            // xorshift: cheap bytes that never repeat in step with chunks.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        writer.write_all(&chunk[..n]).expect("sending");
+        hash.update(&chunk[..n]);
+        sent += n;
+    }
+    let (received, got) = receiving.join().expect("receiver");
+    writer.shutdown(std::net::Shutdown::Write).unwrap();
+    (hash.finalize().into(), received, got)
+}
+
+/// Waits until `done` holds, failing the test after [`TIMEOUT`].
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited {TIMEOUT:?} for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn total(nodes: &[FrameworkHost], series: &str) -> f64 {
+    nodes.iter().map(|n| n.metric(series)).sum()
+}
+
+#[test]
+fn connections_are_placed_at_establishment_and_spread_by_policy() {
+    let lab = LabGuard::up("t-ho-spread", 3, 3);
+    let nodes = lab.nodes(3, echo_handler(EchoHandoffs::default()));
+    for n in &nodes {
+        n.framework().set_policy(Arc::new(RoundRobinPolicy::default()));
+    }
+    let mut open = Vec::new();
+    for i in 0..50 {
+        let client = format!("client{}", i % 3 + 1);
+        let mut s = lab.connect(&client);
+        let payload: Vec<u8> = (0..10_000).map(|j| (i * 7 + j) as u8).collect();
+        let sent: [u8; 32] = Sha256::digest(&payload).into();
+        let got = gecko::lab::service::echo_round(&mut s, &payload).expect("echo");
+        assert_eq!(got, sent, "connection {i} from {client}");
+        open.push(s);
+    }
+    let accepted: Vec<f64> = nodes
+        .iter()
+        .map(|n| n.metric("gecko_connections_accepted_total"))
+        .collect();
+    assert_eq!(accepted.iter().sum::<f64>(), 50.0, "{accepted:?}");
+    for (n, a) in nodes.iter().zip(&accepted) {
+        assert!(*a >= 15.0, "round robin gave {} only {a} of 50: {accepted:?}", n.name());
+    }
+    // Placed by the contact node (node1): the others' came in by handoff.
+    let out = nodes[0].metric("gecko_handoffs_total{direction=\"out\"}");
+    assert_eq!(out, accepted[1] + accepted[2]);
+    assert_eq!(total(&nodes, "gecko_connections_open"), 50.0);
+    // Still served where they landed.
+    for (i, s) in open.iter_mut().enumerate() {
+        let payload = vec![i as u8; 3000];
+        let sent: [u8; 32] = Sha256::digest(&payload).into();
+        assert_eq!(gecko::lab::service::echo_round(s, &payload).unwrap(), sent);
+    }
+}
+
+#[test]
+fn busy_connections_survive_hundreds_of_mid_stream_handoffs() {
+    let mb: usize = std::env::var("GECKO_TEST_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let big = mb << 20;
+    let lab = LabGuard::up("t-ho-mid", 3, 1);
+    // About 250 handoffs over the big stream (each chooses a random node,
+    // itself included, so some stay).
+    let handoffs = EchoHandoffs {
+        on_h: false,
+        every_bytes: Some((big / 300) as u64),
+    };
+    let nodes = lab.nodes(3, echo_handler(handoffs));
+    let t0 = Instant::now();
+    // One big stream and three smaller ones from the same client host,
+    // each moving on its own.
+    let sizes: Vec<usize> = match std::env::var("GECKO_TEST_STREAMS") {
+        Ok(v) if v == "1" => vec![big],
+        _ => vec![big, big / 8, big / 8, big / 8],
+    };
+    let streams: Vec<_> = sizes
+        .into_iter()
+        .enumerate()
+        .map(|(i, size)| {
+            let s = lab.connect("client1");
+            std::thread::spawn(move || (size, stream_echo(s, size, i as u8 + 1)))
+        })
+        .collect();
+    for (i, t) in streams.into_iter().enumerate() {
+        let (size, (sent, received, got)) = t.join().expect("stream");
+        assert_eq!(got, size, "stream {i}: bytes echoed");
+        assert_eq!(received, sent, "stream {i}: SHA-256 of the echo");
+    }
+    let moved = total(&nodes, "gecko_handoffs_total{direction=\"out\"}");
+    let came = total(&nodes, "gecko_handoffs_total{direction=\"in\"}");
+    let failed = total(&nodes, "gecko_handoff_failures_total");
+    eprintln!(
+        "{mb} MB + 3 x {} MB echoed in {:.1} s with {moved} handoffs ({failed} failed)",
+        mb / 8,
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(moved, came);
+    assert!(moved >= 200.0 * mb as f64 / 100.0, "only {moved} handoffs");
+}
+
+/// A policy that always names one node and counts failure notices.
+struct Always {
+    target: Ipv6Addr,
+    failed: AtomicUsize,
+}
+
+impl GeckoPolicy for Always {
+    fn select_target(&self, _: &ClientInfo) -> Option<Ipv6Addr> {
+        Some(self.target)
+    }
+
+    fn notify_failed_handoff(&self, target: Ipv6Addr) {
+        assert_eq!(target, self.target);
+        self.failed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
+    let lab = LabGuard::up("t-ho-fail", 3, 1);
+    // node3 runs no framework: a handoff toward it finds nobody.
+    let dead = lab.address("node3");
+    let policy = Arc::new(Always {
+        target: dead,
+        failed: AtomicUsize::new(0),
+    });
+    let nodes: Vec<FrameworkHost> = ["node1", "node2"]
+        .iter()
+        .map(|n| {
+            FrameworkHost::start(&lab.0, n, None, echo_handler(EchoHandoffs { on_h: true, every_bytes: None }))
+                .unwrap()
+        })
+        .collect();
+    nodes[0].framework().set_policy(policy.clone());
+    let mut s = lab.connect("client1");
+    // Placement at establishment failed: served by the contact node.
+    let payload = b"hello H and more".to_vec();
+    let sent: [u8; 32] = Sha256::digest(&payload).into();
+    assert_eq!(gecko::lab::service::echo_round(&mut s, &payload).unwrap(), sent);
+    wait_for("placement and the H handoff to fail", || policy.failed.load(Ordering::SeqCst) >= 2);
+    assert_eq!(nodes[0].metric("gecko_connections_accepted_total"), 1.0);
+    assert!(nodes[0].metric("gecko_handoff_failures_total") >= 2.0);
+    // An acceptor that fails half way: node2 has no server socket on the
+    // port of the connection (a second service on another port).
+    let other = FrameworkHost::start(&lab.0, "node3", Some(9), echo_handler(EchoHandoffs::default())).unwrap();
+    let policy3 = Arc::new(Always {
+        target: lab.address("node3"),
+        failed: AtomicUsize::new(0),
+    });
+    nodes[0].framework().set_policy(policy3.clone());
+    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    let payload = vec![b'H'; 50_000];
+    let sent: [u8; 32] = Sha256::digest(&payload).into();
+    assert_eq!(gecko::lab::service::echo_round(&mut s, &payload).unwrap(), sent);
+    wait_for("the refused handoff", || policy3.failed.load(Ordering::SeqCst) >= 1);
+    assert_eq!(other.metric("gecko_handoffs_total{direction=\"in\"}"), 0.0);
+    // And the connection still works, on node1.
+    let payload = vec![7u8; 100_000];
+    let sent: [u8; 32] = Sha256::digest(&payload).into();
+    assert_eq!(gecko::lab::service::echo_round(&mut s, &payload).unwrap(), sent);
+}
