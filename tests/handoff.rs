@@ -27,6 +27,19 @@ struct LabGuard(Lab);
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the daemons' logs of a failed test.
+            let keep = std::env::temp_dir().join(format!("{}-logs", self.0.topology.name));
+            let _ = std::fs::create_dir_all(&keep);
+            for e in std::fs::read_dir(&self.0.dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
+            }
+            eprintln!("daemon logs kept in {}", keep.display());
+        }
         let _ = Lab::down(&self.0.topology.name);
     }
 }
@@ -107,7 +120,7 @@ fn stream_echo(stream: TcpStream, total: usize, seed: u8) -> ([u8; 32], [u8; 32]
     let mut writer = stream;
     let mut hash = Sha256::new();
     let mut chunk = vec![0u8; 64 * 1024];
-    let mut state = u64::from(seed) * 0x9e37_79b9_7f4a_7c15 + 1;
+    let mut state = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut sent = 0;
     while sent < total {
         let n = chunk.len().min(total - sent);
@@ -145,7 +158,8 @@ fn connections_are_placed_at_establishment_and_spread_by_policy() {
     let lab = LabGuard::up("t-ho-spread", 3, 3);
     let nodes = lab.nodes(3, echo_handler(EchoHandoffs::default()));
     for n in &nodes {
-        n.framework().set_policy(Arc::new(RoundRobinPolicy::default()));
+        n.framework()
+            .set_policy(Arc::new(RoundRobinPolicy::default()));
     }
     let mut open = Vec::new();
     for i in 0..50 {
@@ -163,7 +177,11 @@ fn connections_are_placed_at_establishment_and_spread_by_policy() {
         .collect();
     assert_eq!(accepted.iter().sum::<f64>(), 50.0, "{accepted:?}");
     for (n, a) in nodes.iter().zip(&accepted) {
-        assert!(*a >= 15.0, "round robin gave {} only {a} of 50: {accepted:?}", n.name());
+        assert!(
+            *a >= 15.0,
+            "round robin gave {} only {a} of 50: {accepted:?}",
+            n.name()
+        );
     }
     // Placed by the contact node (node1): the others' came in by handoff.
     let out = nodes[0].metric("gecko_handoffs_total{direction=\"out\"}");
@@ -220,6 +238,13 @@ fn busy_connections_survive_hundreds_of_mid_stream_handoffs() {
         mb / 8,
         t0.elapsed().as_secs_f64()
     );
+    for n in &nodes {
+        for l in n.framework().metrics().render().lines() {
+            if l.starts_with("gecko_handoff_seconds") {
+                eprintln!("{} {l}", n.name());
+            }
+        }
+    }
     assert_eq!(moved, came);
     assert!(moved >= 200.0 * mb as f64 / 100.0, "only {moved} handoffs");
 }
@@ -253,8 +278,16 @@ fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
     let nodes: Vec<FrameworkHost> = ["node1", "node2"]
         .iter()
         .map(|n| {
-            FrameworkHost::start(&lab.0, n, None, echo_handler(EchoHandoffs { on_h: true, every_bytes: None }))
-                .unwrap()
+            FrameworkHost::start(
+                &lab.0,
+                n,
+                None,
+                echo_handler(EchoHandoffs {
+                    on_h: true,
+                    every_bytes: None,
+                }),
+            )
+            .unwrap()
         })
         .collect();
     nodes[0].framework().set_policy(policy.clone());
@@ -262,13 +295,24 @@ fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
     // Placement at establishment failed: served by the contact node.
     let payload = b"hello H and more".to_vec();
     let sent: [u8; 32] = Sha256::digest(&payload).into();
-    assert_eq!(gecko::lab::service::echo_round(&mut s, &payload).unwrap(), sent);
-    wait_for("placement and the H handoff to fail", || policy.failed.load(Ordering::SeqCst) >= 2);
+    assert_eq!(
+        gecko::lab::service::echo_round(&mut s, &payload).unwrap(),
+        sent
+    );
+    wait_for("placement and the H handoff to fail", || {
+        policy.failed.load(Ordering::SeqCst) >= 2
+    });
     assert_eq!(nodes[0].metric("gecko_connections_accepted_total"), 1.0);
     assert!(nodes[0].metric("gecko_handoff_failures_total") >= 2.0);
     // An acceptor that fails half way: node2 has no server socket on the
     // port of the connection (a second service on another port).
-    let other = FrameworkHost::start(&lab.0, "node3", Some(9), echo_handler(EchoHandoffs::default())).unwrap();
+    let other = FrameworkHost::start(
+        &lab.0,
+        "node3",
+        Some(9),
+        echo_handler(EchoHandoffs::default()),
+    )
+    .unwrap();
     let policy3 = Arc::new(Always {
         target: lab.address("node3"),
         failed: AtomicUsize::new(0),
@@ -277,11 +321,19 @@ fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
     std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
     let payload = vec![b'H'; 50_000];
     let sent: [u8; 32] = Sha256::digest(&payload).into();
-    assert_eq!(gecko::lab::service::echo_round(&mut s, &payload).unwrap(), sent);
-    wait_for("the refused handoff", || policy3.failed.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        gecko::lab::service::echo_round(&mut s, &payload).unwrap(),
+        sent
+    );
+    wait_for("the refused handoff", || {
+        policy3.failed.load(Ordering::SeqCst) >= 1
+    });
     assert_eq!(other.metric("gecko_handoffs_total{direction=\"in\"}"), 0.0);
     // And the connection still works, on node1.
     let payload = vec![7u8; 100_000];
     let sent: [u8; 32] = Sha256::digest(&payload).into();
-    assert_eq!(gecko::lab::service::echo_round(&mut s, &payload).unwrap(), sent);
+    assert_eq!(
+        gecko::lab::service::echo_round(&mut s, &payload).unwrap(),
+        sent
+    );
 }

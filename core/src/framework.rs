@@ -117,10 +117,12 @@ impl Core {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(GeckoError::InAsyncContext);
         }
-        self.rt.block_on(self.rt.spawn(fut)).map_err(|e| GeckoError::Io {
-            what: "running on the framework's runtime",
-            source: std::io::Error::other(e.to_string()),
-        })
+        self.rt
+            .block_on(self.rt.spawn(fut))
+            .map_err(|e| GeckoError::Io {
+                what: "running on the framework's runtime",
+                source: std::io::Error::other(e.to_string()),
+            })
     }
 
     /// Waits for `fut` on the calling thread (for futures that open no
@@ -160,7 +162,8 @@ impl Core {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         self.rt.spawn_blocking(move || {
-            let r = std::panic::catch_unwind(AssertUnwindSafe(|| policy.notify_failed_handoff(target)));
+            let r =
+                std::panic::catch_unwind(AssertUnwindSafe(|| policy.notify_failed_handoff(target)));
             if r.is_err() {
                 tracing::error!("the policy's notify_failed_handoff panicked");
             }
@@ -327,7 +330,11 @@ impl GeckoFramework {
                 source: std::io::Error::other(e.to_string()),
             };
             let open = m
-                .gauge("gecko_connections_open", "Connections this node serves now", &[])
+                .gauge(
+                    "gecko_connections_open",
+                    "Connections this node serves now",
+                    &[],
+                )
                 .map_err(bad)?;
             let accepted = m
                 .counter(
@@ -336,9 +343,14 @@ impl GeckoFramework {
                     &[],
                 )
                 .map_err(bad)?;
-            let engine =
-                Engine::start(&config, me as u16, node.clone(), listeners.clone(), open.clone())
-                    .await?;
+            let engine = Engine::start(
+                &config,
+                me as u16,
+                node.clone(),
+                listeners.clone(),
+                open.clone(),
+            )
+            .await?;
             let core = Arc::new(Core {
                 rt: tokio::runtime::Handle::current(),
                 engine,
@@ -461,7 +473,11 @@ impl GeckoFramework {
 }
 
 /// Accepts on G and places each new connection.
-async fn listen(core: Arc<Core>, listener: tokio::net::TcpListener, sink: mpsc::UnboundedSender<Arrival>) {
+async fn listen(
+    core: Arc<Core>,
+    listener: tokio::net::TcpListener,
+    sink: mpsc::UnboundedSender<Arrival>,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -473,7 +489,10 @@ async fn listen(core: Arc<Core>, listener: tokio::net::TcpListener, sink: mpsc::
         };
         let (core, sink) = (core.clone(), sink.clone());
         tokio::spawn(async move {
-            let stream = match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s)) {
+            let stream = match stream
+                .into_std()
+                .and_then(|s| s.set_nonblocking(false).map(|()| s))
+            {
                 Ok(s) => Arc::new(s),
                 Err(e) => return tracing::warn!(error = %e, "taking an accepted connection"),
             };

@@ -41,6 +41,8 @@ use crate::mipv6::wire::{ba_status, MhType};
 const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
 /// Sends of one message before giving up.
 const ATTEMPTS: usize = 3;
+/// Binding Updates refused for an old sequence number before giving up.
+const MAX_SEQ_CURES: usize = 16;
 
 /// What a handoff binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -586,7 +588,11 @@ async fn bind(
         .next()
     };
     let mut renewed = false;
-    for _ in 0..ATTEMPTS {
+    // An old sequence number is answered at once, so curing it does not
+    // use up an attempt: nodes handing a client's connections among
+    // themselves race for its numbers.
+    let (mut attempts, mut behind) = (0, 0);
+    while attempts < ATTEMPTS && behind < MAX_SEQ_CURES {
         let (home, care_of) = fresh_tokens(inner, client, lifetime != 0).await?;
         let req = BindingRequest {
             home: inner.g,
@@ -616,7 +622,11 @@ async fn bind(
                 }
                 return Ok(());
             }
-            Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW => seq = a.sequence.next(),
+            Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW => {
+                behind += 1;
+                seq = a.sequence.next();
+                continue;
+            }
             Some(a)
                 if (ba_status::EXPIRED_HOME_NONCE..=ba_status::EXPIRED_NONCES)
                     .contains(&a.status)
@@ -634,6 +644,7 @@ async fn bind(
                 })
             }
             None => {
+                attempts += 1;
                 // No answer: the client agent drops a BU silently when the
                 // tokens no longer check (it restarted, with a new Kcn), so
                 // the next try starts with new tokens.

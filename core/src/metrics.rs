@@ -119,14 +119,17 @@ impl Histogram {
 
     /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.0.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.0
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
 /// Bucket bounds for handoff-like durations: 100 µs to 10 s.
 pub const DURATION_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
 /// One series' value.
@@ -313,7 +316,10 @@ fn render_histogram(out: &mut String, name: &str, labels: &Labels, h: &Histogram
     let mut cumulative = 0;
     for (i, c) in h.0.counts.iter().enumerate() {
         cumulative += c.load(Ordering::Relaxed);
-        let le = h.0.bounds.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+        let le =
+            h.0.bounds
+                .get(i)
+                .map_or("+Inf".to_string(), |b| b.to_string());
         series_name(out, name, "_bucket", labels, Some(&le));
         writeln!(out, " {cumulative}")?;
     }

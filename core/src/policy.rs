@@ -171,15 +171,25 @@ mod tests {
             seen.insert(t);
         }
         assert_eq!(seen.len(), 2);
-        assert_eq!(RandomPolicy.select_target(&client(vec![node(1, 0, None, false)])), None);
+        assert_eq!(
+            RandomPolicy.select_target(&client(vec![node(1, 0, None, false)])),
+            None
+        );
     }
 
     #[test]
     fn round_robin_cycles() {
-        let c = client(vec![node(1, 0, None, true), node(2, 0, None, true), node(3, 0, None, true)]);
+        let c = client(vec![
+            node(1, 0, None, true),
+            node(2, 0, None, true),
+            node(3, 0, None, true),
+        ]);
         let p = RoundRobinPolicy::default();
         let picks: Vec<_> = (0..6).map(|_| p.select_target(&c).unwrap()).collect();
-        let want: Vec<_> = [0, 1, 2, 0, 1, 2].iter().map(|i| c.nodes[*i].address).collect();
+        let want: Vec<_> = [0, 1, 2, 0, 1, 2]
+            .iter()
+            .map(|i| c.nodes[*i].address)
+            .collect();
         assert_eq!(picks, want);
     }
 
@@ -191,10 +201,16 @@ mod tests {
             node(3, 1, Some(300), false),
             node(4, 3, Some(400), true),
         ]);
-        assert_eq!(LeastConnectionsPolicy.select_target(&c), Some(c.nodes[1].address));
+        assert_eq!(
+            LeastConnectionsPolicy.select_target(&c),
+            Some(c.nodes[1].address)
+        );
         assert_eq!(ProximityPolicy.select_target(&c), Some(c.nodes[3].address));
         let unmeasured = client(vec![node(1, 5, None, true), node(2, 2, None, true)]);
-        assert_eq!(ProximityPolicy.select_target(&unmeasured), Some(unmeasured.nodes[1].address));
+        assert_eq!(
+            ProximityPolicy.select_target(&unmeasured),
+            Some(unmeasured.nodes[1].address)
+        );
     }
 
     #[test]

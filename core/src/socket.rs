@@ -129,7 +129,8 @@ impl GeckoSocket {
         let s = socket2::Socket::new(domain, socket2::Type::STREAM, None)
             .map_err(GeckoError::io("creating a socket"))?;
         s.bind(&local.into()).map_err(GeckoError::io("binding"))?;
-        s.connect(&addr.into()).map_err(GeckoError::io("connecting"))?;
+        s.connect(&addr.into())
+            .map_err(GeckoError::io("connecting"))?;
         Ok(Self::client(s.into()))
     }
 
@@ -201,10 +202,18 @@ impl GeckoSocket {
         self.start_handoff(Some(target), nonblocking)
     }
 
-    fn start_handoff(&mut self, target: Option<Ipv6Addr>, nonblocking: bool) -> Result<bool, GeckoError> {
+    fn start_handoff(
+        &mut self,
+        target: Option<Ipv6Addr>,
+        nonblocking: bool,
+    ) -> Result<bool, GeckoError> {
         let core = self.core.clone().ok_or(GeckoError::NotServed)?;
         {
-            let mut p = self.phase.phase.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut p = self
+                .phase
+                .phase
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match *p {
                 Phase::Serving => *p = Phase::HandingOff,
                 Phase::HandingOff => return Err(GeckoError::Busy),
@@ -253,7 +262,11 @@ impl GeckoSocket {
     }
 
     /// Runs `op` on the stream unless the connection is frozen or gone.
-    fn io<T>(&mut self, mut op: impl FnMut(&TcpStream) -> io::Result<T>, eof: impl Fn(&T) -> bool) -> io::Result<T> {
+    fn io<T>(
+        &mut self,
+        mut op: impl FnMut(&TcpStream) -> io::Result<T>,
+        eof: impl Fn(&T) -> bool,
+    ) -> io::Result<T> {
         loop {
             let before = if self.nonblocking {
                 match self.phase.get() {
@@ -340,9 +353,11 @@ impl Drop for GeckoSocket {
         let phase = self.phase.settled();
         self.uncount();
         if phase == Phase::Serving {
-            if let (Some(core), Ok(SocketAddr::V6(peer)), Ok(SocketAddr::V6(local))) =
-                (&self.core, self.stream.peer_addr(), self.stream.local_addr())
-            {
+            if let (Some(core), Ok(SocketAddr::V6(peer)), Ok(SocketAddr::V6(local))) = (
+                &self.core,
+                self.stream.peer_addr(),
+                self.stream.local_addr(),
+            ) {
                 core.forget_flow(crate::dataplane::FlowKey {
                     client: *peer.ip(),
                     client_port: peer.port(),
@@ -364,12 +379,18 @@ pub struct GeckoServerSocket {
 
 impl std::fmt::Debug for GeckoServerSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeckoServerSocket").field("port", &self.port).finish()
+        f.debug_struct("GeckoServerSocket")
+            .field("port", &self.port)
+            .finish()
     }
 }
 
 impl GeckoServerSocket {
-    pub(crate) fn new(core: Arc<Core>, port: u16, arrivals: mpsc::UnboundedReceiver<Arrival>) -> Self {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        port: u16,
+        arrivals: mpsc::UnboundedReceiver<Arrival>,
+    ) -> Self {
         GeckoServerSocket {
             core,
             port,

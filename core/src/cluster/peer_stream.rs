@@ -116,7 +116,10 @@ impl PeerStreams {
     ) -> Result<(PeerStreams, mpsc::UnboundedReceiver<Inbound<M>>), PeerStreamError> {
         let listener = TcpListener::bind(local)
             .await
-            .map_err(|source| PeerStreamError::Bind { addr: local, source })?;
+            .map_err(|source| PeerStreamError::Bind {
+                addr: local,
+                source,
+            })?;
         let shared = Arc::new(Shared {
             me: seal.me(),
             seal: Mutex::new(seal),
@@ -260,8 +263,11 @@ async fn read_loop<M: DeserializeOwned>(
     tx: mpsc::UnboundedSender<Inbound<M>>,
 ) {
     let reject = |why: &str| {
-        *shared.rejected.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        tracing::debug!(%from, why, "peer stream dropped");
+        *shared
+            .rejected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) += 1;
+        tracing::warn!(%from, why, "peer stream dropped");
     };
     let mut message = Vec::new();
     let mut frame = Vec::new();
@@ -388,7 +394,9 @@ mod tests {
         push_frame(&mut frame, &sealed);
         s.write_all(&frame).await.expect("write");
         // A genuine frame sent twice: the copy is dropped.
-        let genuine = a.seal_frames(&postcard::to_allocvec(&vec![5u8]).unwrap()).unwrap();
+        let genuine = a
+            .seal_frames(&postcard::to_allocvec(&vec![5u8]).unwrap())
+            .unwrap();
         let mut s2 = TcpStream::connect(target).await.expect("connect");
         s2.write_all(&genuine).await.expect("write");
         s2.write_all(&genuine).await.expect("write");

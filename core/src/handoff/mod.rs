@@ -119,7 +119,10 @@ enum Route {
         until: Option<Instant>,
     },
     /// Kept until the local frozen socket thaws.
-    Hold { packets: Vec<Captured>, since: Instant },
+    Hold {
+        packets: Vec<Captured>,
+        since: Instant,
+    },
     /// Replayed into the local socket at once.
     Live { until: Instant },
 }
@@ -164,7 +167,12 @@ pub struct Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        for t in self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).iter() {
+        for t in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
             t.abort();
         }
     }
@@ -189,7 +197,9 @@ pub fn flow_of_socket(stream: &std::net::TcpStream) -> Result<FlowKey, HandoffEr
             source: std::io::Error::other("not an IPv6 connection"),
         }),
     };
-    let local: SocketAddrV6 = v6(stream.local_addr().map_err(io("reading the local address"))?)?;
+    let local: SocketAddrV6 = v6(stream
+        .local_addr()
+        .map_err(io("reading the local address"))?)?;
     let peer: SocketAddrV6 = v6(stream.peer_addr().map_err(io("reading the peer address"))?)?;
     Ok(FlowKey {
         client: *peer.ip(),
@@ -296,7 +306,8 @@ impl Engine {
 
     /// Whether this node offers itself to the others' policies.
     pub fn set_joined(&self, joined: bool) {
-        self.joined.store(joined, std::sync::atomic::Ordering::Relaxed);
+        self.joined
+            .store(joined, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The node's signalling.
@@ -311,7 +322,10 @@ impl Engine {
 
     /// The index of the node at `address`.
     pub fn index_of(&self, address: Ipv6Addr) -> Option<u16> {
-        self.nodes.iter().position(|a| *a == address).map(|i| i as u16)
+        self.nodes
+            .iter()
+            .position(|a| *a == address)
+            .map(|i| i as u16)
     }
 
     /// What a policy sees for `client`; `failed` nodes are marked
@@ -333,15 +347,20 @@ impl Engine {
                 let (connections, fresh, rtt) = if i == usize::from(self.me) {
                     let own = self.connections.get().max(0) as u32;
                     let rtt = own_rtt.or_else(|| {
-                        loads.get(&self.me).and_then(|l| l.rtts.get(client.ip()).copied())
+                        loads
+                            .get(&self.me)
+                            .and_then(|l| l.rtts.get(client.ip()).copied())
                     });
-                    (own, self.joined.load(std::sync::atomic::Ordering::Relaxed), rtt)
+                    (
+                        own,
+                        self.joined.load(std::sync::atomic::Ordering::Relaxed),
+                        rtt,
+                    )
                 } else {
                     match loads.get(&(i as u16)) {
                         Some(l) => (
                             l.connections,
-                            l.available
-                                && l.at.is_some_and(|t| now.duration_since(t) < LOAD_STALE),
+                            l.available && l.at.is_some_and(|t| now.duration_since(t) < LOAD_STALE),
                             l.rtts.get(client.ip()).copied(),
                         ),
                         None => (0, false, None),
@@ -407,7 +426,7 @@ impl Engine {
             }
             Err(e) => {
                 self.metrics.failures.inc();
-                tracing::info!(%target, error = %e, "handoff failed; the connection stays here");
+                tracing::info!(me = self.me, port = flow.client_port, %target, error = %e, "handoff failed; the connection stays here");
             }
         }
         result
@@ -424,7 +443,13 @@ impl Engine {
         if split {
             let rx = self.wait_for(id);
             self.streams
-                .send(to, &Message::Prepare { id, client: flow.client })
+                .send(
+                    to,
+                    &Message::Prepare {
+                        id,
+                        client: flow.client,
+                    },
+                )
                 .await
                 .inspect_err(|_| self.stop_waiting(id))?;
             match tokio::time::timeout(PREPARE_TIMEOUT, rx).await {
@@ -459,6 +484,7 @@ impl Engine {
             }
         };
         // Step 2.
+        let t_dumped = Instant::now();
         let rx = self.wait_for(id);
         let offer = Message::Offer {
             id,
@@ -470,6 +496,14 @@ impl Engine {
             self.restore_here(stream, flow, false).await;
             return Err(e.into());
         }
+        tracing::debug!(
+            me = self.me,
+            port = flow.client_port,
+            to,
+            send = ?t_dumped.elapsed(),
+            queued = state.send_queue.len() + state.recv_queue.len(),
+            "offer sent"
+        );
         // Steps 3-6 happen at A.
         let outcome = tokio::time::timeout(OUTCOME_TIMEOUT, rx).await;
         match outcome {
@@ -638,7 +672,7 @@ impl Engine {
         let (ok, maybe_bound, reason) = match self.accept_offer(from, id, state, donor_seq).await {
             Ok(()) => (true, false, String::new()),
             Err((maybe_bound, e)) => {
-                tracing::info!(from, error = %e, "refusing a handed-off connection");
+                tracing::info!(me = self.me, from, id, error = %e, "refusing a handed-off connection");
                 (false, maybe_bound, e.to_string())
             }
         };
@@ -691,8 +725,12 @@ impl Engine {
             self.take_route(&flow);
             (maybe_bound, e)
         };
-        let restored = repair::restore(&state).map_err(|e| fail(false, e.into()))?;
+        let t0 = Instant::now();
+        let restored = restore_when_free(&state)
+            .await
+            .map_err(|e| fail(false, e.into()))?;
         self.lock.lock(&flow).map_err(|e| fail(false, e.into()))?;
+        let t_restored = t0.elapsed();
         let bound = tokio::time::timeout(
             ACCEPT_DEADLINE,
             self.node
@@ -736,8 +774,10 @@ impl Engine {
             }
             return Err((maybe_bound, e));
         }
-        // Step 6: thaw, replay what was caught, unlock.
-        let fd = restored.thaw().map_err(|e| (true, e.into()))?;
+        // Step 6: unlock (the frozen socket is the live one now: what it
+        // receives or sends is the connection's), thaw, replay what the
+        // locks caught.
+        let t_bound = t0.elapsed();
         let held = match self.take_route(&flow) {
             Some(Route::Hold { packets, .. }) => packets,
             _ => Vec::new(),
@@ -751,7 +791,18 @@ impl Engine {
         if let Err(e) = self.lock.unlock(&flow) {
             tracing::error!(?flow, error = %e, "cannot unlock a handed-in flow");
         }
+        let fd = restored.thaw().map_err(|e| (true, e.into()))?;
         self.replay(&held);
+        tracing::debug!(
+            me = self.me,
+            from = donor,
+            port = flow.client_port,
+            ?t_restored,
+            ?t_bound,
+            thawed = ?t0.elapsed(),
+            queued = state.send_queue.len() + state.recv_queue.len(),
+            "handed in"
+        );
         self.metrics.into.inc();
         let stream = std::net::TcpStream::from(fd);
         if let Some(rtt) = crate::socket::rtt_of(&stream) {
@@ -764,6 +815,24 @@ impl Engine {
             handed_in: true,
         });
         Ok(())
+    }
+}
+
+/// Restores `state`, waiting a little while this node's own socket of the
+/// same connection is still being closed: a connection that just left
+/// may come straight back, before the donor side released it.
+async fn restore_when_free(state: &TcpState) -> Result<repair::Restored, RepairError> {
+    let mut tries = 0;
+    loop {
+        match repair::restore(state) {
+            Err(RepairError::Sys { source, .. })
+                if source.raw_os_error() == Some(libc::EADDRNOTAVAIL) && tries < 100 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            r => return r,
+        }
     }
 }
 

@@ -43,11 +43,15 @@ impl FrameworkHost {
         port: Option<u16>,
         handler: Handler,
     ) -> Result<FrameworkHost, GeckoError> {
-        let io = |what: &'static str| move |e: super::LabError| GeckoError::Io {
-            what,
-            source: std::io::Error::other(e.to_string()),
+        let io = |what: &'static str| {
+            move |e: super::LabError| GeckoError::Io {
+                what,
+                source: std::io::Error::other(e.to_string()),
+            }
         };
-        let ns = lab.netns(name).map_err(io("opening the node's namespace"))?;
+        let ns = lab
+            .netns(name)
+            .map_err(io("opening the node's namespace"))?;
         let host = lab.topology.host(name).map_err(io("finding the node"))?;
         let (address, iface, config) = (host.address, host.interface.clone(), lab.config_path());
         let stop = Arc::new(AtomicBool::new(false));
@@ -126,7 +130,13 @@ impl FrameworkHost {
 /// The value of `series` in Prometheus text (0 if absent).
 pub fn metric_in(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 

@@ -41,8 +41,8 @@ use crate::dataplane::netlink::{Netlink, NLM_F_CREATE};
 use crate::dataplane::nft::{
     self, concat_len, concat_type, Chain, Part, Set, IPPROTO_TCP, NFT_META_L4PROTO,
     NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFT_PAYLOAD_NETWORK_HEADER,
-    NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG32_00, NF_DROP, NF_INET_PRE_ROUTING, NF_IP6_PRI_RAW,
-    TYPE_INET_SERVICE, TYPE_IP6ADDR,
+    NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG32_00, NF_DROP, NF_INET_LOCAL_OUT, NF_INET_PRE_ROUTING,
+    NF_IP6_PRI_RAW, TYPE_INET_SERVICE, TYPE_IP6ADDR,
 };
 use crate::dataplane::{DataPlaneError, FlowKey};
 use crate::mipv6::wire::upper_layer_checksum;
@@ -51,6 +51,8 @@ use crate::mipv6::wire::upper_layer_checksum;
 pub const TABLE: &str = "gecko_lock";
 /// The lock's chain.
 pub const CHAIN: &str = "prerouting";
+/// The chain that keeps a frozen socket's packets from the client.
+pub const OUTPUT_CHAIN: &str = "output";
 /// The set of locked flows.
 pub const SET: &str = "locked";
 /// ip6 saddr, tcp sport, tcp dport.
@@ -191,6 +193,14 @@ impl FlowLock {
                 userdata: nft::set_userdata(None),
             }),
             nft::new_rule(TABLE, CHAIN, rule_exprs),
+            nft::new_chain(&Chain {
+                table: TABLE,
+                name: OUTPUT_CHAIN,
+                hook: NF_INET_LOCAL_OUT,
+                priority: NF_IP6_PRI_RAW,
+                kind: "filter",
+            }),
+            nft::new_rule(TABLE, OUTPUT_CHAIN, output_rule_exprs),
         ];
         nft::send_batch(&mut nl, "creating the flow lock's nftables table", &parts)?;
         tracing::debug!(table = TABLE, "flow lock ready");
@@ -361,15 +371,42 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// `meta l4proto tcp ip6 saddr . tcp sport . tcp dport @locked drop`.
 fn rule_exprs(b: &mut Vec<u8>) {
-    // saddr in registers 00-03, sport in 04, dport in 05.
-    const SADDR: u32 = NFT_REG32_00;
-    const SPORT: u32 = NFT_REG32_00 + 4;
-    const DPORT: u32 = NFT_REG32_00 + 5;
+    flow_rule(b, false)
+}
+
+/// `ip6 daddr . tcp dport . tcp sport @locked drop`, on output: a frozen
+/// socket still transmits (pacing and retransmission timers run in repair
+/// mode), and what it sends after the dump must not reach the client, or
+/// the client would hold bytes the restored socket believes unsent.
+fn output_rule_exprs(b: &mut Vec<u8>) {
+    flow_rule(b, true)
+}
+
+/// Client address . client port . server port, read from the source side
+/// of a packet from the client or the destination side of one to it.
+fn flow_rule(b: &mut Vec<u8>, to_client: bool) {
+    // Client address in registers 00-03, client port in 04, server port in 05.
+    const ADDR: u32 = NFT_REG32_00;
+    const CLIENT_PORT: u32 = NFT_REG32_00 + 4;
+    const SERVER_PORT: u32 = NFT_REG32_00 + 5;
+    let (addr_at, client_port_at, server_port_at) = if to_client { (24, 2, 0) } else { (8, 0, 2) };
     nft::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
-    nft::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, SADDR);
-    nft::push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, SPORT);
-    nft::push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, DPORT);
-    nft::push_lookup(b, SET, SET_ID, SADDR, None);
+    nft::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, addr_at, 16, ADDR);
+    nft::push_payload(
+        b,
+        NFT_PAYLOAD_TRANSPORT_HEADER,
+        client_port_at,
+        2,
+        CLIENT_PORT,
+    );
+    nft::push_payload(
+        b,
+        NFT_PAYLOAD_TRANSPORT_HEADER,
+        server_port_at,
+        2,
+        SERVER_PORT,
+    );
+    nft::push_lookup(b, SET, SET_ID, ADDR, None);
     nft::push_verdict(b, NF_DROP);
 }
 

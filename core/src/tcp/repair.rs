@@ -501,7 +501,13 @@ pub fn dump(fd: BorrowedFd<'_>) -> Result<TcpState, RepairError> {
         snd_una: write_seq.wrapping_sub(outq as u32),
         rcv_nxt,
         window: window.into(),
-        mss: u16::try_from(mss).unwrap_or(u16::MAX),
+        // The clamp, not the current segment size: that is the clamp less
+        // the timestamp option, and restoring it as the clamp would lose
+        // 12 bytes at every handoff.
+        mss: u16::try_from(
+            mss.max(info.tcpi_snd_mss as libc::c_int + if timestamps { 12 } else { 0 }),
+        )
+        .unwrap_or(u16::MAX),
         snd_wscale,
         rcv_wscale,
         sack: options & TCPI_OPT_SACK != 0,
