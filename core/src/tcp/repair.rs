@@ -645,11 +645,13 @@ fn ensure_buf(
 ) -> Result<(), RepairError> {
     let want = need + BUF_SLACK;
     let have: libc::c_int = get_opt(fd, libc::SOL_SOCKET, name, 0, op)?;
-    if usize::try_from(have).unwrap_or(0) >= 2 * want {
+    if usize::try_from(have).unwrap_or(0) >= want {
         return Ok(());
     }
-    // The kernel doubles the value given (bookkeeping overhead).
-    let val = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
+    // The kernel doubles the value given (bookkeeping overhead). Just what
+    // the queue needs: a larger buffer would let the queue grow, and the
+    // next handoff of the connection force a larger one still.
+    let val = libc::c_int::try_from(want.div_ceil(2)).unwrap_or(libc::c_int::MAX);
     set_int(fd, libc::SOL_SOCKET, force, val, op)
 }
 
