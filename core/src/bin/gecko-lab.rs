@@ -4,16 +4,16 @@
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use gecko::config::Config;
-use gecko::dataplane::FlowKey;
-use gecko::lab::node_host::NodeHost;
+use gecko::lab::framework_host::{echo_handler, EchoHandoffs, FrameworkHost};
 use gecko::lab::service::{connect_in, echo_round};
 use gecko::lab::{Lab, Role};
-use gecko::lowlevel::Scope;
+use gecko::policy::RoundRobinPolicy;
 
 #[derive(Parser)]
 #[command(
@@ -284,38 +284,156 @@ async fn demo(name: Option<String>) -> Result<()> {
     }
 }
 
-/// Opens a connection from the client to G (from `port`), echoes 64 KiB
-/// checked by SHA-256 both ways, and says which node accepted it.
+/// The node-wide series the demo reads, per node, at one moment.
+struct Snapshot {
+    accepted: Vec<f64>,
+    open: Vec<f64>,
+    attempts: f64,
+    moved: f64,
+    seconds: f64,
+}
+
+impl Snapshot {
+    fn of(nodes: &[FrameworkHost]) -> Snapshot {
+        let sum = |series: &str| nodes.iter().map(|n| n.metric(series)).sum::<f64>();
+        let moved = sum("gecko_handoffs_total{direction=\"out\"}");
+        Snapshot {
+            accepted: nodes
+                .iter()
+                .map(|n| n.metric("gecko_connections_accepted_total"))
+                .collect(),
+            open: nodes
+                .iter()
+                .map(|n| n.metric("gecko_connections_open"))
+                .collect(),
+            attempts: moved + sum("gecko_handoff_failures_total"),
+            moved,
+            seconds: sum("gecko_handoff_seconds_sum"),
+        }
+    }
+
+    /// The node whose accept count rose since `before`.
+    fn newly_serving<'a>(&self, before: &Snapshot, nodes: &'a [FrameworkHost]) -> Option<&'a str> {
+        nodes
+            .iter()
+            .zip(self.accepted.iter().zip(&before.accepted))
+            .find(|(_, (now, then))| now > then)
+            .map(|(n, _)| n.name())
+    }
+
+    fn open_line(&self, nodes: &[FrameworkHost]) -> String {
+        nodes
+            .iter()
+            .zip(&self.open)
+            .map(|(n, o)| format!("{} {o}", n.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Waits (bounded) until `done` holds for a fresh snapshot; returns the last one.
+fn settle(nodes: &[FrameworkHost], within: Duration, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let deadline = Instant::now() + within;
+    loop {
+        let now = Snapshot::of(nodes);
+        if done(&now) || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// 64 KiB for an echo: no `H` unless `h` (then exactly one, in the middle).
+fn payload(seed: u32, h: bool) -> Vec<u8> {
+    let mut p: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| match (i.wrapping_mul(7).wrapping_add(seed)) as u8 {
+            b'H' => b'h',
+            b => b,
+        })
+        .collect();
+    if h {
+        p[32 * 1024] = b'H';
+    }
+    p
+}
+
+/// Opens a connection from client1 to G, echoes 64 KiB checked by SHA-256
+/// both ways, and says which node the contact node's policy placed it on.
 fn connection(
     lab: &Lab,
-    config: &Config,
-    nodes: &[NodeHost],
-    port: u16,
+    g: SocketAddr,
+    nodes: &[FrameworkHost],
+    label: &str,
 ) -> Result<(std::net::TcpStream, String)> {
-    let before: Vec<usize> = nodes.iter().map(|n| n.accepted().get()).collect();
-    let g = SocketAddr::from((config.global_address, config.service_port));
-    let mut conn = connect_in(
-        &lab.netns("client1")?,
-        g,
-        Some(port),
-        Duration::from_secs(3),
-    )
-    .with_context(|| format!("client1 connecting to {g} from port {port}"))?;
-    let payload: Vec<u8> = (0..64 * 1024u32)
-        .map(|i| (i * 7 + u32::from(port)) as u8)
-        .collect();
-    let digest = echo_round(&mut conn, &payload)?;
-    let who = nodes
-        .iter()
-        .zip(before)
-        .find(|(n, b)| n.accepted().get() > *b)
-        .map(|(n, _)| n.name().to_string())
-        .unwrap_or_else(|| "?".into());
+    let before = Snapshot::of(nodes);
+    let mut conn = connect_in(&lab.netns("client1")?, g, None, Duration::from_secs(3))
+        .with_context(|| format!("client1 connecting to {g}"))?;
+    let digest = echo_round(&mut conn, &payload(1, false))?;
+    let after = settle(nodes, Duration::from_secs(2), |s| {
+        s.newly_serving(&before, nodes).is_some()
+    });
+    let who = after
+        .newly_serving(&before, nodes)
+        .unwrap_or("?")
+        .to_string();
     println!(
-        "      port {port}: served by {who}, 64 KiB echoed, sha256 {} both ways",
+        "      connection {label} (from port {}): placed on {who}, which serves it; 64 KiB echoed, sha256 {} both ways",
+        conn.local_addr()?.port(),
         &hex::encode(digest)[..16]
     );
+    let counts: Vec<String> = nodes
+        .iter()
+        .zip(before.accepted.iter().zip(&after.accepted))
+        .map(|(n, (then, now))| format!("{} {then}->{now}", n.name()))
+        .collect();
+    println!(
+        "      gecko_connections_accepted_total: {}",
+        counts.join(", ")
+    );
     Ok((conn, who))
+}
+
+/// Sends 64 KiB holding one `H` on `conn` (served by `serving`), checks the
+/// echo, waits for the handoff the `H` triggers, and says where the
+/// connection is served now and how long the handoff took.
+fn h_round(
+    conn: &mut std::net::TcpStream,
+    nodes: &[FrameworkHost],
+    serving: &str,
+    label: &str,
+    round: u32,
+) -> Result<String> {
+    let before = Snapshot::of(nodes);
+    let digest = echo_round(conn, &payload(round, true))?;
+    // The handoff runs after the echo of the read holding the `H`: wait
+    // for its outcome (a policy that keeps the connection makes none).
+    let after = settle(nodes, Duration::from_secs(1), |s| {
+        s.attempts > before.attempts
+            && (s.moved == before.moved || s.newly_serving(&before, nodes).is_some())
+    });
+    let echoed = format!("sha256 {} both ways", &hex::encode(digest)[..16]);
+    if after.moved > before.moved {
+        let who = after
+            .newly_serving(&before, nodes)
+            .unwrap_or("?")
+            .to_string();
+        let took = (after.seconds - before.seconds) / (after.moved - before.moved);
+        println!(
+            "      connection {label}, `H` #{round}: echoed, {echoed}; moved from {serving} to {who} (handoff {:.1} ms)",
+            took * 1e3
+        );
+        Ok(who)
+    } else {
+        let why = if after.attempts > before.attempts {
+            "the handoff failed"
+        } else {
+            "the policy kept it"
+        };
+        println!(
+            "      connection {label}, `H` #{round}: echoed, {echoed}; still served by {serving} ({why})"
+        );
+        Ok(serving.to_string())
+    }
 }
 
 fn demo_steps(lab: &Lab) -> Result<()> {
@@ -323,69 +441,68 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     println!("[2/7] the lab and its daemons");
     print_topology(lab);
     let config = Config::load(lab.config_path())?;
-    let client = lab.topology.host("client1")?.address;
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let g = SocketAddr::from((config.global_address, config.service_port));
 
-    println!("[3/7] node1 registers at the home agent as G's contact node; node2 and node3 hold G passively");
+    println!("[3/7] node1, node2 and node3 start the framework (GeckoFramework) with an echo server that hands its connection off after each `H` it reads");
+    println!("      node1 registers at the home agent as G's contact node; node2 and node3 hold G passively");
     let t0 = Instant::now();
-    let nodes = vec![
-        NodeHost::start(lab, &config, "node1", true)?,
-        NodeHost::start(lab, &config, "node2", false)?,
-        NodeHost::start(lab, &config, "node3", false)?,
-    ];
-    println!("      done in {:.1} ms", ms(t0.elapsed()));
-
-    println!("[4/7] client1 (an unmodified TCP client) connects to G twice: the home agent sends both to node1");
-    let (a, _) = connection(lab, &config, &nodes, 40001)?;
-    let (mut b, _) = connection(lab, &config, &nodes, 40002)?;
-
-    println!("[5/7] node2 binds one connection of client1 to itself (RFC 6089 flow binding), the other stays");
-    let flow = FlowKey {
-        client,
-        client_port: 40003,
-        server: config.global_address,
-        server_port: config.service_port,
-    };
-    let took = nodes[1].handoff(
-        client,
-        Scope::Flow(flow),
-        nodes[0].node().handoff_mark(client),
-    )?;
+    let echo = echo_handler(EchoHandoffs {
+        on_h: true,
+        every_bytes: None,
+    });
+    let nodes = ["node1", "node2", "node3"]
+        .iter()
+        .map(|n| FrameworkHost::start(lab, n, None, echo.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Each node asks its own policy where its connections go next.
+    for n in &nodes {
+        n.framework()
+            .set_policy(Arc::new(RoundRobinPolicy::default()));
+    }
+    // Policies only pick nodes whose load reports they have heard.
+    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
     println!(
-        "      return routability + binding update: {:.2} ms",
-        ms(took)
+        "      done in {:.0} ms (round-robin policy on each node)",
+        t0.elapsed().as_secs_f64() * 1e3
     );
-    let (c, who) = connection(lab, &config, &nodes, 40003)?;
-    anyhow::ensure!(who == "node2", "the bound connection went to {who}");
-    let payload = vec![0x5a; 32 * 1024];
-    echo_round(&mut b, &payload)?;
-    println!("      port 40002: still served by node1, 32 KiB more echoed intact");
-    drop((a.shutdown(std::net::Shutdown::Both), b, c));
 
-    println!("[6/7] node3 takes client1 whole (RFC 6275 binding): new connections go to node3");
-    let took = nodes[2].handoff(client, Scope::Client, nodes[1].node().handoff_mark(client))?;
+    println!("[4/7] client1 (an unmodified TCP client) connects to G: the home agent brings it to node1, whose policy places it at establishment");
+    let (mut a, mut a_on) = connection(lab, g, &nodes, "A")?;
+
+    println!("[5/7] client1 sends data holding an `H`, three times: after each echo the connection moves to the node the policy names");
+    for round in 1..=3 {
+        a_on = h_round(&mut a, &nodes, &a_on, "A", round)?;
+    }
     println!(
-        "      return routability + binding update: {:.2} ms",
-        ms(took)
-    );
-    let (_, who) = connection(lab, &config, &nodes, 40004)?;
-    anyhow::ensure!(who == "node3", "the new connection went to {who}");
-    let took = nodes[2].handoff(client, Scope::Client, None)?;
-    println!(
-        "      again with fresh tokens (binding update only): {:.2} ms",
-        ms(took)
+        "      open connections: {}",
+        Snapshot::of(&nodes).open_line(&nodes)
     );
 
     println!(
-        "[7/7] node3 clears the binding: client1's connections take the home route to node1 again"
+        "[6/7] client1 opens a second connection, B; A moves twice more while B stays where it is"
     );
-    let took = nodes[2].clear(client, Scope::Client)?;
-    println!("      deregistration: {:.2} ms", ms(took));
-    let (_, who) = connection(lab, &config, &nodes, 40005)?;
+    let (mut b, b_on) = connection(lab, g, &nodes, "B")?;
+    for round in 4..=5 {
+        a_on = h_round(&mut a, &nodes, &a_on, "A", round)?;
+    }
+    let before = Snapshot::of(&nodes);
+    let digest = echo_round(&mut b, &payload(2, false))?;
+    let after = Snapshot::of(&nodes);
     anyhow::ensure!(
-        who == "node1",
-        "after the clear the connection went to {who}"
+        after.attempts == before.attempts && after.accepted == before.accepted,
+        "connection B moved"
     );
+    println!(
+        "      connection B: still served by {b_on}, 64 KiB more echoed, sha256 {} both ways",
+        &hex::encode(digest)[..16]
+    );
+    println!(
+        "      A is on {a_on}; open connections: {}",
+        after.open_line(&nodes)
+    );
+
+    println!("[7/7] client1 closes both connections; the nodes stop");
+    drop((a, b));
     drop(nodes);
     println!("demo done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
