@@ -90,6 +90,20 @@ fn handler(shared: Arc<Shared>) -> Handler {
         let chunk = vec![0x5au8; 64 * 1024];
         match mode {
             Mode::Stream => loop {
+                if let Some(rate) = pacing() {
+                    use std::os::fd::AsRawFd;
+                    let rate: u64 = rate << 20;
+                    // SAFETY: setsockopt with a u64 value and its size.
+                    unsafe {
+                        libc::setsockopt(
+                            s.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_MAX_PACING_RATE,
+                            (&rate as *const u64).cast(),
+                            8,
+                        )
+                    };
+                }
                 let asked = shared.asked.load(Ordering::SeqCst);
                 let taken = shared.taken.load(Ordering::SeqCst);
                 if asked > taken
@@ -131,7 +145,9 @@ fn handler(shared: Arc<Shared>) -> Handler {
                     let fd = s.as_fd();
                     if gecko::tcp::repair::freeze(fd).is_ok() {
                         if let Ok(state) = gecko::tcp::repair::dump(fd) {
-                            shared.state_size.store(state.to_bytes().len(), Ordering::SeqCst);
+                            shared
+                                .state_size
+                                .store(state.to_bytes().len(), Ordering::SeqCst);
                         }
                         let _ = gecko::tcp::repair::unfreeze(fd);
                     }
@@ -150,6 +166,12 @@ fn handler(shared: Arc<Shared>) -> Handler {
             }
         }
     })
+}
+
+/// GECKO_BENCH_RATE: the busy stream's rate in MB/s (default: as fast as
+/// the lab goes, which on a small machine leaves no CPU for anything else).
+fn pacing() -> Option<u64> {
+    std::env::var("GECKO_BENCH_RATE").ok()?.parse().ok()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -184,7 +206,13 @@ impl Bench {
     }
 
     /// Stall series: RUNS handoffs of one busy stream.
-    fn stall(&self, what: &str, runs: usize, rr_every_time: bool, split: bool) -> anyhow::Result<()> {
+    fn stall(
+        &self,
+        what: &str,
+        runs: usize,
+        rr_every_time: bool,
+        split: bool,
+    ) -> anyhow::Result<()> {
         self.set_mode(Mode::Stream);
         self.set_policy(Arc::new(NextNode));
         for n in &self.nodes {
@@ -230,7 +258,9 @@ impl Bench {
         }
         done.store(1, Ordering::Relaxed);
         // The server keeps writing; the reader stops at its next read.
-        reader.join().map_err(|_| anyhow::anyhow!("reader panicked"))?;
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader panicked"))?;
         let reads = reads.lock().unwrap();
         let windows = self.shared.windows.lock().unwrap();
         let mut stalls: Vec<Duration> = windows
@@ -316,7 +346,8 @@ impl Bench {
                     gecko::lab::netns::enter(&ns).expect("enter");
                     let mut b = [0u8; 1];
                     while stop.load(Ordering::Relaxed) == 0 {
-                        let Ok(mut s) = TcpStream::connect_timeout(&g, Duration::from_secs(5)) else {
+                        let Ok(mut s) = TcpStream::connect_timeout(&g, Duration::from_secs(5))
+                        else {
                             continue;
                         };
                         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
@@ -362,8 +393,13 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if !nix::unistd::geteuid().is_root() {
-        println!("tcp_handoff bench skipped: it builds a lab of network namespaces, run it as root");
+        println!(
+            "tcp_handoff bench skipped: it builds a lab of network namespaces, run it as root"
+        );
         return Ok(());
+    }
+    if std::env::var_os("RUST_LOG").is_some() {
+        gecko::daemon::init_tracing();
     }
     let runs: usize = std::env::var("GECKO_BENCH_RUNS")
         .ok()
@@ -409,5 +445,8 @@ fn main() -> anyhow::Result<()> {
     bench.stall("return routability every time, split", runs, true, true)?;
     bench.throughput()?;
     bench.accept_rate()?;
-    Ok(())
+    // Servers may still block on connections of the stall series: take the
+    // lab down and leave without waiting for them.
+    drop(_down);
+    std::process::exit(0)
 }

@@ -645,7 +645,9 @@ fn ensure_buf(
 ) -> Result<(), RepairError> {
     let want = need + BUF_SLACK;
     let have: libc::c_int = get_opt(fd, libc::SOL_SOCKET, name, 0, op)?;
-    if usize::try_from(have).unwrap_or(0) >= want {
+    // Forcing a size turns the kernel's buffer autotuning off for good:
+    // only when the queue would not fit.
+    if need == 0 || usize::try_from(have).unwrap_or(0) >= want {
         return Ok(());
     }
     // The kernel doubles the value given (bookkeeping overhead). Just what
