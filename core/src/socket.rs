@@ -51,6 +51,15 @@ impl PhaseCell {
     }
 }
 
+/// Sets the phase it holds when dropped.
+struct Settle(Arc<PhaseCell>, Phase);
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
 fn moved() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
@@ -224,15 +233,14 @@ impl GeckoSocket {
         let job = {
             let core = core.clone();
             async move {
+                // Settles the phase even if the runtime drops this task (the
+                // framework stopping): nothing may wait on it for ever.
+                let mut settle = Settle(phase, Phase::Serving);
                 let result = core.place(stream.clone(), target).await;
-                let settled = match result {
-                    Ok(true) => {
-                        release(&stream);
-                        Phase::Moved
-                    }
-                    _ => Phase::Serving,
-                };
-                phase.set(settled);
+                if let Ok(true) = result {
+                    release(&stream);
+                    settle.1 = Phase::Moved;
+                }
                 result
             }
         };
