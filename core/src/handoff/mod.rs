@@ -423,6 +423,16 @@ impl Engine {
             Ok(()) => {
                 self.metrics.out.inc();
                 self.metrics.seconds.observe(t0.elapsed());
+                // Count it at the target until its next report, so that a
+                // burst of placements does not all go to one node.
+                if let Some(l) = self
+                    .loads
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_mut(&to)
+                {
+                    l.connections += 1;
+                }
             }
             Err(e) => {
                 self.metrics.failures.inc();
