@@ -730,6 +730,17 @@ pub fn restore(state: &TcpState) -> Result<Restored, RepairError> {
         &state.snd_una,
         "setting the send sequence",
     )?;
+    // connect() sizes segments from the clamp it sets itself (the IPv6
+    // minimum MTU: no SYN-ACK will raise it in repair mode), before
+    // TCP_REPAIR_OPTIONS can; a user MSS replaces that clamp at connect.
+    set_int(
+        raw,
+        tcp,
+        libc::TCP_MAXSEG,
+        // The kernel takes at most MAX_TCP_WINDOW (loopback's MSS is larger).
+        libc::c_int::from(state.mss.min(32767)),
+        "setting the segment size",
+    )?;
 
     nix::sys::socket::connect(raw, &SockaddrIn6::from(state.peer)).map_err(|e| {
         RepairError::Sys {
@@ -1037,6 +1048,7 @@ mod tests {
             let s2c = &s2c_all[..n];
             std::thread::sleep(Duration::from_millis(300));
 
+            let mss_before = tcp_info(server.as_raw_fd()).unwrap().tcpi_snd_mss;
             freeze(server.as_fd()).unwrap();
             let state = dump(server.as_fd()).unwrap();
             let sent = state.send_queue.len() - state.unsent as usize;
@@ -1081,6 +1093,14 @@ mod tests {
             let info = tcp_info(live.as_raw_fd()).unwrap();
             assert_eq!(info.tcpi_state, TCP_STATE_ESTABLISHED);
             assert!(info.tcpi_options & TCPI_OPT_TIMESTAMPS != 0, "timestamps lost");
+            // Segments as large as before (not sized for the IPv6 minimum
+            // MTU), up to the largest MSS a socket option can set.
+            let want = mss_before.min(32767 - 12);
+            assert!(
+                info.tcpi_snd_mss >= want,
+                "segment size {} after the handoff, {mss_before} before",
+                info.tcpi_snd_mss
+            );
             let ts: u32 = get_opt(live.as_raw_fd(), libc::SOL_TCP, libc::TCP_TIMESTAMP, 0, "ts").unwrap();
             let ahead = ts.wrapping_sub(state.ts_val);
             println!("timestamp clock moved {ahead} across the handoff");
