@@ -229,13 +229,14 @@ impl GeckoSocket {
                 Phase::Moved => return Err(GeckoError::Moved),
             }
         }
-        let (stream, phase) = (self.stream.clone(), self.phase.clone());
+        let stream = self.stream.clone();
+        // Settles the phase however the job ends, even dropped unpolled
+        // (the framework stopping): nothing may wait on it for ever.
+        let settle = Settle(self.phase.clone(), Phase::Serving);
         let job = {
             let core = core.clone();
             async move {
-                // Settles the phase even if the runtime drops this task (the
-                // framework stopping): nothing may wait on it for ever.
-                let mut settle = Settle(phase, Phase::Serving);
+                let mut settle = settle;
                 let result = core.place(stream.clone(), target).await;
                 if let Ok(true) = result {
                     release(&stream);
