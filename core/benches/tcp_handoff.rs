@@ -440,9 +440,12 @@ fn main() -> anyhow::Result<()> {
         shared,
     };
     bench.state_size()?;
-    bench.stall("tokens held (binding update only)", runs, false, false)?;
-    bench.stall("return routability every time", runs, true, false)?;
-    bench.stall("return routability every time, split", runs, true, true)?;
+    // GECKO_BENCH_RUNS=0 skips the stall series.
+    if runs > 0 {
+        bench.stall("tokens held (binding update only)", runs, false, false)?;
+        bench.stall("return routability every time", runs, true, false)?;
+        bench.stall("return routability every time, split", runs, true, true)?;
+    }
     bench.throughput()?;
     bench.accept_rate()?;
     // Servers may still block on connections of the stall series: take the
