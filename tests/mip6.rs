@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use gecko::cluster::peer_channel::PeerCodec;
 use gecko::config::Config;
 use gecko::dataplane::FlowKey;
+use gecko::lab::framework_host::metric_in;
 use gecko::lab::node_host::NodeHost;
 use gecko::lab::ns_runtime::NsRuntime;
 use gecko::lab::service::{connect_in, echo_round, serve_echo, tcp_segments_in, Accepted};
@@ -120,18 +121,6 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn metric_in(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
 }
 
 impl Drop for LabGuard {

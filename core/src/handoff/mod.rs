@@ -565,10 +565,19 @@ impl Engine {
         if let Err(e) = repair::unfreeze(stream.as_fd()) {
             tracing::error!(?flow, error = %e, "cannot thaw the socket after a failed handoff");
         }
-        let copies = match self.take_route(&flow) {
+        let copies = self.go_live(flow);
+        self.replay(&copies);
+    }
+
+    /// The connection of `flow` is served here from now on: its packets
+    /// are replayed as they come, the lock is lifted, and the packets the
+    /// route kept so far are returned for replay.
+    fn go_live(&self, flow: FlowKey) -> Vec<Captured> {
+        let kept = match self.take_route(&flow) {
             Some(Route::Forward {
                 copies: Some(c), ..
             }) => c,
+            Some(Route::Hold { packets, .. }) => packets,
             _ => Vec::new(),
         };
         self.set_route(
@@ -580,7 +589,7 @@ impl Engine {
         if let Err(e) = self.lock.unlock(&flow) {
             tracing::error!(?flow, error = %e, "cannot unlock the flow");
         }
-        self.replay(&copies);
+        kept
     }
 
     fn replay(&self, packets: &[Captured]) {
@@ -788,19 +797,7 @@ impl Engine {
         // receives or sends is the connection's), thaw, replay what the
         // locks caught.
         let t_bound = t0.elapsed();
-        let held = match self.take_route(&flow) {
-            Some(Route::Hold { packets, .. }) => packets,
-            _ => Vec::new(),
-        };
-        self.set_route(
-            flow,
-            Route::Live {
-                until: Instant::now() + GRACE,
-            },
-        );
-        if let Err(e) = self.lock.unlock(&flow) {
-            tracing::error!(?flow, error = %e, "cannot unlock a handed-in flow");
-        }
+        let held = self.go_live(flow);
         let fd = restored.thaw().map_err(|e| (true, e.into()))?;
         self.replay(&held);
         tracing::debug!(
