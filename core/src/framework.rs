@@ -505,6 +505,7 @@ async fn listen(
                 let _ = sink.send(Arrival {
                     stream,
                     handed_in: false,
+                    recovered: None,
                 });
             }
         });

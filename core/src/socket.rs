@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::framework::{Core, GeckoError};
 use crate::handoff::Arrival;
+use crate::tcp::stream_offsets::StreamOffsets;
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,7 @@ pub struct GeckoSocket {
     phase: Arc<PhaseCell>,
     core: Option<Arc<Core>>,
     handed_in: bool,
+    recovered: Option<StreamOffsets>,
     nonblocking: bool,
     /// Counted in `gecko_connections_open` until moved or closed.
     counted: bool,
@@ -105,6 +107,7 @@ impl std::fmt::Debug for GeckoSocket {
             .field("peer", &self.stream.peer_addr().ok())
             .field("phase", &self.phase.get())
             .field("handed_in", &self.handed_in)
+            .field("recovered", &self.recovered)
             .finish()
     }
 }
@@ -120,6 +123,7 @@ impl GeckoSocket {
             }),
             core: Some(core),
             handed_in: arrival.handed_in,
+            recovered: arrival.recovered,
             nonblocking: false,
             counted: true,
         }
@@ -152,6 +156,7 @@ impl GeckoSocket {
             }),
             core: None,
             handed_in: false,
+            recovered: None,
             nonblocking: false,
             counted: false,
         }
@@ -160,6 +165,39 @@ impl GeckoSocket {
     /// True when this connection came from another node by a handoff.
     pub fn handed_in(&self) -> bool {
         self.handed_in
+    }
+
+    /// Set when this connection was recovered after the node that served
+    /// it crashed: the bytes it had carried each way since it opened. The
+    /// application resumes its stream at these offsets (the client has
+    /// acknowledged `sent` bytes and sent `received`), or calls
+    /// [`Self::reset`].
+    pub fn recovered(&self) -> Option<StreamOffsets> {
+        self.recovered
+    }
+
+    /// Closes the connection with a reset (the client's read fails at once
+    /// instead of seeing the end of a stream): for a recovered connection
+    /// the application cannot resume.
+    pub fn reset(self) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a plain setsockopt on the socket's own descriptor.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(error = %io::Error::last_os_error(), "cannot arm a reset; closing");
+        }
+        drop(self)
     }
 
     /// True once the connection is served by another node.

@@ -34,6 +34,7 @@ use crate::metrics::{Counter, Gauge, Histogram, DURATION_BUCKETS};
 use crate::policy::{ClientInfo, NodeView};
 use crate::tcp::flow_lock::{Captured, FlowLock, LockError, Replayer};
 use crate::tcp::repair::{self, RepairError, TcpState};
+use crate::tcp::stream_offsets::StreamOffsets;
 pub use messages::Message;
 
 /// How long a donor waits for the acceptor's outcome. Longer than the
@@ -103,6 +104,9 @@ pub struct Arrival {
     pub stream: std::net::TcpStream,
     /// True when it came from another node.
     pub handed_in: bool,
+    /// Set when the backup recovered it after its node crashed: where the
+    /// stream stood then.
+    pub recovered: Option<StreamOffsets>,
 }
 
 /// Where a node's server sockets take their connections, by port.
@@ -820,6 +824,7 @@ impl Engine {
         let _ = sink.send(Arrival {
             stream,
             handed_in: true,
+            recovered: None,
         });
         Ok(())
     }

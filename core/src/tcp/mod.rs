@@ -4,3 +4,4 @@
 
 pub mod flow_lock;
 pub mod repair;
+pub mod stream_offsets;

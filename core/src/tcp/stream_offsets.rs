@@ -1,0 +1,60 @@
+//! Stream offsets: how many bytes a connection carried each way since it
+//! opened, as 64-bit counts that survive the 32-bit sequence-number wrap.
+//!
+//! A recovered connection hands these to the application, which resumes
+//! its stream there (or resets the connection). The kernel keeps the
+//! 64-bit counts (`tcpi_bytes_acked`, `tcpi_bytes_received`) only for the
+//! socket's own lifetime, so a node carries a base across handoffs and
+//! mirrors, and learns the current 32-bit sequence numbers from the client
+//! after a crash; [`unwrap_seq`] joins the two.
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes carried by a connection since it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StreamOffsets {
+    /// Bytes this side sent that the client has acknowledged.
+    pub sent: u64,
+    /// Bytes received from the client, in order.
+    pub received: u64,
+}
+
+/// The 64-bit offset of sequence number `seq`, given that `base_seq` is
+/// the sequence number at offset `base_offset` and `seq` lies within 2^31
+/// of it (either way). Offsets never go below zero.
+pub fn unwrap_seq(base_seq: u32, base_offset: u64, seq: u32) -> u64 {
+    let delta = seq.wrapping_sub(base_seq) as i32;
+    base_offset.saturating_add_signed(i64::from(delta))
+}
+
+/// The 32-bit sequence number at `offset`, given `base_seq` at `base_offset`.
+pub fn seq_at(base_seq: u32, base_offset: u64, offset: u64) -> u32 {
+    base_seq.wrapping_add(offset.wrapping_sub(base_offset) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn unwraps_across_the_wrap() {
+        // 5 GB into a connection whose ISN+1 was 0xffff_fff0.
+        let base_off = 5_000_000_000u64;
+        let base_seq = seq_at(0xffff_fff0, 0, base_off);
+        let later = base_seq.wrapping_add(3_000_000);
+        assert_eq!(unwrap_seq(base_seq, base_off, later), base_off + 3_000_000);
+        let earlier = base_seq.wrapping_sub(1000);
+        assert_eq!(unwrap_seq(base_seq, base_off, earlier), base_off - 1000);
+        assert_eq!(unwrap_seq(base_seq, 10, base_seq.wrapping_sub(50)), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(base_seq: u32, base_off in 0u64..1 << 60, delta in -(1i64 << 31) + 1..1i64 << 31) {
+            let off = base_off.saturating_add_signed(delta);
+            let seq = seq_at(base_seq, base_off, off);
+            prop_assert_eq!(unwrap_seq(base_seq, base_off, seq), off);
+        }
+    }
+}
