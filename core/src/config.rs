@@ -36,6 +36,9 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Binding lifetimes and refresh.
     pub timers: TimersConfig,
+    /// Failure detection and mirroring. Optional: every field has a default.
+    #[serde(default)]
+    pub failover: FailoverConfig,
     /// Client agents (`gecko-cn`), for their metrics endpoints. Optional:
     /// a client agent does not need to be listed to work.
     #[serde(default)]
@@ -113,6 +116,37 @@ pub struct TimersConfig {
     pub binding_lifetime_secs: u32,
     /// How often a binding is refreshed; less than the lifetime.
     pub refresh_secs: u32,
+}
+
+/// Failure detection (SWIM membership on UDP `peer_port + 1`) and the
+/// mirroring of connections to each node's backup.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverConfig {
+    /// A connection's state is mirrored again after this many bytes moved
+    /// either way (besides at open and after each handoff). Default 4 MiB;
+    /// at most 1 GiB (the mirrored sequence numbers must stay within 2^31
+    /// of the live ones).
+    pub mirror_every_bytes: u64,
+    /// How often each node probes another (SWIM), in ms. Default 100.
+    pub probe_period_ms: u64,
+    /// How long a probe's answer may take before indirect probes, in ms.
+    /// Default 40.
+    pub probe_rtt_ms: u64,
+    /// How long a suspected node has to refute before it counts as down,
+    /// in ms. Default 120.
+    pub suspect_ms: u64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            mirror_every_bytes: 4 << 20,
+            probe_period_ms: 100,
+            probe_rtt_ms: 40,
+            suspect_ms: 120,
+        }
+    }
 }
 
 /// A client agent (`gecko-cn`) host.
@@ -386,6 +420,31 @@ impl Config {
             if !seen.insert(backup) {
                 return fail(&field, format!("`{backup}` is listed twice"));
             }
+        }
+        let f = &self.failover;
+        if f.mirror_every_bytes == 0 || f.mirror_every_bytes > 1 << 30 {
+            return fail(
+                "failover.mirror_every_bytes",
+                format!("{}: must be 1 to 1073741824", f.mirror_every_bytes),
+            );
+        }
+        if f.probe_rtt_ms == 0 || f.probe_rtt_ms >= f.probe_period_ms {
+            return fail(
+                "failover.probe_rtt_ms",
+                format!(
+                    "{}: must be at least 1 and less than probe_period_ms ({})",
+                    f.probe_rtt_ms, f.probe_period_ms
+                ),
+            );
+        }
+        if f.suspect_ms == 0 {
+            return fail("failover.suspect_ms", "must be at least 1".into());
+        }
+        if u32::from(self.peer_port) + 1 > u32::from(u16::MAX) {
+            return fail(
+                "peer_port",
+                "must be below 65535: membership uses peer_port + 1".into(),
+            );
         }
         if self.security.mn_ha_key.len() < 16 {
             return fail(

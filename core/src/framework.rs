@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::cluster::membership::{Membership, MembershipConfig};
 use crate::config::{Config, ConfigError};
+use crate::dataplane::node_fence::NodeFence;
 use crate::dataplane::FlowKey;
 use crate::handoff::{flow_of_socket, Arrival, Engine, HandoffError, Listeners};
 use crate::lowlevel::{Node, NodeError, Scope};
@@ -224,6 +226,10 @@ impl Core {
     /// A connection served here closed: its flow binding, if this node
     /// holds one, is removed at the client.
     pub(crate) fn forget_flow(&self, flow: FlowKey) {
+        {
+            let _enter = self.rt.enter();
+            self.engine.unserve(flow);
+        }
         let node = self.engine.node().clone();
         let scope = Scope::Flow(flow);
         if node.holds_binding(flow.client, scope) {
@@ -257,6 +263,8 @@ impl Core {
 /// accepted stay open).
 pub struct GeckoFramework {
     core: Arc<Core>,
+    /// Silences this host toward clients if the process dies.
+    _fence: NodeFence,
     config: Config,
     node: Arc<Node>,
     // Last: dropped after everything that runs on it.
@@ -317,7 +325,11 @@ impl GeckoFramework {
             .build()
             .map_err(GeckoError::io("starting the framework's runtime"))?;
         let listeners: Listeners = Arc::default();
-        let (core, node) = rt.block_on(async {
+        let (core, node, fence) = rt.block_on(async {
+            let fence = NodeFence::install(config.global_address).map_err(|e| GeckoError::Io {
+                what: "installing the node fence",
+                source: std::io::Error::other(e.to_string()),
+            })?;
             let node = Arc::new(Node::start(&config, &name).await?);
             if contact {
                 node.addr_active().await?;
@@ -343,12 +355,26 @@ impl GeckoFramework {
                     &[],
                 )
                 .map_err(bad)?;
+            let f = &config.failover;
+            let detection = MembershipConfig {
+                probe_period: Duration::from_millis(f.probe_period_ms),
+                probe_rtt: Duration::from_millis(f.probe_rtt_ms),
+                suspect_to_down: Duration::from_millis(f.suspect_ms),
+                ..MembershipConfig::default()
+            };
+            let membership = Membership::from_config(&config, me as u16, detection)
+                .await
+                .map_err(|e| GeckoError::Io {
+                    what: "starting membership",
+                    source: std::io::Error::other(e.to_string()),
+                })?;
             let engine = Engine::start(
                 &config,
                 me as u16,
                 node.clone(),
                 listeners.clone(),
                 open.clone(),
+                membership,
             )
             .await?;
             let core = Arc::new(Core {
@@ -361,11 +387,12 @@ impl GeckoFramework {
                 accepted,
                 open,
             });
-            Ok::<_, GeckoError>((core, node))
+            Ok::<_, GeckoError>((core, node, fence))
         })?;
         tracing::info!(node = %name, %local_address, contact, "gecko framework started");
         Ok(GeckoFramework {
             core,
+            _fence: fence,
             config,
             node,
             rt: Some(rt),
@@ -448,6 +475,13 @@ impl GeckoFramework {
     /// `joinReplicaNetwork`: this node takes part in serving (it does
     /// from the start; this undoes [`Self::leave_replica_network`]).
     pub fn join_replica_network(&self) -> Result<(), GeckoError> {
+        let membership = self.core.engine.membership.clone();
+        self.core
+            .block_on(async move { membership.join().await })?
+            .map_err(|e| GeckoError::Io {
+                what: "joining the membership",
+                source: std::io::Error::other(e.to_string()),
+            })?;
         self.core.engine.set_joined(true);
         Ok(())
     }
@@ -457,7 +491,13 @@ impl GeckoFramework {
     /// stay.
     pub fn leave_replica_network(&self) -> Result<(), GeckoError> {
         self.core.engine.set_joined(false);
-        Ok(())
+        let membership = self.core.engine.membership.clone();
+        self.core
+            .block_on(async move { membership.leave().await })?
+            .map_err(|e| GeckoError::Io {
+                what: "leaving the membership",
+                source: std::io::Error::other(e.to_string()),
+            })
     }
 
     /// The node's metrics (served in Prometheus text on the configured
@@ -500,14 +540,17 @@ async fn listen(
                 core.engine.note_rtt(flow.client, rtt);
             }
             let placed = core.place(stream.clone(), None).await;
-            // Served elsewhere: this, the only descriptor, closes silently.
-            if let (Ok(false) | Err(_), Ok(stream)) = (placed, Arc::try_unwrap(stream)) {
-                let _ = sink.send(Arrival {
-                    stream,
-                    handed_in: false,
-                    recovered: None,
-                });
+            if let Ok(true) = placed {
+                // Served elsewhere: this, the only descriptor, closes silently.
+                return;
             }
+            let base = core.engine.serve_accepted(&stream);
+            let _ = sink.send(Arrival {
+                stream,
+                base,
+                handed_in: false,
+                recovered: None,
+            });
         });
     }
 }

@@ -282,6 +282,13 @@ impl Node {
         register(&self.inner, 0).await
     }
 
+    /// Stops refreshing the home registration without deregistering:
+    /// another node took the contact role, and its registration replaced
+    /// this one's.
+    pub fn stop_registering(&self) {
+        lock(&self.inner).registered = false;
+    }
+
     /// `mip6_handoff_mark`: the latest Binding Update sequence number this
     /// node used for `client`, for the acceptor of a handoff.
     pub fn handoff_mark(&self, client: Ipv6Addr) -> Option<SeqNum> {

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::framework::{Core, GeckoError};
 use crate::handoff::Arrival;
-use crate::tcp::stream_offsets::StreamOffsets;
+use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,7 @@ pub struct GeckoSocket {
     core: Option<Arc<Core>>,
     handed_in: bool,
     recovered: Option<StreamOffsets>,
+    base: StreamBase,
     nonblocking: bool,
     /// Counted in `gecko_connections_open` until moved or closed.
     counted: bool,
@@ -116,7 +117,7 @@ impl GeckoSocket {
     pub(crate) fn served(core: Arc<Core>, arrival: Arrival) -> GeckoSocket {
         core.opened();
         GeckoSocket {
-            stream: Arc::new(arrival.stream),
+            stream: arrival.stream,
             phase: Arc::new(PhaseCell {
                 phase: Mutex::new(Phase::Serving),
                 changed: Condvar::new(),
@@ -124,6 +125,7 @@ impl GeckoSocket {
             core: Some(core),
             handed_in: arrival.handed_in,
             recovered: arrival.recovered,
+            base: arrival.base,
             nonblocking: false,
             counted: true,
         }
@@ -157,6 +159,7 @@ impl GeckoSocket {
             core: None,
             handed_in: false,
             recovered: None,
+            base: StreamBase::default(),
             nonblocking: false,
             counted: false,
         }
@@ -174,6 +177,18 @@ impl GeckoSocket {
     /// [`Self::reset`].
     pub fn recovered(&self) -> Option<StreamOffsets> {
         self.recovered
+    }
+
+    /// The application's position in the connection: bytes written into
+    /// it and bytes read from it since it opened, whichever nodes served
+    /// it (a connection handed in resumes where the last node left it).
+    pub fn position(&self) -> Result<StreamOffsets, GeckoError> {
+        if self.phase.settled() == Phase::Moved {
+            return Err(GeckoError::Moved);
+        }
+        self.base
+            .position(self.stream.as_fd())
+            .map_err(GeckoError::io("reading the connection's counters"))
     }
 
     /// Closes the connection with a reset (the client's read fails at once

@@ -20,10 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use gecko::framework::{GeckoError, GeckoFramework};
+use gecko::framework::GeckoFramework;
 use gecko::policy;
 use gecko::socket::GeckoSocket;
-use gecko::tcp::stream_offsets::StreamOffsets;
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -164,18 +163,11 @@ impl Response {
     }
 }
 
-/// The connection's position in its stream.
-// TEMPORARY fallback until `GeckoSocket::position` lands in main: the
-// recovered offsets, or zero (so handed-in connections cannot resume yet).
-fn position(socket: &GeckoSocket) -> Result<StreamOffsets, GeckoError> {
-    Ok(socket.recovered().unwrap_or_default())
-}
-
 /// Serves one connection: resumes R where the connection stands, or reads
 /// the request first when nothing of it was read on any node.
 fn serve(mut socket: GeckoSocket, response: &Response, every: Option<u64>) {
     let peer = socket.peer_addr().ok();
-    let pos = match position(&socket) {
+    let pos = match socket.position() {
         Ok(p) => p,
         Err(e) => return tracing::warn!(?peer, error = %e, "no stream position; closing"),
     };

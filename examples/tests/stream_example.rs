@@ -102,7 +102,6 @@ fn two_clients_download_the_file_concurrently() {
 }
 
 #[test]
-#[ignore = "needs GeckoSocket::position"]
 fn a_download_survives_handoffs_every_4_mb() {
     if !root_or_skip("a_download_survives_handoffs_every_4_mb") {
         return;

@@ -1,5 +1,9 @@
 //! The cluster of server nodes: membership, the peer channel, backup
 //! monitoring, mirroring and recovery.
 
+pub mod membership;
+pub mod mirror;
+pub(crate) mod mirror_loop;
 pub mod peer_channel;
 pub mod peer_stream;
+pub mod recovery;

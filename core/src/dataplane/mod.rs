@@ -11,6 +11,7 @@ pub mod home_plane;
 pub mod netlink;
 pub mod nft;
 pub mod nftables;
+pub mod node_fence;
 pub mod routes;
 
 use std::net::Ipv6Addr;

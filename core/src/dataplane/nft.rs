@@ -223,6 +223,21 @@ pub fn new_table(name: &str) -> Part {
     })
 }
 
+/// `NFTA_TABLE_FLAGS`.
+const NFTA_TABLE_FLAGS: u16 = 2;
+/// `NFT_TABLE_F_OWNER`: the table lives as long as the netlink socket that
+/// created it (Linux 5.12).
+const NFT_TABLE_F_OWNER: u32 = 2;
+
+/// Creates table `name`, owned by the sending netlink socket: the kernel
+/// deletes it when that socket closes, the process's death included.
+pub fn new_owned_table(name: &str) -> Part {
+    Part::new(NFT_MSG_NEWTABLE, NLM_F_CREATE, |b| {
+        push_str(b, NFTA_TABLE_NAME, name);
+        push_be32(b, NFTA_TABLE_FLAGS, NFT_TABLE_F_OWNER);
+    })
+}
+
 /// Deletes table `name` with all it holds; a missing table is not an error.
 pub fn delete_table(nl: &mut Netlink, name: &str) -> Result<(), DataPlaneError> {
     let del = Part::new(NFT_MSG_DELTABLE, 0, |b| push_str(b, NFTA_TABLE_NAME, name));
@@ -463,6 +478,26 @@ pub fn push_meta_equals(b: &mut Vec<u8>, key: u32, value: &[u8]) {
         push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
         push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
         push_nested(b, NFTA_CMP_DATA, |b| push_attr(b, NFTA_DATA_VALUE, value));
+    });
+}
+
+/// Header bytes `payload(base, offset, len(value)) == value`.
+pub fn push_payload_equals(b: &mut Vec<u8>, base: u32, offset: u32, value: &[u8]) {
+    push_payload(b, base, offset, value.len() as u32, NFT_REG_1);
+    push_expr(b, "cmp", |b| {
+        push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
+        push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
+        push_nested(b, NFTA_CMP_DATA, |b| push_attr(b, NFTA_DATA_VALUE, value));
+    });
+}
+
+/// Loads `value` into register `dreg`.
+pub fn push_immediate(b: &mut Vec<u8>, dreg: u32, value: &[u8]) {
+    push_expr(b, "immediate", |b| {
+        push_be32(b, NFTA_IMMEDIATE_DREG, dreg);
+        push_nested(b, NFTA_IMMEDIATE_DATA, |b| {
+            push_attr(b, NFTA_DATA_VALUE, value)
+        });
     });
 }
 

@@ -5,8 +5,11 @@ use std::net::Ipv6Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::mirror::MirrorRecord;
+use crate::dataplane::FlowKey;
 use crate::mipv6::seq::SeqNum;
 use crate::tcp::flow_lock::Captured;
+use crate::tcp::stream_offsets::StreamOffsets;
 
 /// One message between nodes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +38,8 @@ pub enum Message {
         state: Vec<u8>,
         /// The donor's sequence number for the client, if it has one.
         donor_seq: Option<SeqNum>,
+        /// Offsets of the state's `snd_una` and `rcv_nxt` in the streams.
+        edges: StreamOffsets,
     },
     /// A packet of the flow that a lock dropped, for the node that holds
     /// the connection now.
@@ -56,6 +61,34 @@ pub enum Message {
     Abort {
         /// The handoff.
         id: u64,
+    },
+    /// To the sender's backup: connections it serves (new ones, or their
+    /// state now); with `replace`, every connection it serves.
+    Mirror {
+        /// The connections.
+        records: Vec<MirrorRecord>,
+        /// These are all: forget the others.
+        replace: bool,
+    },
+    /// To the sender's backup: connections it no longer serves.
+    MirrorClosed {
+        /// The connections.
+        flows: Vec<FlowKey>,
+    },
+    /// From a node about to recover a dead node's connections: which of
+    /// these does the receiver serve (or is taking in)?
+    Claim {
+        /// The question.
+        id: u64,
+        /// The connections.
+        flows: Vec<FlowKey>,
+    },
+    /// The answer to [`Message::Claim`]: the ones the sender serves.
+    Claimed {
+        /// The question.
+        id: u64,
+        /// The connections it serves.
+        flows: Vec<FlowKey>,
     },
     /// Periodic load report of the sender.
     Load {

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::cluster::membership::Membership;
+use crate::cluster::mirror::{MirrorRecord, MirrorStore, Served};
 use crate::cluster::peer_channel::PeerCodec;
 use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
 use crate::config::Config;
@@ -32,9 +34,10 @@ use crate::dataplane::FlowKey;
 use crate::lowlevel::{Node, NodeError, Scope};
 use crate::metrics::{Counter, Gauge, Histogram, DURATION_BUCKETS};
 use crate::policy::{ClientInfo, NodeView};
+use crate::tcp::ack_probe::ProbeSender;
 use crate::tcp::flow_lock::{Captured, FlowLock, LockError, Replayer};
 use crate::tcp::repair::{self, RepairError, TcpState};
-use crate::tcp::stream_offsets::StreamOffsets;
+use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 pub use messages::Message;
 
 /// How long a donor waits for the acceptor's outcome. Longer than the
@@ -101,7 +104,9 @@ pub enum HandoffError {
 #[derive(Debug)]
 pub struct Arrival {
     /// The live socket.
-    pub stream: std::net::TcpStream,
+    pub stream: Arc<std::net::TcpStream>,
+    /// Where the socket's byte counters start in the connection's streams.
+    pub base: StreamBase,
     /// True when it came from another node.
     pub handed_in: bool,
     /// Set when the backup recovered it after its node crashed: where the
@@ -114,7 +119,7 @@ pub type Listeners = Arc<RwLock<HashMap<u16, mpsc::UnboundedSender<Arrival>>>>;
 
 /// Where the captured packets of a locked flow go.
 #[derive(Debug)]
-enum Route {
+pub(crate) enum Route {
     /// To the node that holds (or will hold) the connection. A donor keeps
     /// copies until the outcome, to replay them itself on failure.
     Forward {
@@ -149,14 +154,14 @@ struct EngineMetrics {
 
 /// The engine of one node. Lives in the node's runtime.
 pub struct Engine {
-    node: Arc<Node>,
+    pub(crate) node: Arc<Node>,
     me: u16,
     nodes: Vec<Ipv6Addr>,
-    streams: PeerStreams,
-    lock: FlowLock,
+    pub(crate) streams: PeerStreams,
+    pub(crate) lock: FlowLock,
     replayer: Replayer,
     listeners: Listeners,
-    routes: Mutex<HashMap<FlowKey, Route>>,
+    pub(crate) routes: Mutex<HashMap<FlowKey, Route>>,
     /// Donors waiting for an outcome or a prepare answer, by handoff id.
     waiting: Mutex<HashMap<u64, oneshot::Sender<Message>>>,
     aborted: Mutex<HashMap<u64, Instant>>,
@@ -167,6 +172,33 @@ pub struct Engine {
     joined: std::sync::atomic::AtomicBool,
     metrics: EngineMetrics,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Which nodes are alive, and who backs up whom.
+    pub(crate) membership: Arc<Membership>,
+    /// The connections this node serves, for mirroring.
+    pub(crate) served: Mutex<HashMap<FlowKey, Served>>,
+    /// The connections of the nodes this node backs up.
+    pub(crate) mirrors: Mutex<MirrorStore>,
+    /// The node this node mirrors to, as of the last mirror round.
+    mirroring_to: Mutex<Option<u16>>,
+    pub(crate) mirror_every: u64,
+    pub(crate) probes: ProbeSender,
+    pub(crate) failover: FailoverMetrics,
+    /// Claims waiting for answers, by question id.
+    pub(crate) claims: Mutex<HashMap<u64, mpsc::UnboundedSender<(u16, Vec<FlowKey>)>>>,
+    /// Contact-node order: the configured contact, then its backups.
+    contact_order: Vec<u16>,
+    is_contact: std::sync::atomic::AtomicBool,
+}
+
+/// Failover counters of a node.
+pub(crate) struct FailoverMetrics {
+    pub(crate) detected: Counter,
+    pub(crate) recoveries: Counter,
+    pub(crate) recovery_failures: Counter,
+    pub(crate) recovery_seconds: Histogram,
+    pub(crate) mirrored: Gauge,
+    pub(crate) mirror_bytes: Counter,
+    pub(crate) contact: Gauge,
 }
 
 impl Drop for Engine {
@@ -223,6 +255,7 @@ impl Engine {
         node: Arc<Node>,
         listeners: Listeners,
         connections: Gauge,
+        membership: Arc<Membership>,
     ) -> Result<Arc<Engine>, HandoffError> {
         let key: [u8; 32] = config
             .security
@@ -274,7 +307,82 @@ impl Engine {
                 )
                 .map_err(bad)?,
         };
+        let failover = FailoverMetrics {
+            detected: m
+                .counter(
+                    "gecko_failures_detected_total",
+                    "Other nodes this node saw fail",
+                    &[],
+                )
+                .map_err(bad)?,
+            recoveries: m
+                .counter(
+                    "gecko_recoveries_total",
+                    "Connections of failed nodes recovered here",
+                    &[],
+                )
+                .map_err(bad)?,
+            recovery_failures: m
+                .counter(
+                    "gecko_recovery_failures_total",
+                    "Connections of failed nodes that could not be recovered here",
+                    &[],
+                )
+                .map_err(bad)?,
+            recovery_seconds: m
+                .histogram(
+                    "gecko_recovery_seconds",
+                    "Failure detected to connection served again, per connection",
+                    &[],
+                    DURATION_BUCKETS,
+                )
+                .map_err(bad)?,
+            mirrored: m
+                .gauge(
+                    "gecko_mirrored_connections",
+                    "Connections of other nodes mirrored here",
+                    &[],
+                )
+                .map_err(bad)?,
+            mirror_bytes: m
+                .counter(
+                    "gecko_mirror_bytes_total",
+                    "Bytes of connection state this node sent to its backup",
+                    &[],
+                )
+                .map_err(bad)?,
+            contact: m
+                .gauge(
+                    "gecko_contact",
+                    "1 while this node is the contact node registered at the home agent",
+                    &[],
+                )
+                .map_err(bad)?,
+        };
+        let index_of_name = |name: &str| {
+            config
+                .nodes
+                .iter()
+                .position(|n| n.name == name)
+                .map(|i| i as u16)
+        };
+        let contact_order: Vec<u16> = std::iter::once(&config.contact.node)
+            .chain(&config.contact.backups)
+            .filter_map(|n| index_of_name(n))
+            .collect();
+        let is_contact = contact_order.first() == Some(&me);
+        failover.contact.set(i64::from(is_contact));
         let engine = Arc::new(Engine {
+            membership,
+            served: Mutex::new(HashMap::new()),
+            mirrors: Mutex::new(MirrorStore::default()),
+            mirroring_to: Mutex::new(None),
+            mirror_every: config.failover.mirror_every_bytes,
+            probes: ProbeSender::open()?,
+            failover,
+            claims: Mutex::new(HashMap::new()),
+            contact_order,
+            is_contact: std::sync::atomic::AtomicBool::new(is_contact),
             node,
             me,
             nodes,
@@ -297,7 +405,9 @@ impl Engine {
         let tasks = vec![
             tokio::spawn(inbox_loop(weak.clone(), inbox)),
             tokio::spawn(capture_loop(weak.clone())),
-            tokio::spawn(housekeeping_loop(weak)),
+            tokio::spawn(housekeeping_loop(weak.clone())),
+            tokio::spawn(crate::cluster::mirror_loop::run(weak.clone())),
+            tokio::spawn(crate::cluster::recovery::watch(weak)),
         ];
         *engine.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
         Ok(engine)
@@ -374,7 +484,9 @@ impl Engine {
                     address: *a,
                     connections,
                     rtt: rtt.map(|us| Duration::from_micros(u64::from(us))),
-                    available: fresh && !failed.contains(a),
+                    available: fresh
+                        && !failed.contains(a)
+                        && (i == usize::from(self.me) || self.membership.is_live(i as u16)),
                 }
             })
             .collect();
@@ -401,6 +513,173 @@ impl Engine {
             .or_default()
             .rtts
             .insert(client, us);
+    }
+
+    /// A connection accepted here stays here: notes where its streams
+    /// stand (a brief freeze reads its sequence numbers) and mirrors it to
+    /// the backup. Returns its base (zero: its counters started with it).
+    pub fn serve_accepted(self: &Arc<Self>, stream: &Arc<std::net::TcpStream>) -> StreamBase {
+        let base = StreamBase::default();
+        let (Ok(flow), fd) = (flow_of_socket(stream), stream.as_fd()) else {
+            return base;
+        };
+        let dumped = repair::freeze(fd).and_then(|()| {
+            let state = repair::dump(fd);
+            let edges = base.edges(fd);
+            repair::unfreeze_quietly(fd)?;
+            Ok((state?, edges))
+        });
+        match dumped {
+            Ok((state, Ok(edges))) => {
+                self.serve(
+                    flow,
+                    Served::new(Arc::downgrade(stream), base, &state, edges),
+                );
+            }
+            Ok((_, Err(e))) => {
+                tracing::warn!(?flow, error = %e, "cannot read a new connection's counters: not mirrored")
+            }
+            Err(e) => {
+                tracing::warn!(?flow, error = %e, "cannot read a new connection's state: not mirrored")
+            }
+        }
+        base
+    }
+
+    /// Starts serving (and mirroring) a connection.
+    pub(crate) fn serve(self: &Arc<Self>, flow: FlowKey, served: Served) {
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(flow, served);
+        let e = self.clone();
+        tokio::spawn(async move { e.mirror_now(&[flow]).await });
+    }
+
+    /// A connection is no longer served here (closed or handed off).
+    pub fn unserve(self: &Arc<Self>, flow: FlowKey) {
+        let was = self
+            .served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&flow);
+        if was.is_some_and(|s| s.mirrored.is_some()) {
+            let e = self.clone();
+            tokio::spawn(async move {
+                let to = *e
+                    .mirroring_to
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(to) = to {
+                    let msg = Message::MirrorClosed { flows: vec![flow] };
+                    if let Err(err) = e.streams.send(to, &msg).await {
+                        tracing::debug!(to, error = %err, "telling the backup of a closed connection");
+                    }
+                }
+            });
+        }
+    }
+
+    /// Mirrors `flows` to the backup now.
+    pub(crate) async fn mirror_now(self: &Arc<Self>, flows: &[FlowKey]) {
+        let Some(to) = *self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        else {
+            return;
+        };
+        let records: Vec<_> = {
+            let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+            flows
+                .iter()
+                .filter_map(|f| {
+                    let s = served.get_mut(f)?;
+                    let r = s.record(*f, self.node.handoff_mark(f.client).map(|q| q.0))?;
+                    s.mirrored = Some(r.acked + r.received);
+                    Some(r)
+                })
+                .collect()
+        };
+        if !records.is_empty() {
+            self.send_mirror(to, records, false).await;
+        }
+    }
+
+    pub(crate) async fn send_mirror(&self, to: u16, records: Vec<MirrorRecord>, replace: bool) {
+        let msg = Message::Mirror { records, replace };
+        let size = postcard::to_allocvec(&msg).map_or(0, |b| b.len() as u64);
+        match self.streams.send(to, &msg).await {
+            Ok(()) => self.failover.mirror_bytes.inc_by(size),
+            Err(e) => tracing::debug!(to, error = %e, "mirroring to the backup"),
+        }
+    }
+
+    /// The node this node mirrors to now (and the one before, if it
+    /// changed since the last call).
+    pub(crate) fn backup_change(&self) -> (Option<u16>, Option<Option<u16>>) {
+        let now = self.membership.my_backup();
+        let mut to = self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *to == now {
+            (now, None)
+        } else {
+            let before = std::mem::replace(&mut *to, now);
+            (now, Some(before))
+        }
+    }
+
+    /// This node's index.
+    pub fn me(&self) -> u16 {
+        self.me
+    }
+
+    /// The nodes that may be the contact, in order of preference.
+    pub(crate) fn contact_order(&self) -> &[u16] {
+        &self.contact_order
+    }
+
+    /// Whether this node is the contact now.
+    pub fn is_contact(&self) -> bool {
+        self.is_contact.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_contact(&self, contact: bool) {
+        self.is_contact
+            .store(contact, std::sync::atomic::Ordering::Relaxed);
+        self.failover.contact.set(i64::from(contact));
+    }
+
+    /// Where a listener for `port` takes its connections.
+    pub(crate) fn sink(&self, port: u16) -> Option<mpsc::UnboundedSender<Arrival>> {
+        self.listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&port)
+            .cloned()
+    }
+
+    /// Flows among `flows` served here or being taken in.
+    fn claim(&self, flows: &[FlowKey]) -> Vec<FlowKey> {
+        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        flows
+            .iter()
+            .filter(|f| {
+                served.contains_key(f)
+                    || matches!(
+                        routes.get(f),
+                        Some(Route::Hold { .. } | Route::Live { .. })
+                            | Some(Route::Forward {
+                                copies: Some(_),
+                                ..
+                            })
+                    )
+            })
+            .copied()
+            .collect()
     }
 
     /// Moves the connection of `stream` to node `target`. `split`: return
@@ -500,10 +779,28 @@ impl Engine {
         // Step 2.
         let t_dumped = Instant::now();
         let rx = self.wait_for(id);
+        let base = self
+            .served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&flow)
+            .map(|s| s.base)
+            .unwrap_or_default();
+        let edges = match base.edges(fd) {
+            Ok(e) => e,
+            Err(e) => {
+                self.restore_here(stream, flow, false).await;
+                return Err(HandoffError::Io {
+                    what: "reading the connection's counters",
+                    source: e,
+                });
+            }
+        };
         let offer = Message::Offer {
             id,
             state: state.to_bytes(),
             donor_seq: self.node.handoff_mark(flow.client),
+            edges,
         };
         if let Err(e) = self.streams.send(to, &offer).await {
             self.stop_waiting(id);
@@ -532,6 +829,7 @@ impl Engine {
                     },
                 );
                 self.node.release(flow.client, Scope::Flow(flow));
+                self.unserve(flow);
                 Ok(())
             }
             Ok(Ok(Message::Outcome {
@@ -576,7 +874,7 @@ impl Engine {
     /// The connection of `flow` is served here from now on: its packets
     /// are replayed as they come, the lock is lifted, and the packets the
     /// route kept so far are returned for replay.
-    fn go_live(&self, flow: FlowKey) -> Vec<Captured> {
+    pub(crate) fn go_live(&self, flow: FlowKey) -> Vec<Captured> {
         let kept = match self.take_route(&flow) {
             Some(Route::Forward {
                 copies: Some(c), ..
@@ -596,7 +894,7 @@ impl Engine {
         kept
     }
 
-    fn replay(&self, packets: &[Captured]) {
+    pub(crate) fn replay(&self, packets: &[Captured]) {
         for p in packets {
             if let Err(e) = self.replayer.replay(p) {
                 tracing::warn!(error = %e, "replaying a captured packet");
@@ -620,14 +918,14 @@ impl Engine {
             .remove(&id);
     }
 
-    fn set_route(&self, flow: FlowKey, route: Route) {
+    pub(crate) fn set_route(&self, flow: FlowKey, route: Route) {
         self.routes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(flow, route);
     }
 
-    fn take_route(&self, flow: &FlowKey) -> Option<Route> {
+    pub(crate) fn take_route(&self, flow: &FlowKey) -> Option<Route> {
         self.routes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -691,8 +989,12 @@ impl Engine {
         id: u64,
         state: &[u8],
         donor_seq: Option<crate::mipv6::seq::SeqNum>,
+        edges: StreamOffsets,
     ) {
-        let (ok, maybe_bound, reason) = match self.accept_offer(from, id, state, donor_seq).await {
+        let (ok, maybe_bound, reason) = match self
+            .accept_offer(from, id, state, donor_seq, edges)
+            .await
+        {
             Ok(()) => (true, false, String::new()),
             Err((maybe_bound, e)) => {
                 tracing::info!(me = self.me, from, id, error = %e, "refusing a handed-off connection");
@@ -716,6 +1018,7 @@ impl Engine {
         id: u64,
         state: &[u8],
         donor_seq: Option<crate::mipv6::seq::SeqNum>,
+        edges: StreamOffsets,
     ) -> Result<(), (bool, HandoffError)> {
         let state = TcpState::from_bytes(state).map_err(|e| (false, e.into()))?;
         let flow = flow_of(&state);
@@ -801,6 +1104,11 @@ impl Engine {
         // receives or sends is the connection's), thaw, replay what the
         // locks caught.
         let t_bound = t0.elapsed();
+        // Counters read while frozen: once thawed, acks move them.
+        let base = StreamBase::restored(restored.as_fd(), edges).unwrap_or(StreamBase {
+            acked: edges.sent,
+            received: edges.received,
+        });
         let held = self.go_live(flow);
         let fd = restored.thaw().map_err(|e| (true, e.into()))?;
         self.replay(&held);
@@ -815,14 +1123,19 @@ impl Engine {
             "handed in"
         );
         self.metrics.into.inc();
-        let stream = std::net::TcpStream::from(fd);
+        let stream = Arc::new(std::net::TcpStream::from(fd));
         if let Some(rtt) = crate::socket::rtt_of(&stream) {
             self.note_rtt(flow.client, rtt);
         }
+        self.serve(
+            flow,
+            Served::new(Arc::downgrade(&stream), base, &state, edges),
+        );
         // A server socket that closed meanwhile: the connection is closed
         // with it, as any unaccepted connection would be.
         let _ = sink.send(Arrival {
             stream,
+            base,
             handed_in: true,
             recovered: None,
         });
@@ -833,7 +1146,7 @@ impl Engine {
 /// Restores `state`, waiting a little while this node's own socket of the
 /// same connection is still being closed: a connection that just left
 /// may come straight back, before the donor side released it.
-async fn restore_when_free(state: &TcpState) -> Result<repair::Restored, RepairError> {
+pub(crate) async fn restore_when_free(state: &TcpState) -> Result<repair::Restored, RepairError> {
     let mut tries = 0;
     loop {
         match repair::restore(state) {
@@ -866,8 +1179,36 @@ async fn inbox_loop(
                 id,
                 state,
                 donor_seq,
+                edges,
             } => {
-                tokio::spawn(async move { e.take_in(from, id, &state, donor_seq).await });
+                tokio::spawn(async move { e.take_in(from, id, &state, donor_seq, edges).await });
+            }
+            Message::Mirror { records, replace } => {
+                let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+                m.update(from, records, replace);
+                e.failover.mirrored.set(m.len() as i64);
+            }
+            Message::MirrorClosed { flows } => {
+                let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+                m.remove(from, &flows);
+                e.failover.mirrored.set(m.len() as i64);
+            }
+            Message::Claim { id, flows } => {
+                let flows = e.claim(&flows);
+                tokio::spawn(async move {
+                    let _ = e.streams.send(from, &Message::Claimed { id, flows }).await;
+                });
+            }
+            Message::Claimed { id, flows } => {
+                let waiter = e
+                    .claims
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&id)
+                    .cloned();
+                if let Some(tx) = waiter {
+                    let _ = tx.send((from, flows));
+                }
             }
             Message::Captured(packet) => e.route_packet(packet, true).await,
             reply @ (Message::Prepared { id, .. } | Message::Outcome { id, .. }) => {

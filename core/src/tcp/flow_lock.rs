@@ -378,9 +378,16 @@ fn rule_exprs(b: &mut Vec<u8>) {
 /// socket still transmits (pacing and retransmission timers run in repair
 /// mode), and what it sends after the dump must not reach the client, or
 /// the client would hold bytes the restored socket believes unsent.
+/// Packets marked [`PROBE_MARK`] pass: the recovery probe is sent while
+/// the flow is locked, to learn the client's state.
 fn output_rule_exprs(b: &mut Vec<u8>) {
+    nft::push_meta_equals(b, nft::NFT_META_MARK, &[0; 4]);
     flow_rule(b, true)
 }
+
+/// The socket mark of packets a node sends to a locked flow's client on
+/// purpose (the recovery probe), past the lock's output rule.
+pub const PROBE_MARK: u32 = 0x6563_6b6f;
 
 /// Client address . client port . server port, read from the source side
 /// of a packet from the client or the destination side of one to it.
@@ -665,11 +672,19 @@ impl Replayer {
 /// The IPv6 packet that replays `captured`, or None if its segment cannot
 /// be TCP.
 fn replay_packet(captured: &Captured) -> Option<Vec<u8>> {
-    let segment = &captured.segment;
+    ipv6_tcp_packet(
+        captured.flow.client,
+        captured.flow.server,
+        &captured.segment,
+    )
+}
+
+/// An IPv6 packet from `src` to `dst` around the TCP `segment`, with its
+/// checksum computed; None if `segment` cannot be TCP.
+pub(crate) fn ipv6_tcp_packet(src: Ipv6Addr, dst: Ipv6Addr, segment: &[u8]) -> Option<Vec<u8>> {
     if segment.len() < 20 || segment.len() > usize::from(u16::MAX) {
         return None;
     }
-    let (src, dst) = (captured.flow.client, captured.flow.server);
     let mut packet = Vec::with_capacity(40 + segment.len());
     packet.extend_from_slice(&[0x60, 0, 0, 0]);
     packet.extend_from_slice(&(segment.len() as u16).to_be_bytes());

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 // that the libc crate does not export for every target.
 const TCP_REPAIR_ON: libc::c_int = 1;
 const TCP_REPAIR_OFF: libc::c_int = 0;
+const TCP_REPAIR_OFF_NO_WP: libc::c_int = -1;
 const TCP_NO_QUEUE: libc::c_int = 0;
 const TCP_RECV_QUEUE: libc::c_int = 1;
 const TCP_SEND_QUEUE: libc::c_int = 2;
@@ -418,6 +419,18 @@ pub fn unfreeze(fd: BorrowedFd<'_>) -> Result<(), RepairError> {
         libc::SOL_TCP,
         libc::TCP_REPAIR,
         TCP_REPAIR_OFF,
+        "turning TCP_REPAIR off",
+    )
+}
+
+/// Leaves repair mode without the window probe (`TCP_REPAIR_OFF_NO_WP`):
+/// for a socket frozen only to read its state, whose peer needs no news.
+pub fn unfreeze_quietly(fd: BorrowedFd<'_>) -> Result<(), RepairError> {
+    set_int(
+        fd.as_raw_fd(),
+        libc::SOL_TCP,
+        libc::TCP_REPAIR,
+        TCP_REPAIR_OFF_NO_WP,
         "turning TCP_REPAIR off",
     )
 }

@@ -8,7 +8,12 @@
 //! mirrors, and learns the current 32-bit sequence numbers from the client
 //! after a crash; [`unwrap_seq`] joins the two.
 
+use std::io;
+use std::os::fd::BorrowedFd;
+
 use serde::{Deserialize, Serialize};
+
+use crate::tcp::info::{queued, tcp_info};
 
 /// Bytes carried by a connection since it opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -17,6 +22,50 @@ pub struct StreamOffsets {
     pub sent: u64,
     /// Bytes received from the client, in order.
     pub received: u64,
+}
+
+/// Where a socket's own byte counters (`tcpi_bytes_acked`,
+/// `tcpi_bytes_received`) start in the connection's stream: zero for a
+/// socket accepted here, the stream's offsets at restore for a socket that
+/// moved or was recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StreamBase {
+    /// Offset of the bytes acknowledged when the socket's count was zero.
+    pub acked: u64,
+    /// Offset of the bytes received when the socket's count was zero.
+    pub received: u64,
+}
+
+impl StreamBase {
+    /// Offsets of the acknowledged and the received edges now (`snd_una`
+    /// and `rcv_nxt`).
+    pub fn edges(&self, fd: BorrowedFd<'_>) -> io::Result<StreamOffsets> {
+        let info = tcp_info(fd)?;
+        Ok(StreamOffsets {
+            sent: self.acked + info.tcpi_bytes_acked,
+            received: self.received + info.tcpi_bytes_received,
+        })
+    }
+
+    /// The application's position: bytes written into the connection and
+    /// bytes read from it since it opened.
+    pub fn position(&self, fd: BorrowedFd<'_>) -> io::Result<StreamOffsets> {
+        let edges = self.edges(fd)?;
+        let (outq, inq) = queued(fd)?;
+        Ok(StreamOffsets {
+            sent: edges.sent + outq,
+            received: edges.received.saturating_sub(inq),
+        })
+    }
+
+    /// The base that makes a just-restored socket's edges equal `edges`.
+    pub fn restored(fd: BorrowedFd<'_>, edges: StreamOffsets) -> io::Result<StreamBase> {
+        let info = tcp_info(fd)?;
+        Ok(StreamBase {
+            acked: edges.sent.saturating_sub(info.tcpi_bytes_acked),
+            received: edges.received.saturating_sub(info.tcpi_bytes_received),
+        })
+    }
 }
 
 /// The 64-bit offset of sequence number `seq`, given that `base_seq` is

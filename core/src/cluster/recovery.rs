@@ -1,0 +1,377 @@
+//! Recovery after a crash (seed §2.2, DESIGN.md): when a node fails, the
+//! contact role moves if it was the contact, and its backup re-creates
+//! each of its connections from the mirrored state.
+//!
+//! Per connection: lock the flow here; return routability and a Binding
+//! Update toward this node; probe the client (see
+//! [`crate::tcp::ack_probe`]) until its answer, caught by the lock, gives
+//! its current sequence numbers; rebuild the socket with them; unlock,
+//! thaw, replay what the lock caught; hand the connection to the
+//! application with its stream offsets. A connection that another live
+//! node claims (a handoff finished just before the crash) is left alone.
+
+use std::collections::HashSet;
+use std::net::{SocketAddrV6, TcpStream};
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, Semaphore};
+
+use crate::cluster::membership::MemberEvent;
+use crate::cluster::mirror::{MirrorRecord, Served};
+use crate::dataplane::FlowKey;
+use crate::handoff::{restore_when_free, Arrival, Engine, Message, Route, ACCEPT_DEADLINE};
+use crate::lowlevel::Scope;
+use crate::mipv6::seq::SeqNum;
+use crate::tcp::ack_probe::{probe_segment, reset_segment, ClientState};
+use crate::tcp::repair::{RepairWindow, TcpState};
+use crate::tcp::stream_offsets::{unwrap_seq, StreamBase, StreamOffsets};
+
+/// Probes sent per connection before giving up.
+const PROBES: u32 = 8;
+/// How long the answer to one probe is waited for.
+const PROBE_WAIT: Duration = Duration::from_millis(30);
+/// How long live nodes have to claim a dead node's connections.
+const CLAIM_WAIT: Duration = Duration::from_millis(300);
+/// Connections recovered at once.
+const PARALLEL: usize = 64;
+/// How often the contact role is checked besides membership events.
+const CONTACT_CHECK: Duration = Duration::from_millis(500);
+
+/// Why one connection could not be recovered.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// No server socket for the connection's port on this node.
+    #[error("no server socket on port {0}")]
+    NoListener(u16),
+    /// The client never answered the probes.
+    #[error("the client did not answer {PROBES} probes")]
+    NoAnswer,
+    /// Binding the flow, locking it or restoring the socket failed.
+    #[error("{0}")]
+    Step(String),
+}
+
+fn step(e: impl std::fmt::Display) -> RecoveryError {
+    RecoveryError::Step(e.to_string())
+}
+
+/// Follows membership: takes the contact role over when it falls to this
+/// node, and recovers the connections of the nodes this node backs up.
+pub(crate) async fn watch(engine: Weak<Engine>) {
+    let Some(e) = engine.upgrade() else { return };
+    let mut events = e.membership.subscribe();
+    drop(e);
+    let mut tick = tokio::time::interval(CONTACT_CHECK);
+    // A failed node whose contact role is still to be taken over here.
+    let mut takeover: Option<u16> = None;
+    loop {
+        let event = tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(ev) => Some(ev),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "membership events missed");
+                    None
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tick.tick() => None,
+        };
+        let Some(e) = engine.upgrade() else { return };
+        match event {
+            Some(MemberEvent::Down(dead)) => {
+                let detected = Instant::now();
+                e.failover.detected.inc();
+                tracing::warn!(me = e.me(), dead, "node failed");
+                // First the contact role: recovery's return routability
+                // needs Home Tests to come back through the contact.
+                takeover = check_contact(&e, Some(dead)).await.then_some(dead);
+                tokio::spawn(async move { recover_node(&e, dead, detected).await });
+            }
+            Some(MemberEvent::Up(n)) => {
+                // The configured contact is back (it registers at its
+                // start): whoever stood in for it steps down.
+                if e.is_contact() && e.contact_order().first() == Some(&n) && n != e.me() {
+                    e.node.stop_registering();
+                    e.set_contact(false);
+                    tracing::info!(
+                        me = e.me(),
+                        contact = n,
+                        "the contact node is back: stepping down"
+                    );
+                }
+            }
+            None => {
+                if takeover.is_some() {
+                    takeover = check_contact(&e, takeover)
+                        .await
+                        .then_some(takeover)
+                        .flatten();
+                }
+            }
+        }
+    }
+}
+
+/// Takes the contact role if the nodes before this one in the contact
+/// order are all down and one of them was seen to fail (`failed`: now, or
+/// earlier when retrying): a node never takes it merely for not having
+/// heard of the others yet. Returns whether a takeover is still wanted.
+async fn check_contact(e: &Arc<Engine>, failed: Option<u16>) -> bool {
+    if e.is_contact() {
+        return false;
+    }
+    let order = e.contact_order();
+    let Some(pos) = order.iter().position(|n| *n == e.me()) else {
+        return false;
+    };
+    let before = &order[..pos];
+    let all_down = before.iter().all(|n| !e.membership.is_live(*n));
+    if !(all_down && failed.is_some_and(|f| before.contains(&f))) {
+        return false;
+    }
+    let t0 = Instant::now();
+    match e.node.addr_active().await {
+        Ok(()) => {
+            e.set_contact(true);
+            tracing::warn!(me = e.me(), took = ?t0.elapsed(), "took the contact role over");
+            false
+        }
+        Err(err) => {
+            tracing::error!(me = e.me(), error = %err, "cannot take the contact role over yet");
+            true
+        }
+    }
+}
+
+/// Recovers every mirrored connection of `dead`, if this node is its backup.
+async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
+    let records = {
+        let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+        let r = m.take(dead);
+        e.failover.mirrored.set(m.len() as i64);
+        r
+    };
+    if records.is_empty() {
+        return;
+    }
+    if e.membership.backup_of(dead) != Some(e.me()) {
+        tracing::info!(
+            me = e.me(),
+            dead,
+            held = records.len(),
+            "not the failed node's backup: its records are dropped"
+        );
+        return;
+    }
+    let flows: Vec<FlowKey> = records.iter().map(|r| r.flow).collect();
+    let claimed = claimed_elsewhere(e, dead, &flows).await;
+    tracing::warn!(
+        me = e.me(),
+        dead,
+        connections = records.len(),
+        claimed = claimed.len(),
+        "recovering the failed node's connections"
+    );
+    let limit = Arc::new(Semaphore::new(PARALLEL));
+    let mut jobs = tokio::task::JoinSet::new();
+    for r in records.into_iter().filter(|r| !claimed.contains(&r.flow)) {
+        let (e, limit) = (e.clone(), limit.clone());
+        jobs.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let flow = r.flow;
+            match recover_one(&e, r).await {
+                Ok(offsets) => {
+                    e.failover.recoveries.inc();
+                    e.failover.recovery_seconds.observe(detected.elapsed());
+                    tracing::info!(port = flow.client_port, sent = offsets.sent, received = offsets.received, took = ?detected.elapsed(), "connection recovered");
+                }
+                Err(err) => {
+                    e.failover.recovery_failures.inc();
+                    tracing::warn!(port = flow.client_port, error = %err, "connection not recovered");
+                }
+            }
+        });
+    }
+    while jobs.join_next().await.is_some() {}
+}
+
+/// Asks the other live nodes which of `flows` they serve.
+async fn claimed_elsewhere(e: &Arc<Engine>, dead: u16, flows: &[FlowKey]) -> HashSet<FlowKey> {
+    let others: Vec<u16> = e
+        .membership
+        .live()
+        .into_iter()
+        .filter(|n| *n != e.me() && *n != dead)
+        .collect();
+    let mut claimed = HashSet::new();
+    if others.is_empty() {
+        return claimed;
+    }
+    let id: u64 = rand::random();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    e.claims
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id, tx);
+    for n in &others {
+        let (e, flows) = (e.clone(), flows.to_vec());
+        let n = *n;
+        tokio::spawn(async move {
+            if let Err(err) = e.streams.send(n, &Message::Claim { id, flows }).await {
+                tracing::debug!(to = n, error = %err, "asking for claims");
+            }
+        });
+    }
+    let mut answered = HashSet::new();
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    while answered.len() < others.len() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((from, flows))) => {
+                answered.insert(from);
+                claimed.extend(flows);
+            }
+            _ => break,
+        }
+    }
+    e.claims
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id);
+    claimed
+}
+
+/// Recovers one connection; returns its stream offsets.
+async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, RecoveryError> {
+    let flow = r.flow;
+    let sink = e
+        .sink(flow.server_port)
+        .ok_or(RecoveryError::NoListener(flow.server_port))?;
+    e.set_route(
+        flow,
+        Route::Hold {
+            packets: Vec::new(),
+            since: Instant::now(),
+        },
+    );
+    let give_up = |err: RecoveryError, client: Option<ClientState>| {
+        if let Some(c) = client {
+            let _ = e.probes.send(&flow, &reset_segment(&flow, c.rcv_nxt));
+        }
+        e.take_route(&flow);
+        if let Err(u) = e.lock.unlock(&flow) {
+            tracing::warn!(?flow, error = %u, "unlocking a flow not recovered");
+        }
+        err
+    };
+    e.lock.lock(&flow).map_err(|err| give_up(step(err), None))?;
+    let bound = tokio::time::timeout(
+        ACCEPT_DEADLINE,
+        e.node
+            .handoff_start(flow.client, Scope::Flow(flow), r.bu_seq.map(SeqNum)),
+    )
+    .await;
+    match bound {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => return Err(give_up(step(err), None)),
+        Err(_) => return Err(give_up(step("binding update timed out"), None)),
+    }
+    let client = probe(e, &r).await.map_err(|err| give_up(err, None))?;
+    let state = rebuilt(&r, &client);
+    let offsets = StreamOffsets {
+        sent: unwrap_seq(r.snd_una, r.acked, client.rcv_nxt),
+        received: unwrap_seq(r.rcv_nxt, r.received, client.snd_una),
+    };
+    let restored = restore_when_free(&state)
+        .await
+        .map_err(|err| give_up(step(err), Some(client)))?;
+    // Counters read while frozen: once thawed, acks move them.
+    let base = StreamBase::restored(restored.as_fd(), offsets).unwrap_or(StreamBase {
+        acked: offsets.sent,
+        received: offsets.received,
+    });
+    let held = e.go_live(flow);
+    let fd = restored
+        .thaw()
+        .map_err(|err| give_up(step(err), Some(client)))?;
+    e.replay(&held);
+    let stream = Arc::new(TcpStream::from(fd));
+    e.serve(
+        flow,
+        Served::new(Arc::downgrade(&stream), base, &state, offsets),
+    );
+    let arrival = Arrival {
+        stream,
+        base,
+        handed_in: false,
+        recovered: Some(offsets),
+    };
+    if sink.send(arrival).is_err() {
+        return Err(RecoveryError::NoListener(flow.server_port));
+    }
+    Ok(offsets)
+}
+
+/// Probes the client until its answer is caught.
+async fn probe(e: &Arc<Engine>, r: &MirrorRecord) -> Result<ClientState, RecoveryError> {
+    let flow = r.flow;
+    for _ in 0..PROBES {
+        let ts = r.options.timestamps.then(|| r.ts_now());
+        e.probes
+            .send(&flow, &probe_segment(&flow, r.snd_una, r.rcv_nxt, ts))
+            .map_err(step)?;
+        let deadline = Instant::now() + PROBE_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            if let Some(c) = learned(e, &flow) {
+                return Ok(c);
+            }
+        }
+    }
+    Err(RecoveryError::NoAnswer)
+}
+
+/// What the segments held for `flow` tell of the client.
+fn learned(e: &Engine, flow: &FlowKey) -> Option<ClientState> {
+    let routes = e.routes.lock().unwrap_or_else(PoisonError::into_inner);
+    match routes.get(flow) {
+        Some(Route::Hold { packets, .. }) => {
+            ClientState::learn(packets.iter().map(|p| p.segment.as_slice()))
+        }
+        _ => None,
+    }
+}
+
+/// The connection's state as the client knows it: empty queues, this
+/// side's stream resuming at what the client acknowledged.
+fn rebuilt(r: &MirrorRecord, c: &ClientState) -> TcpState {
+    let o = r.options;
+    let snd_wnd = u32::from(c.window) << o.snd_wscale.min(14);
+    let ts_val = match (o.timestamps, c.ts_ecr) {
+        (false, _) => 0,
+        (true, Some(ecr)) if (ecr.wrapping_sub(r.ts_now()) as i32) >= 0 => ecr.wrapping_add(1),
+        (true, _) => r.ts_now(),
+    };
+    TcpState {
+        local: SocketAddrV6::new(r.flow.server, r.flow.server_port, 0, 0),
+        peer: SocketAddrV6::new(r.flow.client, r.flow.client_port, 0, 0),
+        snd_una: c.rcv_nxt,
+        rcv_nxt: c.snd_una,
+        window: RepairWindow {
+            snd_wl1: c.snd_una,
+            snd_wnd,
+            max_window: snd_wnd,
+            rcv_wnd: 65535 << o.rcv_wscale.min(5),
+            rcv_wup: c.snd_una,
+        },
+        mss: o.mss,
+        snd_wscale: o.snd_wscale,
+        rcv_wscale: o.rcv_wscale,
+        sack: o.sack,
+        timestamps: o.timestamps,
+        ts_val,
+        send_queue: Vec::new(),
+        unsent: 0,
+        recv_queue: Vec::new(),
+    }
+}

@@ -1,0 +1,103 @@
+//! The node fence: a node whose server process dies goes silent toward
+//! its clients, as a crashed machine would.
+//!
+//! When a process dies its host's kernel closes its sockets: each client
+//! would get a FIN or a reset, and the client's later packets would meet
+//! resets too, before the backup has recovered the connection. The fence
+//! drops every TCP packet from G that the live process did not vouch for:
+//!
+//! * table `ip6 gecko_fence` (stays): on output, TCP from G without a mark
+//!   is dropped;
+//! * table `ip6 gecko_alive`, owned by the process's netlink socket (the
+//!   kernel deletes it when the process dies): on output, before the
+//!   fence, TCP from G gets the [`ALIVE_MARK`].
+//!
+//! Packets sent with a mark of their own (the recovery probe) pass. The
+//! alive chain runs after the flow lock's output chain, which needs the
+//! marks as the sockets set them.
+
+use std::net::Ipv6Addr;
+
+use crate::dataplane::netlink::Netlink;
+use crate::dataplane::nft::{
+    self, Chain, IPPROTO_TCP, NFT_META_L4PROTO, NFT_META_MARK, NFT_PAYLOAD_NETWORK_HEADER,
+    NFT_REG_1, NF_DROP, NF_INET_LOCAL_OUT, NF_IP6_PRI_MANGLE,
+};
+use crate::dataplane::DataPlaneError;
+
+/// The table that stays when the process dies.
+pub const FENCE_TABLE: &str = "gecko_fence";
+/// The table that dies with the process.
+pub const ALIVE_TABLE: &str = "gecko_alive";
+/// The mark of packets the live process sends from G.
+pub const ALIVE_MARK: u32 = 0x6765_636b;
+
+/// The fence of this host (the namespace of the thread that made it).
+/// Dropping it (a process that stops on purpose) takes both tables down.
+pub struct NodeFence {
+    /// Owns `gecko_alive`: closing it deletes the table.
+    nl: Netlink,
+}
+
+impl std::fmt::Debug for NodeFence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeFence").finish_non_exhaustive()
+    }
+}
+
+impl NodeFence {
+    /// Installs both tables for G (replacing stale ones of a process that
+    /// died before).
+    pub fn install(g: Ipv6Addr) -> Result<NodeFence, DataPlaneError> {
+        let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
+        nft::delete_table(&mut nl, ALIVE_TABLE)?;
+        nft::delete_table(&mut nl, FENCE_TABLE)?;
+        let from_g_unmarked = move |b: &mut Vec<u8>| {
+            nft::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
+            nft::push_payload_equals(b, NFT_PAYLOAD_NETWORK_HEADER, 8, &g.octets());
+            nft::push_meta_equals(b, NFT_META_MARK, &[0; 4]);
+        };
+        let parts = [
+            nft::new_table(FENCE_TABLE),
+            nft::new_chain(&Chain {
+                table: FENCE_TABLE,
+                name: "output",
+                hook: NF_INET_LOCAL_OUT,
+                priority: 0,
+                kind: "filter",
+            }),
+            nft::new_rule(FENCE_TABLE, "output", |b| {
+                from_g_unmarked(b);
+                nft::push_verdict(b, NF_DROP);
+            }),
+            nft::new_owned_table(ALIVE_TABLE),
+            nft::new_chain(&Chain {
+                table: ALIVE_TABLE,
+                name: "output",
+                hook: NF_INET_LOCAL_OUT,
+                priority: NF_IP6_PRI_MANGLE,
+                kind: "filter",
+            }),
+            nft::new_rule(ALIVE_TABLE, "output", |b| {
+                from_g_unmarked(b);
+                // meta mark takes the register as a host-order u32.
+                nft::push_immediate(b, NFT_REG_1, &ALIVE_MARK.to_ne_bytes());
+                nft::push_meta_set(b, NFT_META_MARK, NFT_REG_1);
+            }),
+        ];
+        nft::send_batch(&mut nl, "installing the node fence", &parts)?;
+        tracing::debug!(%g, "node fence up");
+        Ok(NodeFence { nl })
+    }
+}
+
+impl Drop for NodeFence {
+    fn drop(&mut self) {
+        // The fence first: from here on nothing from G is dropped.
+        for table in [FENCE_TABLE, ALIVE_TABLE] {
+            if let Err(e) = nft::delete_table(&mut self.nl, table) {
+                tracing::warn!(table, error = %e, "removing the node fence");
+            }
+        }
+    }
+}

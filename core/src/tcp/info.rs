@@ -1,0 +1,61 @@
+//! `TCP_INFO` and the queue lengths of a live socket, without freezing it.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// The kernel's `struct tcp_info` of a TCP socket.
+pub fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
+    // SAFETY: tcp_info is plain integers (all zeroes is valid) and the
+    // length passed is its size; the kernel writes at most that much.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
+}
+
+/// Bytes in the send queue (unacknowledged and unsent) and in the receive
+/// queue (not read yet).
+pub fn queued(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let get = |req: libc::c_ulong| {
+        let mut v: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ and SIOCINQ write one int to the pointer.
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req as _, &mut v as *mut libc::c_int) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(u64::try_from(v).unwrap_or(0))
+    };
+    Ok((get(libc::TIOCOUTQ)?, get(libc::FIONREAD)?))
+}
+
+/// The socket's `TCP_TIMESTAMP` clock now (the value its next segment's
+/// TSval would carry).
+pub fn timestamp(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut v: u32 = 0;
+    let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
+    // SAFETY: a u32 and its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_TIMESTAMP,
+            (&mut v as *mut u32).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}
