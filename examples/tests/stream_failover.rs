@@ -1,71 +1,262 @@
 //! Failover as a user meets it: `curl` downloads a file from G through
-//! `stream-server` while the node serving it crashes; the node's backup
-//! recovers the connection and the server resumes at the recovered
-//! offset. Every download is checked by HTTP status, size and SHA-256.
-//! Needs root and `curl`; run `cargo build --workspace` first.
-//! `GECKO_TEST_MB` sets the file's size (default 200 MB as the issue asks).
+//! `stream-server` while nodes crash (SIGKILL), lose their link, or crash
+//! in the middle of handoffs; each node's backup recovers its connections
+//! and the server resumes at the recovered offsets. Every download is
+//! checked by HTTP status, size and SHA-256; one that cannot be recovered
+//! must end in an error (never a hang) with what it got a prefix of the
+//! file. Needs root and `curl`; run `cargo build --workspace` first.
+//! `GECKO_TEST_MB` sets the file's size (default 200 MB, as issue 5 asks).
 
 #[path = "support/stream_lab.rs"]
 mod stream_lab;
 
 use std::time::{Duration, Instant};
 
-use stream_lab::{file_mb, one_lab_at_a_time, root_or_skip, StreamLab};
+use stream_lab::{file_mb, one_lab_at_a_time, root_or_skip, Download, Downloaded, StreamLab};
 
-/// curl's rate limit, so that a download is still running when a node
-/// is killed (the lab moves GB/s).
+/// curl's rate limit, so that downloads are still running when a node is
+/// killed (the lab moves GB/s): 200 MB take about 5 s.
 const RATE: &str = "40M";
 
-/// The node (index) that serves the one open connection, waiting for it.
-fn serving_node(lab: &StreamLab, exclude: &[usize]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        for i in 0..lab.nodes.len() {
-            if exclude.contains(&i) {
-                continue;
-            }
-            if lab.node_metric(i, "gecko_connections_open") == Some(1.0) {
-                return i;
-            }
-        }
-        assert!(Instant::now() < deadline, "no node serves the download");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Starts `n` rate-limited downloads (clients in turn) and waits until
+/// the nodes serve all of them.
+fn downloads(lab: &mut StreamLab, n: usize) -> Vec<Download> {
+    let clients = lab.clients.clone();
+    let d = (0..n)
+        .map(|i| {
+            let c = clients[i % clients.len()].clone();
+            let d = lab.curl_spawn_with(&c, "/", &["--limit-rate", RATE]);
+            // One at a time, so that round-robin spreads them.
+            wait_until(lab, "gecko_connections_open", (i + 1) as f64);
+            d
+        })
+        .collect();
+    eprintln!(
+        "serving by node: {:?}",
+        lab.metric_by_node("gecko_connections_open")
+    );
+    d
 }
 
-/// Waits until `series` summed over the live nodes reaches `at_least`.
-fn wait_sum(lab: &StreamLab, series: &str, at_least: f64, within: Duration) -> f64 {
-    let deadline = Instant::now() + within;
+/// Waits (10 s at most) until `series` summed over the nodes that answer
+/// reaches `at_least`; returns its value.
+fn wait_until(lab: &StreamLab, series: &str, at_least: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let v = lab.metric_sum(series);
         if v >= at_least || Instant::now() > deadline {
             return v;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
+/// Connections node `i` serves now.
+fn open_on(lab: &StreamLab, i: usize) -> f64 {
+    lab.node_metric(i, "gecko_connections_open").unwrap_or(0.0)
+}
+
+/// Waits for every download; each must be the whole file.
+fn all_intact(lab: &mut StreamLab, ds: Vec<Download>) {
+    let got: Vec<Downloaded> = ds.into_iter().map(|d| lab.curl_wait(d)).collect();
+    for (i, g) in got.iter().enumerate() {
+        lab.assert_intact(g, &format!("download {i}"));
+    }
+}
+
+/// Waits for every download; each is the whole file, or failed with a
+/// prefix of it. Returns how many completed.
+fn intact_or_reset(lab: &mut StreamLab, ds: Vec<Download>) -> usize {
+    let got: Vec<Downloaded> = ds.into_iter().map(|d| lab.curl_wait(d)).collect();
+    let mut whole = 0;
+    for (i, g) in got.iter().enumerate() {
+        assert!(
+            g.prefix_ok,
+            "download {i}: bytes that are not the file's: {g:?}"
+        );
+        if g.exit == Some(0) {
+            lab.assert_intact(g, &format!("download {i}"));
+            whole += 1;
+        }
+    }
+    whole
+}
+
 #[test]
-fn a_download_survives_a_crash_of_its_node() {
-    if !root_or_skip("a_download_survives_a_crash_of_its_node") {
+fn downloads_survive_the_crash_of_a_node() {
+    if !root_or_skip("downloads_survive_the_crash_of_a_node") {
         return;
     }
     let _one = one_lab_at_a_time();
     let mut lab = StreamLab::start("gk-fail-kill", 3, 1, file_mb(200), &[]);
-    let d = lab.curl_spawn_with("client1", "/", &["--limit-rate", RATE]);
-    let victim = serving_node(&lab, &[]);
-    // Let a few mirrors happen, then crash it.
+    let ds = downloads(&mut lab, 3);
+    let victim = 1;
+    let served = open_on(&lab, victim);
+    assert!(served >= 1.0, "node2 serves a download");
+    // Let mirrors happen mid-stream, then crash it.
     std::thread::sleep(Duration::from_millis(1200));
-    eprintln!("killing node{}", victim + 1);
     lab.kill_node(victim);
-    let recovered = wait_sum(&lab, "gecko_recoveries_total", 1.0, Duration::from_secs(10));
-    let got = lab.curl_wait(d);
-    lab.assert_intact(&got, "download across the crash");
-    assert_eq!(recovered, 1.0, "one connection recovered");
-    assert!(lab.metric_sum("gecko_failures_detected_total") >= 1.0);
-    // The resumed response is in the new node's log.
+    let recovered = wait_until(&lab, "gecko_recoveries_total", served);
+    all_intact(&mut lab, ds);
+    assert_eq!(recovered, served, "every connection of node2 recovered");
+    assert_eq!(lab.metric_sum("gecko_recovery_failures_total"), 0.0);
+    assert!(
+        lab.metric_sum("gecko_failures_detected_total") >= 2.0,
+        "both others saw it"
+    );
     let resumed = (0..lab.nodes.len())
         .filter(|i| *i != victim)
         .any(|i| lab.server_log(i).contains("recovered=true"));
-    assert!(resumed, "a server resumed the recovered connection");
+    assert!(resumed, "a server resumed a recovered connection");
+}
+
+#[test]
+fn downloads_survive_a_cut_link() {
+    if !root_or_skip("downloads_survive_a_cut_link") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start("gk-fail-link", 3, 1, file_mb(200), &[]);
+    let ds = downloads(&mut lab, 3);
+    let victim = 2;
+    let served = open_on(&lab, victim);
+    assert!(served >= 1.0, "node3 serves a download");
+    std::thread::sleep(Duration::from_millis(1000));
+    lab.run_in_node(victim, "ip", &["link", "set", "eth0", "down"]);
+    let recovered = wait_until(&lab, "gecko_recoveries_total", served);
+    all_intact(&mut lab, ds);
+    assert_eq!(recovered, served, "every connection of node3 recovered");
+}
+
+#[test]
+fn the_contact_node_crashes_and_comes_back() {
+    if !root_or_skip("the_contact_node_crashes_and_comes_back") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start("gk-fail-contact", 3, 2, file_mb(200), &[]);
+    assert_eq!(lab.node_metric(0, "gecko_contact"), Some(1.0));
+    let ds = downloads(&mut lab, 3);
+    let served = open_on(&lab, 0);
+    assert!(served >= 1.0, "the contact serves a download");
+    std::thread::sleep(Duration::from_millis(1000));
+    let t0 = Instant::now();
+    lab.kill_node(0);
+    // New connections are accepted again, through the new contact.
+    let fresh = lab.curl_spawn("client2");
+    let got = lab.curl_wait(fresh);
+    lab.assert_intact(&got, "a download started after the contact crashed");
+    eprintln!(
+        "a new download completed {:?} after the crash",
+        t0.elapsed()
+    );
+    assert_eq!(
+        lab.node_metric(1, "gecko_contact"),
+        Some(1.0),
+        "node2 is the contact now"
+    );
+    assert_eq!(
+        lab.node_metric(2, "gecko_contact"),
+        Some(0.0),
+        "exactly one contact"
+    );
+    wait_until(&lab, "gecko_recoveries_total", served);
+    all_intact(&mut lab, ds);
+
+    // The contact rejoins, takes its role back and gets connections again.
+    lab.restart_node(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.node_metric(1, "gecko_contact") != Some(0.0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(lab.node_metric(0, "gecko_contact"), Some(1.0));
+    assert_eq!(
+        lab.node_metric(1, "gecko_contact"),
+        Some(0.0),
+        "node2 stepped down"
+    );
+    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    let again: Vec<Download> = (0..3).map(|_| lab.curl_spawn("client1")).collect();
+    all_intact(&mut lab, again);
+    let accepted = lab
+        .node_metric(0, "gecko_connections_accepted_total")
+        .unwrap_or(0.0);
+    assert!(accepted >= 1.0, "the rejoined node serves again");
+}
+
+#[test]
+fn a_crash_during_handoffs_loses_nothing() {
+    if !root_or_skip("a_crash_during_handoffs_loses_nothing") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    // Every connection moves on each 2 MB: a crash meets handoffs.
+    let mut lab = StreamLab::start(
+        "gk-fail-moving",
+        3,
+        2,
+        file_mb(200),
+        &["--handoff-every", "2000000"],
+    );
+    let ds = downloads(&mut lab, 3);
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.kill_node(1);
+    let whole = intact_or_reset(&mut lab, ds);
+    eprintln!("{whole} of 3 downloads completed across the crash");
+    assert!(lab.metric_sum("gecko_handoffs_total{direction=\"out\"}") >= 10.0);
+}
+
+#[test]
+fn two_crashes_one_after_the_other() {
+    if !root_or_skip("two_crashes_one_after_the_other") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start("gk-fail-two", 4, 2, file_mb(200), &[]);
+    let ds = downloads(&mut lab, 4);
+    std::thread::sleep(Duration::from_millis(800));
+    let first = open_on(&lab, 1);
+    lab.kill_node(1);
+    wait_until(&lab, "gecko_recoveries_total", first);
+    // Node3 holds node2's connections now, and mirrors them to node4.
+    std::thread::sleep(Duration::from_millis(800));
+    let second = open_on(&lab, 2);
+    lab.kill_node(2);
+    wait_until(&lab, "gecko_recoveries_total", first + second);
+    all_intact(&mut lab, ds);
+}
+
+#[test]
+fn five_percent_loss_during_crashes_and_handoffs() {
+    if !root_or_skip("five_percent_loss_during_crashes_and_handoffs") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start(
+        "gk-fail-loss",
+        3,
+        1,
+        file_mb(200),
+        &["--handoff-every", "8000000"],
+    );
+    for i in 0..lab.nodes.len() {
+        drop_five_percent(&lab, i);
+    }
+    let ds = downloads(&mut lab, 3);
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.kill_node(1);
+    let whole = intact_or_reset(&mut lab, ds);
+    eprintln!("{whole} of 3 downloads completed under 5% loss");
+    assert!(whole >= 1, "loss does not stop recovery altogether");
+}
+
+/// nftables on node `i`: 5% of the packets on its link dropped, each way.
+fn drop_five_percent(lab: &StreamLab, i: usize) {
+    let rules = "table inet gecko_loss {\n\
+        chain in { type filter hook prerouting priority -400; iifname \"eth0\" numgen random mod 100 < 5 drop; }\n\
+        chain out { type filter hook postrouting priority 400; oifname \"eth0\" numgen random mod 100 < 5 drop; }\n\
+        }\n";
+    let path = lab.tmp.join(format!("loss-{i}.nft"));
+    std::fs::write(&path, rules).expect("writing the loss rules");
+    lab.run_in_node(i, "nft", &["-f", &path.to_string_lossy()]);
 }

@@ -414,25 +414,35 @@ pub fn freeze(fd: BorrowedFd<'_>) -> Result<(), RepairError> {
 /// host: the donor's way back when a handoff fails. The kernel sends a
 /// window probe, so the peer's answer brings the socket up to date.
 pub fn unfreeze(fd: BorrowedFd<'_>) -> Result<(), RepairError> {
+    leave_repair(fd, TCP_REPAIR_OFF)
+}
+
+/// Leaves repair mode. The kernel then clears the socket's SO_REUSEADDR
+/// (`sk_reuse = SK_NO_REUSE`), and one such connection left behind by a
+/// process that died keeps the next process from listening on its port:
+/// it is set again.
+fn leave_repair(fd: BorrowedFd<'_>, how: libc::c_int) -> Result<(), RepairError> {
+    let raw = fd.as_raw_fd();
     set_int(
-        fd.as_raw_fd(),
+        raw,
         libc::SOL_TCP,
         libc::TCP_REPAIR,
-        TCP_REPAIR_OFF,
+        how,
         "turning TCP_REPAIR off",
+    )?;
+    set_int(
+        raw,
+        libc::SOL_SOCKET,
+        libc::SO_REUSEADDR,
+        1,
+        "setting SO_REUSEADDR",
     )
 }
 
 /// Leaves repair mode without the window probe (`TCP_REPAIR_OFF_NO_WP`):
 /// for a socket frozen only to read its state, whose peer needs no news.
 pub fn unfreeze_quietly(fd: BorrowedFd<'_>) -> Result<(), RepairError> {
-    set_int(
-        fd.as_raw_fd(),
-        libc::SOL_TCP,
-        libc::TCP_REPAIR,
-        TCP_REPAIR_OFF_NO_WP,
-        "turning TCP_REPAIR off",
-    )
+    leave_repair(fd, TCP_REPAIR_OFF_NO_WP)
 }
 
 /// Reads the state of a frozen, established IPv6 connection: addresses,

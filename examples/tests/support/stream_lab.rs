@@ -75,6 +75,9 @@ pub struct Downloaded {
     pub sha: String,
     /// curl's error output.
     pub stderr: String,
+    /// The body is a prefix of the file (nothing corrupted, duplicated or
+    /// out of place, even in a download that failed).
+    pub prefix_ok: bool,
 }
 
 /// A lab whose nodes each run `stream-server --file F --port 8080
@@ -244,6 +247,22 @@ impl StreamLab {
         }
     }
 
+    /// Runs `program args` in node `i`'s namespace and waits for it.
+    pub fn run_in_node(&self, i: usize, program: &str, args: &[&str]) {
+        let status = self
+            .lab
+            .command(&self.nodes[i], program)
+            .expect("command in the node")
+            .args(args)
+            .status()
+            .expect("the command runs");
+        assert!(
+            status.success(),
+            "{program} {args:?} in {}: {status}",
+            self.nodes[i]
+        );
+    }
+
     /// `GET /metrics` of node `i` (None while nothing answers).
     pub fn metrics(&self, i: usize) -> Option<String> {
         metrics_of(&self.lab, &self.nodes[i])
@@ -318,6 +337,7 @@ impl StreamLab {
         let code = fields.next().and_then(|c| c.parse().ok()).unwrap_or(0);
         let size = fields.next().and_then(|c| c.parse().ok()).unwrap_or(0);
         let sha = sha_of(&out).unwrap_or_default();
+        let prefix_ok = is_prefix(&out, &self.file);
         let _ = std::fs::remove_file(&out);
         let got = Downloaded {
             exit: output.status.code(),
@@ -325,6 +345,7 @@ impl StreamLab {
             size,
             sha,
             stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+            prefix_ok,
         };
         eprintln!(
             "{client}: curl exit {:?}, HTTP {}, {} bytes, sha {}{}",
@@ -412,6 +433,28 @@ fn write_random(path: &Path, size: u64) -> String {
     }
     file.flush().expect("writing the served file");
     hex::encode(hash.finalize())
+}
+
+/// Whether the file at `part` is a prefix of the file at `whole` (a
+/// missing `part` is an empty one).
+pub fn is_prefix(part: &Path, whole: &Path) -> bool {
+    let Ok(mut a) = std::fs::File::open(part) else {
+        return true;
+    };
+    let Ok(mut b) = std::fs::File::open(whole) else {
+        return false;
+    };
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = match a.read(&mut x) {
+            Ok(0) => return true,
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return false;
+        }
+    }
 }
 
 /// SHA-256 of a file in hex (None if it cannot be read, e.g. never made).
