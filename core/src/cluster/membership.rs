@@ -88,10 +88,16 @@ pub fn next_live(ring_len: usize, live: &[u16], node: u16) -> Option<u16> {
         .find(|&i| i != node && live.contains(&i))
 }
 
-/// Timing of failure detection. The defaults detect a crashed node within
-/// about 300 ms on links without delay, and tolerate a node stalled for
-/// about `probe_period + suspect_to_down` (a loaded machine) before it is
-/// declared down.
+/// Timing of failure detection.
+///
+/// A crashed node is declared down after: the wait until some node probes
+/// it (up to about two periods with three nodes), one `probe_period`, then
+/// `suspect_to_down`; the first node to declare it gossips that at once.
+/// With the defaults (70 / 30 / 110 ms) on links without delay, three nodes
+/// on [::1] saw a crash after 190 to 320 ms, median about 230 ms (the
+/// ignored test `detection_time_statistics`). A node stalled for less than
+/// about `probe_period + suspect_to_down` (a loaded machine) is not
+/// declared down: it refutes the suspicion when it runs again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipConfig {
     /// How often each node probes one other live node (round robin).
@@ -119,12 +125,12 @@ pub struct MembershipConfig {
 impl Default for MembershipConfig {
     fn default() -> Self {
         MembershipConfig {
-            probe_period: Duration::from_millis(100),
-            probe_rtt: Duration::from_millis(40),
-            suspect_to_down: Duration::from_millis(120),
+            probe_period: Duration::from_millis(70),
+            probe_rtt: Duration::from_millis(30),
+            suspect_to_down: Duration::from_millis(110),
             indirect_probes: 3,
             max_transmissions: 6,
-            gossip_period: Duration::from_millis(30),
+            gossip_period: Duration::from_millis(20),
             reannounce_period: Duration::from_millis(500),
         }
     }
@@ -147,8 +153,9 @@ impl MembershipConfig {
                 "probe_period must be longer than probe_rtt",
             ));
         }
-        let indirect = NonZeroUsize::new(self.indirect_probes)
-            .ok_or(MembershipError::Settings("indirect_probes must not be zero"))?;
+        let indirect = NonZeroUsize::new(self.indirect_probes).ok_or(MembershipError::Settings(
+            "indirect_probes must not be zero",
+        ))?;
         let max_transmissions = NonZeroU8::new(self.max_transmissions).ok_or(
             MembershipError::Settings("max_transmissions must not be zero"),
         )?;
@@ -525,7 +532,11 @@ impl Driver {
         loop {
             let next_timer = self.timers.peek().map(|s| s.at);
             let mut reply = None;
+            // Biased: queued datagrams (acks) are handled before timers that
+            // fell due meanwhile, so a stall of this task does not turn
+            // answered probes into suspicions.
             tokio::select! {
+                biased;
                 command = commands.recv() => match command {
                     // The handle is gone.
                     None => return,
@@ -586,7 +597,11 @@ impl Driver {
             };
             self.foca.change_identity(new, &mut self.runtime)?;
             self.shared.view().joined = true;
-            tracing::info!(node = new.index, generation = new.generation, "membership: rejoining");
+            tracing::info!(
+                node = new.index,
+                generation = new.generation,
+                "membership: rejoining"
+            );
         }
         self.announce(false);
         Ok(())
@@ -812,24 +827,45 @@ mod tests {
 
     /// Node `me` of the cluster at `ports`, keyed with `key`.
     async fn node(me: u16, ports: &[u16], key: &[u8; 32]) -> Arc<Membership> {
-        Membership::start(
-            me,
-            addr(ports[usize::from(me)]),
-            key,
-            all_peers(ports),
-            MembershipConfig::default(),
-        )
-        .await
-        .unwrap()
+        node_with(me, ports, key, MembershipConfig::default()).await
+    }
+
+    async fn node_with(
+        me: u16,
+        ports: &[u16],
+        key: &[u8; 32],
+        cfg: MembershipConfig,
+    ) -> Arc<Membership> {
+        Membership::start(me, addr(ports[usize::from(me)]), key, all_peers(ports), cfg)
+            .await
+            .unwrap()
     }
 
     async fn cluster(n: usize) -> (Vec<u16>, Vec<Arc<Membership>>) {
+        cluster_with(n, MembershipConfig::default()).await
+    }
+
+    async fn cluster_with(n: usize, cfg: MembershipConfig) -> (Vec<u16>, Vec<Arc<Membership>>) {
         let ports = free_ports(n);
         let mut nodes = Vec::new();
         for i in 0..n {
-            nodes.push(node(i as u16, &ports, &KEY).await);
+            nodes.push(node_with(i as u16, &ports, &KEY, cfg.clone()).await);
         }
         (ports, nodes)
+    }
+
+    /// The default settings, or those of `MEMBERSHIP_TIMING` =
+    /// `probe_period,probe_rtt,suspect_to_down` in milliseconds (for tuning
+    /// with the ignored tests below).
+    fn timing_from_env() -> MembershipConfig {
+        let mut cfg = MembershipConfig::default();
+        if let Ok(text) = std::env::var("MEMBERSHIP_TIMING") {
+            let ms: Vec<u64> = text.split(',').map(|v| v.trim().parse().unwrap()).collect();
+            cfg.probe_period = Duration::from_millis(ms[0]);
+            cfg.probe_rtt = Duration::from_millis(ms[1]);
+            cfg.suspect_to_down = Duration::from_millis(ms[2]);
+        }
+        cfg
     }
 
     /// Polls `cond` until it holds or `limit` passes; true if it held.
@@ -1034,8 +1070,12 @@ mod tests {
 
         nodes[2].join().await.unwrap();
         assert!(nodes[2].is_live(2));
-        assert!(wait_event(&mut rx0, MemberEvent::Up(2), WAIT).await.is_some());
-        assert!(wait_event(&mut rx1, MemberEvent::Up(2), WAIT).await.is_some());
+        assert!(wait_event(&mut rx0, MemberEvent::Up(2), WAIT)
+            .await
+            .is_some());
+        assert!(wait_event(&mut rx1, MemberEvent::Up(2), WAIT)
+            .await
+            .is_some());
         assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
         assert_eq!(nodes[0].failures_detected(), 1);
         assert_eq!(nodes[1].failures_detected(), 1);
@@ -1068,13 +1108,19 @@ mod tests {
         // From node 2's address with the right key, but speaking for node 1
         // under a newer identity (accepted, that would restart node 1 in
         // node 0's view), then garbage.
-        let raw = PeerSocket::bind(
-            addr(ports[2]),
-            PeerCodec::new(&KEY, 2),
-            all_peers(&ports),
-        )
-        .await
-        .unwrap();
+        // The aborted task releases node 2's port as soon as it is dropped.
+        let mut raw = None;
+        for _ in 0..100 {
+            match PeerSocket::bind(addr(ports[2]), PeerCodec::new(&KEY, 2), all_peers(&ports)).await
+            {
+                Ok(s) => {
+                    raw = Some(s);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        let raw = raw.expect("node 2's port is free again");
         let header = |src: u16, generation: u64| foca::Header {
             src: NodeId {
                 index: src,
@@ -1104,8 +1150,12 @@ mod tests {
         raw.send_to(0, &encode(&header(2, now_nanos())))
             .await
             .unwrap();
-        assert!(wait_event(&mut rx0, MemberEvent::Up(2), WAIT).await.is_some());
-        assert!(wait_event(&mut rx0, MemberEvent::Down(2), WAIT).await.is_some());
+        assert!(wait_event(&mut rx0, MemberEvent::Up(2), WAIT)
+            .await
+            .is_some());
+        assert!(wait_event(&mut rx0, MemberEvent::Down(2), WAIT)
+            .await
+            .is_some());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1146,16 +1196,23 @@ mod tests {
         ));
     }
 
-    /// Crash-detection statistics over repeated trials with the default
-    /// settings: `cargo test -p gecko --lib membership::tests::detection_time_statistics -- --ignored --nocapture`.
+    /// Crash-detection statistics over repeated trials (10 unless
+    /// `MEMBERSHIP_TRIALS` says otherwise) with the default settings (or
+    /// `MEMBERSHIP_TIMING`): `cargo test -p gecko --lib
+    /// membership::tests::detection_time_statistics -- --ignored --nocapture`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore]
     async fn detection_time_statistics() {
-        let trials = 10;
+        let trials: usize = std::env::var("MEMBERSHIP_TRIALS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(10);
+        let cfg = timing_from_env();
+        println!("{cfg:?}");
         let mut first = Vec::new();
         let mut all = Vec::new();
         for trial in 0..trials {
-            let (_ports, mut nodes) = cluster(3).await;
+            let (_ports, mut nodes) = cluster_with(3, cfg.clone()).await;
             assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
             // Crash at a random point of the probe cycle.
             let settle = 300 + rand::random::<u64>() % 200;
@@ -1193,5 +1250,53 @@ mod tests {
         };
         println!("first node to see Down: {}", stats(&mut first));
         println!("both nodes see Down:    {}", stats(&mut all));
+    }
+
+    /// No false positive over a soak (`MEMBERSHIP_SOAK_SECS`, 20 s by
+    /// default) while busy threads (`MEMBERSHIP_LOAD_THREADS`, 4 by default)
+    /// compete for the CPU with the members: `cargo test -p gecko --lib
+    /// membership::tests::no_false_positive_under_load -- --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn no_false_positive_under_load() {
+        use std::sync::atomic::AtomicBool;
+        let env = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        // RUST_LOG=foca=debug,gecko=info shows why a node was declared down.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let secs = env("MEMBERSHIP_SOAK_SECS", 20);
+        let threads = env("MEMBERSHIP_LOAD_THREADS", 4);
+        let cfg = timing_from_env();
+        println!("{cfg:?}, {threads} busy threads, {secs} s");
+        let (_ports, nodes) = cluster_with(3, cfg).await;
+        assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy: Vec<_> = (0..threads)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        for b in busy {
+            b.join().unwrap();
+        }
+        let failures: Vec<u64> = nodes.iter().map(|m| m.failures_detected()).collect();
+        println!("false Down events per node: {failures:?}");
+        assert_eq!(failures, vec![0, 0, 0]);
+        assert!(converged(&nodes, &[0, 1, 2], Duration::ZERO).await);
     }
 }
