@@ -128,13 +128,13 @@ pub struct FailoverConfig {
     /// at most 1 GiB (the mirrored sequence numbers must stay within 2^31
     /// of the live ones).
     pub mirror_every_bytes: u64,
-    /// How often each node probes another (SWIM), in ms. Default 100.
+    /// How often each node probes another (SWIM), in ms. Default 70.
     pub probe_period_ms: u64,
     /// How long a probe's answer may take before indirect probes, in ms.
-    /// Default 40.
+    /// Default 30.
     pub probe_rtt_ms: u64,
     /// How long a suspected node has to refute before it counts as down,
-    /// in ms. Default 120.
+    /// in ms. Default 110.
     pub suspect_ms: u64,
 }
 
@@ -142,9 +142,9 @@ impl Default for FailoverConfig {
     fn default() -> Self {
         FailoverConfig {
             mirror_every_bytes: 4 << 20,
-            probe_period_ms: 100,
-            probe_rtt_ms: 40,
-            suspect_ms: 120,
+            probe_period_ms: 70,
+            probe_rtt_ms: 30,
+            suspect_ms: 110,
         }
     }
 }

@@ -88,10 +88,16 @@ pub fn next_live(ring_len: usize, live: &[u16], node: u16) -> Option<u16> {
         .find(|&i| i != node && live.contains(&i))
 }
 
-/// Timing of failure detection. The defaults detect a crashed node within
-/// about 300 ms on links without delay, and tolerate a node stalled for
-/// about `probe_period + suspect_to_down` (a loaded machine) before it is
-/// declared down.
+/// Timing of failure detection.
+///
+/// A crashed node is declared down after: the wait until some node probes
+/// it (up to about two periods with three nodes), one `probe_period`, then
+/// `suspect_to_down`; the first node to declare it gossips that at once.
+/// With the defaults (70 / 30 / 110 ms) on links without delay, three nodes
+/// on [::1] saw a crash after 190 to 320 ms, median about 230 ms (the
+/// ignored test `detection_time_statistics`). A node stalled for less than
+/// about `probe_period + suspect_to_down` (a loaded machine) is not
+/// declared down: it refutes the suspicion when it runs again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipConfig {
     /// How often each node probes one other live node (round robin).
@@ -119,12 +125,12 @@ pub struct MembershipConfig {
 impl Default for MembershipConfig {
     fn default() -> Self {
         MembershipConfig {
-            probe_period: Duration::from_millis(100),
-            probe_rtt: Duration::from_millis(40),
-            suspect_to_down: Duration::from_millis(120),
+            probe_period: Duration::from_millis(70),
+            probe_rtt: Duration::from_millis(30),
+            suspect_to_down: Duration::from_millis(110),
             indirect_probes: 3,
             max_transmissions: 6,
-            gossip_period: Duration::from_millis(30),
+            gossip_period: Duration::from_millis(20),
             reannounce_period: Duration::from_millis(500),
         }
     }
@@ -526,7 +532,11 @@ impl Driver {
         loop {
             let next_timer = self.timers.peek().map(|s| s.at);
             let mut reply = None;
+            // Biased: queued datagrams (acks) are handled before timers that
+            // fell due meanwhile, so a stall of this task does not turn
+            // answered probes into suspicions.
             tokio::select! {
+                biased;
                 command = commands.recv() => match command {
                     // The handle is gone.
                     None => return,
@@ -817,24 +827,45 @@ mod tests {
 
     /// Node `me` of the cluster at `ports`, keyed with `key`.
     async fn node(me: u16, ports: &[u16], key: &[u8; 32]) -> Arc<Membership> {
-        Membership::start(
-            me,
-            addr(ports[usize::from(me)]),
-            key,
-            all_peers(ports),
-            MembershipConfig::default(),
-        )
-        .await
-        .unwrap()
+        node_with(me, ports, key, MembershipConfig::default()).await
+    }
+
+    async fn node_with(
+        me: u16,
+        ports: &[u16],
+        key: &[u8; 32],
+        cfg: MembershipConfig,
+    ) -> Arc<Membership> {
+        Membership::start(me, addr(ports[usize::from(me)]), key, all_peers(ports), cfg)
+            .await
+            .unwrap()
     }
 
     async fn cluster(n: usize) -> (Vec<u16>, Vec<Arc<Membership>>) {
+        cluster_with(n, MembershipConfig::default()).await
+    }
+
+    async fn cluster_with(n: usize, cfg: MembershipConfig) -> (Vec<u16>, Vec<Arc<Membership>>) {
         let ports = free_ports(n);
         let mut nodes = Vec::new();
         for i in 0..n {
-            nodes.push(node(i as u16, &ports, &KEY).await);
+            nodes.push(node_with(i as u16, &ports, &KEY, cfg.clone()).await);
         }
         (ports, nodes)
+    }
+
+    /// The default settings, or those of `MEMBERSHIP_TIMING` =
+    /// `probe_period,probe_rtt,suspect_to_down` in milliseconds (for tuning
+    /// with the ignored tests below).
+    fn timing_from_env() -> MembershipConfig {
+        let mut cfg = MembershipConfig::default();
+        if let Ok(text) = std::env::var("MEMBERSHIP_TIMING") {
+            let ms: Vec<u64> = text.split(',').map(|v| v.trim().parse().unwrap()).collect();
+            cfg.probe_period = Duration::from_millis(ms[0]);
+            cfg.probe_rtt = Duration::from_millis(ms[1]);
+            cfg.suspect_to_down = Duration::from_millis(ms[2]);
+        }
+        cfg
     }
 
     /// Polls `cond` until it holds or `limit` passes; true if it held.
@@ -996,19 +1027,15 @@ mod tests {
         // A crash: no leave, the socket just goes away.
         drop(nodes.pop());
         let t0 = StdInstant::now();
-        let d0 = wait_event(&mut rx0, MemberEvent::Down(2), WAIT).await;
-        let d1 = wait_event(&mut rx1, MemberEvent::Down(2), WAIT).await;
-        let (d0, d1) = (
-            d0.expect("node 0 saw Down(2)"),
-            d1.expect("node 1 saw Down(2)"),
-        );
+        wait_event(&mut rx0, MemberEvent::Down(2), WAIT)
+            .await
+            .expect("node 0 saw Down(2)");
+        let d0 = t0.elapsed();
+        wait_event(&mut rx1, MemberEvent::Down(2), WAIT)
+            .await
+            .expect("node 1 saw Down(2)");
         let detected = t0.elapsed();
-        println!(
-            "crash detection: node 0 {:?}, node 1 {:?}, both {:?}",
-            d0,
-            t0.elapsed().min(d0.max(d1)),
-            detected
-        );
+        println!("crash detection: node 0 after {d0:?}, both after {detected:?}");
         assert!(detected < Duration::from_secs(2));
         for m in &nodes {
             assert_eq!(m.live(), vec![0, 1]);
@@ -1019,6 +1046,57 @@ mod tests {
             assert_eq!(m.backed_up_by(0), vec![1, 2]);
             assert_eq!(m.failures_detected(), 1);
         }
+    }
+
+    /// Starts node `me` again once its dropped predecessor's task has
+    /// released the port (an aborted task is dropped shortly after).
+    async fn restart(me: u16, ports: &[u16]) -> Arc<Membership> {
+        for _ in 0..100 {
+            let started = Membership::start(
+                me,
+                addr(ports[usize::from(me)]),
+                &KEY,
+                all_peers(ports),
+                MembershipConfig::default(),
+            )
+            .await;
+            match started {
+                Ok(m) => return m,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        panic!("node {me}'s port stays busy");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restarted_member_comes_back() {
+        let (ports, mut nodes) = cluster(3).await;
+        assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
+        let mut rx: Vec<_> = nodes[..2].iter().map(|m| m.subscribe()).collect();
+
+        // Restarted after it was seen down: a new identity, seen up.
+        drop(nodes.pop());
+        for r in &mut rx {
+            assert!(wait_event(r, MemberEvent::Down(2), WAIT).await.is_some());
+        }
+        nodes.push(restart(2, &ports).await);
+        for r in &mut rx {
+            assert!(wait_event(r, MemberEvent::Up(2), WAIT).await.is_some());
+        }
+        assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
+
+        // Restarted at once, before failure detection could notice: the
+        // newer identity replaces the live one, seen as down then up.
+        drop(nodes.pop());
+        nodes.push(restart(2, &ports).await);
+        for r in &mut rx {
+            assert!(wait_event(r, MemberEvent::Down(2), WAIT).await.is_some());
+            assert!(wait_event(r, MemberEvent::Up(2), WAIT).await.is_some());
+        }
+        assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
+        assert_eq!(nodes[0].failures_detected(), 2);
+        assert_eq!(nodes[1].failures_detected(), 2);
+        assert_eq!(nodes[2].failures_detected(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1070,17 +1148,35 @@ mod tests {
         assert!(converged(&pair, &[0, 1], WAIT).await);
         tokio::time::sleep(Duration::from_millis(1200)).await;
         assert!(converged(&pair, &[0, 1], Duration::ZERO).await);
+        // Up(1) may have come before the subscription: nothing else did.
+        let events = drain(&mut rx0);
+        assert!(
+            events.iter().all(|e| *e == MemberEvent::Up(1)),
+            "{events:?}"
+        );
         assert_eq!(wrong.live(), vec![2]);
         assert!(n0.rejected().get("bad_tag").copied().unwrap_or(0) >= 2);
-        assert!(wrong.rejected().get("bad_tag").copied().unwrap_or(0) == 0);
+        // Both ways: node 2 refuses the others' re-announces too.
+        assert!(wrong.rejected().get("bad_tag").copied().unwrap_or(0) >= 2);
+        assert_eq!(n0.failures_detected(), 0);
         drop(wrong);
 
         // From node 2's address with the right key, but speaking for node 1
         // under a newer identity (accepted, that would restart node 1 in
         // node 0's view), then garbage.
-        let raw = PeerSocket::bind(addr(ports[2]), PeerCodec::new(&KEY, 2), all_peers(&ports))
-            .await
-            .unwrap();
+        // The aborted task releases node 2's port as soon as it is dropped.
+        let mut raw = None;
+        for _ in 0..100 {
+            match PeerSocket::bind(addr(ports[2]), PeerCodec::new(&KEY, 2), all_peers(&ports)).await
+            {
+                Ok(s) => {
+                    raw = Some(s);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        let raw = raw.expect("node 2's port is free again");
         let header = |src: u16, generation: u64| foca::Header {
             src: NodeId {
                 index: src,
@@ -1102,7 +1198,7 @@ mod tests {
         raw.send_to(0, &SwimDatagram(vec![0xff; 40])).await.unwrap();
         raw.send_to(0, &SwimDatagram(Vec::new())).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(drain(&mut rx0).is_empty());
+        assert_eq!(drain(&mut rx0), vec![]);
         assert!(converged(&pair, &[0, 1], Duration::ZERO).await);
 
         // The same path with an honest header is accepted: node 0 sees
@@ -1132,7 +1228,9 @@ mod tests {
             .unwrap();
         assert_eq!(m.live(), vec![0]);
         assert_eq!(m.my_backup(), None);
-        assert_eq!(m.backed_up_by(0), Vec::<u16>::new());
+        // Node 0 is the backup of every other (dead) node.
+        let others: Vec<u16> = (1..config.nodes.len() as u16).collect();
+        assert_eq!(m.backed_up_by(0), others);
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(m.live(), vec![0]);
 
@@ -1154,16 +1252,23 @@ mod tests {
         ));
     }
 
-    /// Crash-detection statistics over repeated trials with the default
-    /// settings: `cargo test -p gecko --lib membership::tests::detection_time_statistics -- --ignored --nocapture`.
+    /// Crash-detection statistics over repeated trials (10 unless
+    /// `MEMBERSHIP_TRIALS` says otherwise) with the default settings (or
+    /// `MEMBERSHIP_TIMING`): `cargo test -p gecko --lib
+    /// membership::tests::detection_time_statistics -- --ignored --nocapture`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore]
     async fn detection_time_statistics() {
-        let trials = 10;
+        let trials: usize = std::env::var("MEMBERSHIP_TRIALS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(10);
+        let cfg = timing_from_env();
+        println!("{cfg:?}");
         let mut first = Vec::new();
         let mut all = Vec::new();
         for trial in 0..trials {
-            let (_ports, mut nodes) = cluster(3).await;
+            let (_ports, mut nodes) = cluster_with(3, cfg.clone()).await;
             assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
             // Crash at a random point of the probe cycle.
             let settle = 300 + rand::random::<u64>() % 200;
@@ -1201,5 +1306,53 @@ mod tests {
         };
         println!("first node to see Down: {}", stats(&mut first));
         println!("both nodes see Down:    {}", stats(&mut all));
+    }
+
+    /// No false positive over a soak (`MEMBERSHIP_SOAK_SECS`, 20 s by
+    /// default) while busy threads (`MEMBERSHIP_LOAD_THREADS`, 4 by default)
+    /// compete for the CPU with the members: `cargo test -p gecko --lib
+    /// membership::tests::no_false_positive_under_load -- --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn no_false_positive_under_load() {
+        use std::sync::atomic::AtomicBool;
+        let env = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        // RUST_LOG=foca=debug,gecko=info shows why a node was declared down.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let secs = env("MEMBERSHIP_SOAK_SECS", 20);
+        let threads = env("MEMBERSHIP_LOAD_THREADS", 4);
+        let cfg = timing_from_env();
+        println!("{cfg:?}, {threads} busy threads, {secs} s");
+        let (_ports, nodes) = cluster_with(3, cfg).await;
+        assert!(converged(&nodes, &[0, 1, 2], WAIT).await);
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy: Vec<_> = (0..threads)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        for b in busy {
+            b.join().unwrap();
+        }
+        let failures: Vec<u64> = nodes.iter().map(|m| m.failures_detected()).collect();
+        println!("false Down events per node: {failures:?}");
+        assert_eq!(failures, vec![0, 0, 0]);
+        assert!(converged(&nodes, &[0, 1, 2], Duration::ZERO).await);
     }
 }
