@@ -415,6 +415,8 @@ impl Drop for GeckoSocket {
         let phase = self.phase.settled();
         self.uncount();
         if phase == Phase::Serving {
+            // Its FIN (or reset) is the application's: past the node fence.
+            crate::dataplane::node_fence::mark_closing(self.stream.as_fd());
             if let (Some(core), Ok(SocketAddr::V6(peer)), Ok(SocketAddr::V6(local))) = (
                 &self.core,
                 self.stream.peer_addr(),

@@ -282,9 +282,17 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         sent: unwrap_seq(r.snd_una, r.acked, client.rcv_nxt),
         received: unwrap_seq(r.rcv_nxt, r.received, client.snd_una),
     };
+    tracing::info!(?r, ?client, ?offsets, "recovering with");
     let restored = restore_when_free(&state)
         .await
         .map_err(|err| give_up(step(err), Some(client)))?;
+    if let Ok(i) = crate::tcp::info::tcp_info(restored.as_fd()) {
+        tracing::info!(
+            acked = i.tcpi_bytes_acked,
+            received = i.tcpi_bytes_received,
+            "restored counters"
+        );
+    }
     // Counters read while frozen: once thawed, acks move them.
     let base = StreamBase::restored(restored.as_fd(), offsets).unwrap_or(StreamBase {
         acked: offsets.sent,

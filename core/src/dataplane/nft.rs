@@ -491,6 +491,38 @@ pub fn push_payload_equals(b: &mut Vec<u8>, base: u32, offset: u32, value: &[u8]
     });
 }
 
+/// `(payload(base, offset, len(mask)) & mask) == value`.
+pub fn push_payload_masked_equals(
+    b: &mut Vec<u8>,
+    base: u32,
+    offset: u32,
+    mask: &[u8],
+    value: &[u8],
+) {
+    const NFTA_BITWISE_SREG: u16 = 1;
+    const NFTA_BITWISE_DREG: u16 = 2;
+    const NFTA_BITWISE_LEN: u16 = 3;
+    const NFTA_BITWISE_MASK: u16 = 4;
+    const NFTA_BITWISE_XOR: u16 = 5;
+    push_payload(b, base, offset, mask.len() as u32, NFT_REG_1);
+    push_expr(b, "bitwise", |b| {
+        push_be32(b, NFTA_BITWISE_SREG, NFT_REG_1);
+        push_be32(b, NFTA_BITWISE_DREG, NFT_REG_1);
+        push_be32(b, NFTA_BITWISE_LEN, mask.len() as u32);
+        push_nested(b, NFTA_BITWISE_MASK, |b| {
+            push_attr(b, NFTA_DATA_VALUE, mask)
+        });
+        push_nested(b, NFTA_BITWISE_XOR, |b| {
+            push_attr(b, NFTA_DATA_VALUE, &vec![0; mask.len()])
+        });
+    });
+    push_expr(b, "cmp", |b| {
+        push_be32(b, NFTA_CMP_SREG, NFT_REG_1);
+        push_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
+        push_nested(b, NFTA_CMP_DATA, |b| push_attr(b, NFTA_DATA_VALUE, value));
+    });
+}
+
 /// Loads `value` into register `dreg`.
 pub fn push_immediate(b: &mut Vec<u8>, dreg: u32, value: &[u8]) {
     push_expr(b, "immediate", |b| {

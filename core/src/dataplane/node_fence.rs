@@ -10,9 +10,12 @@
 //!   is dropped;
 //! * table `ip6 gecko_alive`, owned by the process's netlink socket (the
 //!   kernel deletes it when the process dies): on output, before the
-//!   fence, TCP from G gets the [`ALIVE_MARK`].
+//!   fence, TCP from G without FIN or RST gets the [`ALIVE_MARK`].
 //!
-//! Packets sent with a mark of their own (the recovery probe) pass. The
+//! The kernel closes a dead process's sockets before or after its netlink
+//! socket, in no set order, so FIN and RST never pass on the alive mark:
+//! only a socket the application closed on purpose (marked [`CLOSE_MARK`]
+//! first) or the recovery probe (its own mark) sends them. The
 //! alive chain runs after the flow lock's output chain, which needs the
 //! marks as the sockets set them.
 
@@ -21,7 +24,7 @@ use std::net::Ipv6Addr;
 use crate::dataplane::netlink::Netlink;
 use crate::dataplane::nft::{
     self, Chain, IPPROTO_TCP, NFT_META_L4PROTO, NFT_META_MARK, NFT_PAYLOAD_NETWORK_HEADER,
-    NFT_REG_1, NF_DROP, NF_INET_LOCAL_OUT, NF_IP6_PRI_MANGLE,
+    NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG_1, NF_DROP, NF_INET_LOCAL_OUT, NF_IP6_PRI_MANGLE,
 };
 use crate::dataplane::DataPlaneError;
 
@@ -31,6 +34,28 @@ pub const FENCE_TABLE: &str = "gecko_fence";
 pub const ALIVE_TABLE: &str = "gecko_alive";
 /// The mark of packets the live process sends from G.
 pub const ALIVE_MARK: u32 = 0x6765_636b;
+/// The socket mark of a connection the application closes (its FIN or
+/// reset must pass the fence).
+pub const CLOSE_MARK: u32 = 0x636c_6f73;
+
+/// Marks `fd` as closed on purpose: its FIN (or reset) passes the fence.
+pub fn mark_closing(fd: std::os::fd::BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    let mark = CLOSE_MARK;
+    // SAFETY: a plain setsockopt with a u32 and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot mark a closing connection");
+    }
+}
 
 /// The fence of this host (the namespace of the thread that made it).
 /// Dropping it (a process that stops on purpose) takes both tables down.
@@ -80,6 +105,8 @@ impl NodeFence {
             }),
             nft::new_rule(ALIVE_TABLE, "output", |b| {
                 from_g_unmarked(b);
+                // tcp flags & (fin | rst) == 0
+                nft::push_payload_masked_equals(b, NFT_PAYLOAD_TRANSPORT_HEADER, 13, &[0x05], &[0]);
                 // meta mark takes the register as a host-order u32.
                 nft::push_immediate(b, NFT_REG_1, &ALIVE_MARK.to_ne_bytes());
                 nft::push_meta_set(b, NFT_META_MARK, NFT_REG_1);

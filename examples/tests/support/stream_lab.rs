@@ -389,7 +389,7 @@ impl Drop for StreamLab {
             kill_group(child);
         }
         let name = self.lab.topology.name.clone();
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("GECKO_KEEP_LOGS").is_some() {
             // Keep the daemons' and servers' logs of a failed test.
             let keep = std::env::temp_dir().join(format!("{name}-logs"));
             let _ = std::fs::create_dir_all(&keep);
