@@ -448,12 +448,12 @@ async fn exchange_ack(
 ) -> Result<Option<Ack>, NodeError> {
     let (tx, rx) = oneshot::channel();
     lock(inner).acks.insert(peer, (key, tx));
-    inner
-        .mh
-        .send(mh, src, peer, None)
-        .await
-        .map_err(io("sending a binding update"))?;
-    count(inner, "sent", mh);
+    // A send refused on the way out (a firewall's drop: EPERM; a link
+    // down) is a lost message: the caller's retries cover it.
+    match inner.mh.send(mh, src, peer, None).await {
+        Ok(_) => count(inner, "sent", mh),
+        Err(e) => tracing::debug!(%peer, error = %e, "sending a binding update"),
+    }
     let got = tokio::time::timeout(REPLY_TIMEOUT, rx).await;
     lock(inner).acks.remove(&peer);
     Ok(got.ok().and_then(Result::ok))
@@ -525,12 +525,11 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
             };
             pending.insert(cookie.0, (client, tx));
         }
-        inner
-            .mh
-            .send(&mh, src, client, None)
-            .await
-            .map_err(io("sending a test init"))?;
-        count(inner, "sent", &mh);
+        // A send refused on the way out is a lost message: retried.
+        match inner.mh.send(&mh, src, client, None).await {
+            Ok(_) => count(inner, "sent", &mh),
+            Err(e) => tracing::debug!(%client, error = %e, "sending a test init"),
+        }
         let got = tokio::time::timeout(REPLY_TIMEOUT, rx).await;
         let mut st = lock(inner);
         let pending = if home {
@@ -627,6 +626,12 @@ async fn bind(
                         c.bound.insert(s, Instant::now() + inner.refresh);
                     }
                 }
+                return Ok(());
+            }
+            // A newer binding from another node replaced ours: there is
+            // nothing of ours left to remove, and curing the number would
+            // remove theirs.
+            Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW && lifetime == 0 => {
                 return Ok(());
             }
             Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW => {

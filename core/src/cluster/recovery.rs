@@ -88,6 +88,7 @@ pub(crate) async fn watch(engine: Weak<Engine>) {
                 takeover = check_contact(&e, Some(dead)).await.then_some(dead);
                 tokio::spawn(async move { recover_node(&e, dead, detected).await });
             }
+            Some(MemberEvent::Evicted) => fence_self(&e),
             Some(MemberEvent::Up(n)) => {
                 // The configured contact is back (it registers at its
                 // start): whoever stood in for it steps down.
@@ -111,6 +112,46 @@ pub(crate) async fn watch(engine: Weak<Engine>) {
             }
         }
     }
+}
+
+/// This node was declared down: its backup recovers (or has recovered)
+/// its connections, so it must not send on them again. Each is frozen
+/// (it sends nothing from now on; the application's reads and writes
+/// fail, and its close is silent) and forgotten. A stand-in contact
+/// steps down: the next in order takes over on the same news.
+fn fence_self(e: &Arc<Engine>) {
+    let served: Vec<(FlowKey, Served)> = e
+        .served
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .drain()
+        .collect();
+    let mut frozen = 0;
+    for (flow, s) in served {
+        // The backup's binding replaces this node's: never clear it.
+        e.node.release(flow.client, Scope::Flow(flow));
+        if let Some(stream) = s.stream.upgrade() {
+            match crate::tcp::repair::freeze(std::os::fd::AsFd::as_fd(&*stream)) {
+                Ok(()) => frozen += 1,
+                Err(err) => {
+                    tracing::error!(?flow, error = %err, "cannot silence a connection of an evicted node")
+                }
+            }
+            // Wake the application's readers and writers. The FIN this
+            // queues never leaves: the node fence lets FIN out only from
+            // connections the application closed. Its close is silent.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+    if e.is_contact() && e.contact_order().first() != Some(&e.me()) {
+        e.node.stop_registering();
+        e.set_contact(false);
+    }
+    tracing::error!(
+        me = e.me(),
+        frozen,
+        "declared down by the others: this node's connections are its backup's now"
+    );
 }
 
 /// Takes the contact role if the nodes before this one in the contact

@@ -573,7 +573,15 @@ impl Engine {
                 if let Some(to) = to {
                     let msg = Message::MirrorClosed { flows: vec![flow] };
                     if let Err(err) = e.streams.send(to, &msg).await {
-                        tracing::debug!(to, error = %err, "telling the backup of a closed connection");
+                        tracing::info!(to, error = %err, "telling the backup of a closed connection");
+                        // Resent with everything in the next round.
+                        let mut t = e
+                            .mirroring_to
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        if *t == Some(to) {
+                            *t = None;
+                        }
                     }
                 }
             });
@@ -611,7 +619,18 @@ impl Engine {
         let size = postcard::to_allocvec(&msg).map_or(0, |b| b.len() as u64);
         match self.streams.send(to, &msg).await {
             Ok(()) => self.failover.mirror_bytes.inc_by(size),
-            Err(e) => tracing::debug!(to, error = %e, "mirroring to the backup"),
+            Err(e) => {
+                // The backup may have missed it: the next round sends it
+                // everything again, as to a new backup.
+                tracing::info!(to, error = %e, "mirroring to the backup failed");
+                let mut t = self
+                    .mirroring_to
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if *t == Some(to) {
+                    *t = None;
+                }
+            }
         }
     }
 

@@ -308,7 +308,7 @@ impl StreamLab {
             .lab
             .command(client, "curl")
             .expect("command in the client")
-            .args(["-sS", "--fail", "--max-time", "600", "-o", &out_arg])
+            .args(["-sS", "--fail", "--max-time", "120", "-o", &out_arg])
             .args(["-w", "%{http_code} %{size_download}"])
             .args(extra)
             .arg(&url)
