@@ -183,3 +183,46 @@ pub fn echo_handler(handoffs: EchoHandoffs) -> Handler {
         }
     })
 }
+
+/// The byte at `offset` of the stream [`stream_handler`] serves: cheap to
+/// compute anywhere, so a node that takes a connection over mid-stream
+/// knows what comes next.
+pub fn stream_byte(offset: u64) -> u8 {
+    (offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+}
+
+/// Fills `buf` with the stream from `offset` on.
+pub fn stream_bytes(offset: u64, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = stream_byte(offset + i as u64);
+    }
+}
+
+/// A download handler (the seed's video server, without HTTP): after one
+/// request byte it sends `size` bytes of [`stream_byte`] and closes. A
+/// connection handed in or recovered resumes at its position.
+pub fn stream_handler(size: u64) -> Handler {
+    Arc::new(move |mut socket: GeckoSocket| {
+        let Ok(pos) = socket.position() else { return };
+        let arrived = socket.handed_in() || socket.recovered().is_some();
+        let mut at = pos.sent;
+        if at == 0 && !(arrived && pos.received > 0) {
+            let mut request = [0u8; 1];
+            if !matches!(socket.read(&mut request), Ok(1)) {
+                return;
+            }
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        while at < size {
+            let n = buf.len().min((size - at) as usize);
+            stream_bytes(at, &mut buf[..n]);
+            if socket.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            at += n as u64;
+        }
+        // The client closes once it has everything: the stream's end is
+        // never cut short by this close.
+        let _ = socket.read(&mut buf);
+    })
+}
