@@ -184,11 +184,14 @@ pub struct Engine {
     pub(crate) probes: ProbeSender,
     pub(crate) failover: FailoverMetrics,
     /// Claims waiting for answers, by question id.
-    pub(crate) claims: Mutex<HashMap<u64, mpsc::UnboundedSender<(u16, Vec<FlowKey>)>>>,
+    pub(crate) claims: Mutex<HashMap<u64, ClaimAnswers>>,
     /// Contact-node order: the configured contact, then its backups.
     contact_order: Vec<u16>,
     is_contact: std::sync::atomic::AtomicBool,
 }
+
+/// Where the answers to one claim question go: (node, flows it serves).
+pub(crate) type ClaimAnswers = mpsc::UnboundedSender<(u16, Vec<FlowKey>)>;
 
 /// Failover counters of a node.
 pub(crate) struct FailoverMetrics {
