@@ -672,6 +672,32 @@ mod tests {
     }
 
     #[test]
+    fn failover_is_optional_and_checked() {
+        let config = Config::parse(GOOD, Path::new("gecko.toml")).unwrap();
+        assert_eq!(config.failover, FailoverConfig::default());
+        let with = |section: &str| format!("{GOOD}\n[failover]\n{section}\n");
+        let config = Config::parse(&with("mirror_every_bytes = 1048576"), Path::new("g.toml")).unwrap();
+        assert_eq!(config.failover.mirror_every_bytes, 1 << 20);
+        assert_eq!(config.failover.probe_period_ms, 70, "the rest keep their defaults");
+
+        let text = with("mirror_every_bytes = 0");
+        let (_, field, message) = refused(&text);
+        assert_eq!(field, "failover.mirror_every_bytes", "{message}");
+        let text = with("probe_rtt_ms = 70");
+        let (_, field, message) = refused(&text);
+        assert_eq!(field, "failover.probe_rtt_ms");
+        assert!(message.contains("less than probe_period_ms"), "{message}");
+        let text = with("suspect_ms = 0");
+        assert_eq!(refused(&text).1, "failover.suspect_ms");
+        let text = with("probe_period = 5");
+        let (_, field, message) = refused(&text);
+        assert_eq!(field, "failover.probe_period", "{message}");
+        assert!(message.contains("unknown field"), "{message}");
+        let text = GOOD.replace("service_port = 7\n", "service_port = 7\npeer_port = 65535\n");
+        assert_eq!(refused(&text).1, "peer_port", "membership needs peer_port + 1");
+    }
+
+    #[test]
     fn unknown_field_is_refused() {
         let text = GOOD.replace("refresh_secs = 20", "refresh_secs = 20\nrefresh_sec = 5");
         let (line, field, message) = refused(&text);

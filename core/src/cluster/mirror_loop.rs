@@ -43,7 +43,7 @@ async fn round(e: &Arc<Engine>) {
             e.send_mirror(old, Vec::new(), true).await;
         }
         if let Some(to) = to {
-            let records = all_records(e);
+            let records = e.records(None);
             tracing::info!(
                 backup = to,
                 connections = records.len(),
@@ -73,16 +73,4 @@ async fn round(e: &Arc<Engine>) {
     if !due.is_empty() {
         e.mirror_now(&due).await;
     }
-}
-
-fn all_records(e: &Engine) -> Vec<crate::cluster::mirror::MirrorRecord> {
-    let mut served = e.served.lock().unwrap_or_else(PoisonError::into_inner);
-    served
-        .iter_mut()
-        .filter_map(|(f, s)| {
-            let r = s.record(*f, e.node.handoff_mark(f.client).map(|q| q.0))?;
-            s.mirrored = Some(r.acked + r.received);
-            Some(r)
-        })
-        .collect()
 }

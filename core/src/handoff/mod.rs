@@ -600,20 +600,27 @@ impl Engine {
         else {
             return;
         };
-        let records: Vec<_> = {
-            let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-            flows
-                .iter()
-                .filter_map(|f| {
-                    let s = served.get_mut(f)?;
-                    let r = s.record(*f, self.node.handoff_mark(f.client).map(|q| q.0))?;
-                    s.mirrored = Some(r.acked + r.received);
-                    Some(r)
-                })
-                .collect()
-        };
+        let records = self.records(Some(flows));
         if !records.is_empty() {
             self.send_mirror(to, records, false).await;
+        }
+    }
+
+    /// The records of `flows` (all served connections if `None`) as they
+    /// stand now, noted as mirrored.
+    pub(crate) fn records(&self, flows: Option<&[FlowKey]>) -> Vec<MirrorRecord> {
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let record = |f: FlowKey, s: &mut Served| {
+            let r = s.record(f, self.node.handoff_mark(f.client).map(|q| q.0))?;
+            s.mirrored = Some(r.acked + r.received);
+            Some(r)
+        };
+        match flows {
+            Some(flows) => flows
+                .iter()
+                .filter_map(|f| record(*f, served.get_mut(f)?))
+                .collect(),
+            None => served.iter_mut().filter_map(|(f, s)| record(*f, s)).collect(),
         }
     }
 
