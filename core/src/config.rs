@@ -676,9 +676,13 @@ mod tests {
         let config = Config::parse(GOOD, Path::new("gecko.toml")).unwrap();
         assert_eq!(config.failover, FailoverConfig::default());
         let with = |section: &str| format!("{GOOD}\n[failover]\n{section}\n");
-        let config = Config::parse(&with("mirror_every_bytes = 1048576"), Path::new("g.toml")).unwrap();
+        let config =
+            Config::parse(&with("mirror_every_bytes = 1048576"), Path::new("g.toml")).unwrap();
         assert_eq!(config.failover.mirror_every_bytes, 1 << 20);
-        assert_eq!(config.failover.probe_period_ms, 70, "the rest keep their defaults");
+        assert_eq!(
+            config.failover.probe_period_ms, 70,
+            "the rest keep their defaults"
+        );
 
         let text = with("mirror_every_bytes = 0");
         let (_, field, message) = refused(&text);
@@ -693,8 +697,15 @@ mod tests {
         let (_, field, message) = refused(&text);
         assert_eq!(field, "failover.probe_period", "{message}");
         assert!(message.contains("unknown field"), "{message}");
-        let text = GOOD.replace("service_port = 7\n", "service_port = 7\npeer_port = 65535\n");
-        assert_eq!(refused(&text).1, "peer_port", "membership needs peer_port + 1");
+        let text = GOOD.replace(
+            "service_port = 7\n",
+            "service_port = 7\npeer_port = 65535\n",
+        );
+        assert_eq!(
+            refused(&text).1,
+            "peer_port",
+            "membership needs peer_port + 1"
+        );
     }
 
     #[test]

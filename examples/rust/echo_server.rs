@@ -8,33 +8,23 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::Ipv6Addr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gecko::framework::GeckoFramework;
-use gecko::policy;
 use gecko::socket::GeckoSocket;
+
+#[path = "node_args.rs"]
+mod node_args;
+use node_args::NodeArgs;
 
 #[derive(Parser)]
 #[command(about = "Gecko echo server: hands each connection off at establishment and on each `H`")]
 struct Args {
-    /// The distributed server's configuration.
-    #[arg(long, env = "GECKO_CONFIG")]
-    config: PathBuf,
-    /// This node's own address (as in the configuration).
-    #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
-    local: Ipv6Addr,
-    /// This node's network interface.
-    #[arg(long, env = "GECKO_INTERFACE", default_value = "eth0")]
-    iface: String,
+    #[command(flatten)]
+    node: NodeArgs,
     /// The TCP port served at G.
     #[arg(long, default_value_t = 7)]
     port: u16,
-    /// The policy: random, round-robin, least-connections or proximity.
-    #[arg(long, default_value = "random")]
-    policy: String,
 }
 
 fn main() -> ExitCode {
@@ -50,15 +40,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let policy = policy::by_name(&args.policy).ok_or_else(|| {
-        format!(
-            "unknown policy `{}` (known: {})",
-            args.policy,
-            policy::POLICY_NAMES.join(", ")
-        )
-    })?;
-    let framework = GeckoFramework::new(args.local, &args.config, &args.iface)?;
-    framework.set_policy(policy);
+    let framework = args.node.start()?;
     let server = framework.get_server_socket(Some(args.port))?;
     tracing::info!(port = args.port, "echo server ready");
     loop {

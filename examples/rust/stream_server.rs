@@ -12,7 +12,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::Ipv6Addr;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,9 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use gecko::framework::GeckoFramework;
-use gecko::policy;
 use gecko::socket::GeckoSocket;
+
+#[path = "node_args.rs"]
+mod node_args;
+use node_args::NodeArgs;
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -36,21 +37,11 @@ const CHUNK: usize = 128 * 1024;
 #[derive(Parser)]
 #[command(about = "Gecko stream server: serves one file at `GET /`, resuming moved connections")]
 struct Args {
-    /// The distributed server's configuration.
-    #[arg(long, env = "GECKO_CONFIG")]
-    config: PathBuf,
-    /// This node's own address (as in the configuration).
-    #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
-    local: Ipv6Addr,
-    /// This node's network interface.
-    #[arg(long, env = "GECKO_INTERFACE", default_value = "eth0")]
-    iface: String,
+    #[command(flatten)]
+    node: NodeArgs,
     /// The TCP port served at G.
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// The policy: random, round-robin, least-connections or proximity.
-    #[arg(long, default_value = "random")]
-    policy: String,
     /// The file served at `GET /`.
     #[arg(long)]
     file: PathBuf,
@@ -73,18 +64,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let policy = policy::by_name(&args.policy).ok_or_else(|| {
-        format!(
-            "unknown policy `{}` (known: {})",
-            args.policy,
-            policy::POLICY_NAMES.join(", ")
-        )
-    })?;
+    args.node.policy()?;
     // Checked before the node joins the group: a node that cannot serve
     // the file must not take connections.
     let response = Arc::new(Response::open(&args.file)?);
-    let framework = GeckoFramework::new(args.local, &args.config, &args.iface)?;
-    framework.set_policy(policy);
+    let framework = args.node.start()?;
     let server = framework.get_server_socket(Some(args.port))?;
     tracing::info!(
         port = args.port,

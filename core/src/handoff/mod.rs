@@ -620,7 +620,10 @@ impl Engine {
                 .iter()
                 .filter_map(|f| record(*f, served.get_mut(f)?))
                 .collect(),
-            None => served.iter_mut().filter_map(|(f, s)| record(*f, s)).collect(),
+            None => served
+                .iter_mut()
+                .filter_map(|(f, s)| record(*f, s))
+                .collect(),
         }
     }
 
