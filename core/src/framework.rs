@@ -486,14 +486,18 @@ impl GeckoFramework {
         Ok(())
     }
 
-    /// `leaveReplicaNetwork`: other nodes stop handing connections here
-    /// (within the load-report staleness, 2 s); connections served here
-    /// stay.
+    /// `leaveReplicaNetwork`: this node leaves the membership: other nodes
+    /// stop handing connections here, and connections served here stay,
+    /// without a backup (it is told to forget them first, so nobody
+    /// recovers what this node still serves) until it joins again.
     pub fn leave_replica_network(&self) -> Result<(), GeckoError> {
         self.core.engine.set_joined(false);
-        let membership = self.core.engine.membership.clone();
+        let engine = self.core.engine.clone();
         self.core
-            .block_on(async move { membership.leave().await })?
+            .block_on(async move {
+                engine.stop_mirroring().await;
+                engine.membership.leave().await
+            })?
             .map_err(|e| GeckoError::Io {
                 what: "leaving the membership",
                 source: std::io::Error::other(e.to_string()),

@@ -36,6 +36,10 @@ async fn round(e: &Arc<Engine>) {
     for f in gone {
         e.unserve(f);
     }
+    if !e.is_joined() {
+        // Left the replica network: nothing is mirrored until it joins.
+        return;
+    }
     let (to, changed) = e.backup_change();
     if let Some(before) = changed {
         if let Some(old) = before.filter(|o| e.membership.is_live(*o)) {

@@ -427,6 +427,26 @@ impl Engine {
             .store(joined, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether this node takes part in serving.
+    pub fn is_joined(&self) -> bool {
+        self.joined.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Leaving on purpose: the backup forgets this node's connections
+    /// first, so that the others, seeing it leave, recover nothing it
+    /// still serves (they stay here, without a backup, until it joins
+    /// again).
+    pub async fn stop_mirroring(&self) {
+        let to = self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(to) = to {
+            self.send_mirror(to, Vec::new(), true).await;
+        }
+    }
+
     /// The node's signalling.
     pub fn node(&self) -> &Arc<Node> {
         &self.node
