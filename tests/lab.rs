@@ -349,12 +349,19 @@ fn demo_builds_its_own_lab_and_removes_it() {
 }
 
 /// The demo's story: connections placed at establishment, moved on each
-/// `H` across nodes, a second connection left in place, every echo intact.
+/// `H` across nodes, a second connection left in place, every echo intact;
+/// then a download that survives the crash of its node.
 fn assert_demo_story(out: &str) {
     // Step 1 (building a lab) only runs when the demo builds its own.
-    for step in 2..=7 {
-        assert!(out.contains(&format!("[{step}/7]")), "{out}");
+    for step in 2..=8 {
+        assert!(out.contains(&format!("[{step}/8]")), "{out}");
     }
+    // The last step: a download across the crash of the node serving it.
+    assert!(
+        out.contains("300 of 300 MB received, 0 wrong bytes"),
+        "{out}"
+    );
+    assert!(out.contains("recovered by node"), "{out}");
     for label in ["A", "B"] {
         assert!(
             out.contains(&format!("connection {label} (from port"))
