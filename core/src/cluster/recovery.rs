@@ -237,6 +237,29 @@ async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
     while jobs.join_next().await.is_some() {}
 }
 
+impl Engine {
+    /// Flows among `flows` served here or being taken in.
+    pub(crate) fn claim(&self, flows: &[FlowKey]) -> Vec<FlowKey> {
+        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        flows
+            .iter()
+            .filter(|f| {
+                served.contains_key(f)
+                    || matches!(
+                        routes.get(f),
+                        Some(Route::Hold { .. } | Route::Live { .. })
+                            | Some(Route::Forward {
+                                copies: Some(_),
+                                ..
+                            })
+                    )
+            })
+            .copied()
+            .collect()
+    }
+}
+
 /// Asks the other live nodes which of `flows` they serve.
 async fn claimed_elsewhere(e: &Arc<Engine>, dead: u16, flows: &[FlowKey]) -> HashSet<FlowKey> {
     let others: Vec<u16> = e

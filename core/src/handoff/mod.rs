@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::cluster::failover_metrics::FailoverMetrics;
 use crate::cluster::membership::Membership;
-use crate::cluster::mirror::{MirrorRecord, MirrorStore, Served};
+use crate::cluster::mirror::{MirrorStore, Served};
 use crate::cluster::peer_channel::PeerCodec;
 use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
 use crate::config::Config;
@@ -155,7 +156,7 @@ struct EngineMetrics {
 /// The engine of one node. Lives in the node's runtime.
 pub struct Engine {
     pub(crate) node: Arc<Node>,
-    me: u16,
+    pub(crate) me: u16,
     nodes: Vec<Ipv6Addr>,
     pub(crate) streams: PeerStreams,
     pub(crate) lock: FlowLock,
@@ -179,30 +180,19 @@ pub struct Engine {
     /// The connections of the nodes this node backs up.
     pub(crate) mirrors: Mutex<MirrorStore>,
     /// The node this node mirrors to, as of the last mirror round.
-    mirroring_to: Mutex<Option<u16>>,
+    pub(crate) mirroring_to: Mutex<Option<u16>>,
     pub(crate) mirror_every: u64,
     pub(crate) probes: ProbeSender,
     pub(crate) failover: FailoverMetrics,
     /// Claims waiting for answers, by question id.
     pub(crate) claims: Mutex<HashMap<u64, ClaimAnswers>>,
     /// Contact-node order: the configured contact, then its backups.
-    contact_order: Vec<u16>,
-    is_contact: std::sync::atomic::AtomicBool,
+    pub(crate) contact_order: Vec<u16>,
+    pub(crate) is_contact: std::sync::atomic::AtomicBool,
 }
 
 /// Where the answers to one claim question go: (node, flows it serves).
 pub(crate) type ClaimAnswers = mpsc::UnboundedSender<(u16, Vec<FlowKey>)>;
-
-/// Failover counters of a node.
-pub(crate) struct FailoverMetrics {
-    pub(crate) detected: Counter,
-    pub(crate) recoveries: Counter,
-    pub(crate) recovery_failures: Counter,
-    pub(crate) recovery_seconds: Histogram,
-    pub(crate) mirrored: Gauge,
-    pub(crate) mirror_bytes: Counter,
-    pub(crate) contact: Gauge,
-}
 
 impl Drop for Engine {
     fn drop(&mut self) {
@@ -310,58 +300,7 @@ impl Engine {
                 )
                 .map_err(bad)?,
         };
-        let failover = FailoverMetrics {
-            detected: m
-                .counter(
-                    "gecko_failures_detected_total",
-                    "Other nodes this node saw fail",
-                    &[],
-                )
-                .map_err(bad)?,
-            recoveries: m
-                .counter(
-                    "gecko_recoveries_total",
-                    "Connections of failed nodes recovered here",
-                    &[],
-                )
-                .map_err(bad)?,
-            recovery_failures: m
-                .counter(
-                    "gecko_recovery_failures_total",
-                    "Connections of failed nodes that could not be recovered here",
-                    &[],
-                )
-                .map_err(bad)?,
-            recovery_seconds: m
-                .histogram(
-                    "gecko_recovery_seconds",
-                    "Failure detected to connection served again, per connection",
-                    &[],
-                    DURATION_BUCKETS,
-                )
-                .map_err(bad)?,
-            mirrored: m
-                .gauge(
-                    "gecko_mirrored_connections",
-                    "Connections of other nodes mirrored here",
-                    &[],
-                )
-                .map_err(bad)?,
-            mirror_bytes: m
-                .counter(
-                    "gecko_mirror_bytes_total",
-                    "Bytes of connection state this node sent to its backup",
-                    &[],
-                )
-                .map_err(bad)?,
-            contact: m
-                .gauge(
-                    "gecko_contact",
-                    "1 while this node is the contact node registered at the home agent",
-                    &[],
-                )
-                .map_err(bad)?,
-        };
+        let failover = FailoverMetrics::register(&m).map_err(bad)?;
         let index_of_name = |name: &str| {
             config
                 .nodes
@@ -409,7 +348,7 @@ impl Engine {
             tokio::spawn(inbox_loop(weak.clone(), inbox)),
             tokio::spawn(capture_loop(weak.clone())),
             tokio::spawn(housekeeping_loop(weak.clone())),
-            tokio::spawn(crate::cluster::mirror_loop::run(weak.clone())),
+            tokio::spawn(crate::cluster::mirroring::run(weak.clone())),
             tokio::spawn(crate::cluster::recovery::watch(weak)),
         ];
         *engine.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
@@ -430,21 +369,6 @@ impl Engine {
     /// Whether this node takes part in serving.
     pub fn is_joined(&self) -> bool {
         self.joined.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Leaving on purpose: the backup forgets this node's connections
-    /// first, so that the others, seeing it leave, recover nothing it
-    /// still serves (they stay here, without a backup, until it joins
-    /// again).
-    pub async fn stop_mirroring(&self) {
-        let to = self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(to) = to {
-            self.send_mirror(to, Vec::new(), true).await;
-        }
     }
 
     /// The node's signalling.
@@ -538,151 +462,6 @@ impl Engine {
             .insert(client, us);
     }
 
-    /// A connection accepted here stays here: notes where its streams
-    /// stand (a brief freeze reads its sequence numbers) and mirrors it to
-    /// the backup. Returns its base (zero: its counters started with it).
-    pub fn serve_accepted(self: &Arc<Self>, stream: &Arc<std::net::TcpStream>) -> StreamBase {
-        let base = StreamBase::default();
-        let (Ok(flow), fd) = (flow_of_socket(stream), stream.as_fd()) else {
-            return base;
-        };
-        let dumped = repair::freeze(fd).and_then(|()| {
-            let state = repair::dump(fd);
-            let edges = base.edges(fd);
-            repair::unfreeze_quietly(fd)?;
-            Ok((state?, edges))
-        });
-        match dumped {
-            Ok((state, Ok(edges))) => {
-                self.serve(
-                    flow,
-                    Served::new(Arc::downgrade(stream), base, &state, edges),
-                );
-            }
-            Ok((_, Err(e))) => {
-                tracing::warn!(?flow, error = %e, "cannot read a new connection's counters: not mirrored")
-            }
-            Err(e) => {
-                tracing::warn!(?flow, error = %e, "cannot read a new connection's state: not mirrored")
-            }
-        }
-        base
-    }
-
-    /// Starts serving (and mirroring) a connection.
-    pub(crate) fn serve(self: &Arc<Self>, flow: FlowKey, served: Served) {
-        self.served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(flow, served);
-        let e = self.clone();
-        tokio::spawn(async move { e.mirror_now(&[flow]).await });
-    }
-
-    /// A connection is no longer served here (closed or handed off).
-    pub fn unserve(self: &Arc<Self>, flow: FlowKey) {
-        let was = self
-            .served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&flow);
-        if was.is_some_and(|s| s.mirrored.is_some()) {
-            let e = self.clone();
-            tokio::spawn(async move {
-                let to = *e
-                    .mirroring_to
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if let Some(to) = to {
-                    let msg = Message::MirrorClosed { flows: vec![flow] };
-                    if let Err(err) = e.streams.send(to, &msg).await {
-                        tracing::info!(to, error = %err, "telling the backup of a closed connection");
-                        // Resent with everything in the next round.
-                        let mut t = e
-                            .mirroring_to
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner);
-                        if *t == Some(to) {
-                            *t = None;
-                        }
-                    }
-                }
-            });
-        }
-    }
-
-    /// Mirrors `flows` to the backup now.
-    pub(crate) async fn mirror_now(self: &Arc<Self>, flows: &[FlowKey]) {
-        let Some(to) = *self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        else {
-            return;
-        };
-        let records = self.records(Some(flows));
-        if !records.is_empty() {
-            self.send_mirror(to, records, false).await;
-        }
-    }
-
-    /// The records of `flows` (all served connections if `None`) as they
-    /// stand now, noted as mirrored.
-    pub(crate) fn records(&self, flows: Option<&[FlowKey]>) -> Vec<MirrorRecord> {
-        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        let record = |f: FlowKey, s: &mut Served| {
-            let r = s.record(f, self.node.handoff_mark(f.client).map(|q| q.0))?;
-            s.mirrored = Some(r.acked + r.received);
-            Some(r)
-        };
-        match flows {
-            Some(flows) => flows
-                .iter()
-                .filter_map(|f| record(*f, served.get_mut(f)?))
-                .collect(),
-            None => served
-                .iter_mut()
-                .filter_map(|(f, s)| record(*f, s))
-                .collect(),
-        }
-    }
-
-    pub(crate) async fn send_mirror(&self, to: u16, records: Vec<MirrorRecord>, replace: bool) {
-        let msg = Message::Mirror { records, replace };
-        let size = postcard::to_allocvec(&msg).map_or(0, |b| b.len() as u64);
-        match self.streams.send(to, &msg).await {
-            Ok(()) => self.failover.mirror_bytes.inc_by(size),
-            Err(e) => {
-                // The backup may have missed it: the next round sends it
-                // everything again, as to a new backup.
-                tracing::info!(to, error = %e, "mirroring to the backup failed");
-                let mut t = self
-                    .mirroring_to
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if *t == Some(to) {
-                    *t = None;
-                }
-            }
-        }
-    }
-
-    /// The node this node mirrors to now (and the one before, if it
-    /// changed since the last call).
-    pub(crate) fn backup_change(&self) -> (Option<u16>, Option<Option<u16>>) {
-        let now = self.membership.my_backup();
-        let mut to = self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if *to == now {
-            (now, None)
-        } else {
-            let before = std::mem::replace(&mut *to, now);
-            (now, Some(before))
-        }
-    }
-
     /// This node's index.
     pub fn me(&self) -> u16 {
         self.me
@@ -711,27 +490,6 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&port)
             .cloned()
-    }
-
-    /// Flows among `flows` served here or being taken in.
-    fn claim(&self, flows: &[FlowKey]) -> Vec<FlowKey> {
-        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        flows
-            .iter()
-            .filter(|f| {
-                served.contains_key(f)
-                    || matches!(
-                        routes.get(f),
-                        Some(Route::Hold { .. } | Route::Live { .. })
-                            | Some(Route::Forward {
-                                copies: Some(_),
-                                ..
-                            })
-                    )
-            })
-            .copied()
-            .collect()
     }
 
     /// Moves the connection of `stream` to node `target`. `split`: return

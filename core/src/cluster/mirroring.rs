@@ -1,0 +1,249 @@
+//! The sending side of mirroring: a node tells its backup of each
+//! connection when it starts serving it (accepted, handed in, recovered)
+//! and when it stops, and every [`MIRROR_CHECK`] sends the state of each
+//! connection that moved `mirror_every_bytes` since it was last mirrored,
+//! and the full set when its backup changed. The records and the backup's
+//! store are in [`crate::cluster::mirror`].
+
+use std::os::fd::AsFd;
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::Duration;
+
+use crate::cluster::mirror::{MirrorRecord, Served};
+use crate::dataplane::FlowKey;
+use crate::handoff::{flow_of_socket, Engine, Message};
+use crate::tcp::repair;
+use crate::tcp::stream_offsets::StreamBase;
+
+/// How often the round runs. A connection moves at most a few GB/s, so
+/// its mirrored sequence numbers stay well within 2^31 of the live ones.
+pub const MIRROR_CHECK: Duration = Duration::from_millis(250);
+
+impl Engine {
+    /// A connection accepted here stays here: notes where its streams
+    /// stand (a brief freeze reads its sequence numbers) and mirrors it to
+    /// the backup. Returns its base (zero: its counters started with it).
+    pub fn serve_accepted(self: &Arc<Self>, stream: &Arc<std::net::TcpStream>) -> StreamBase {
+        let base = StreamBase::default();
+        let (Ok(flow), fd) = (flow_of_socket(stream), stream.as_fd()) else {
+            return base;
+        };
+        let dumped = repair::freeze(fd).and_then(|()| {
+            let state = repair::dump(fd);
+            let edges = base.edges(fd);
+            repair::unfreeze_quietly(fd)?;
+            Ok((state?, edges))
+        });
+        match dumped {
+            Ok((state, Ok(edges))) => {
+                self.serve(
+                    flow,
+                    Served::new(Arc::downgrade(stream), base, &state, edges),
+                );
+            }
+            Ok((_, Err(e))) => {
+                tracing::warn!(?flow, error = %e, "cannot read a new connection's counters: not mirrored")
+            }
+            Err(e) => {
+                tracing::warn!(?flow, error = %e, "cannot read a new connection's state: not mirrored")
+            }
+        }
+        base
+    }
+
+    /// Starts serving (and mirroring) a connection.
+    pub(crate) fn serve(self: &Arc<Self>, flow: FlowKey, served: Served) {
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(flow, served);
+        let e = self.clone();
+        tokio::spawn(async move { e.mirror_now(&[flow]).await });
+    }
+
+    /// A connection is no longer served here (closed or handed off).
+    pub fn unserve(self: &Arc<Self>, flow: FlowKey) {
+        let was = self
+            .served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&flow);
+        if was.is_some_and(|s| s.mirrored.is_some()) {
+            let e = self.clone();
+            tokio::spawn(async move {
+                let to = *e
+                    .mirroring_to
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(to) = to {
+                    let msg = Message::MirrorClosed { flows: vec![flow] };
+                    if let Err(err) = e.streams.send(to, &msg).await {
+                        tracing::info!(to, error = %err, "telling the backup of a closed connection");
+                        // Resent with everything in the next round.
+                        let mut t = e
+                            .mirroring_to
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        if *t == Some(to) {
+                            *t = None;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// Mirrors `flows` to the backup now.
+    pub(crate) async fn mirror_now(self: &Arc<Self>, flows: &[FlowKey]) {
+        let Some(to) = *self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        else {
+            return;
+        };
+        let records = self.records(Some(flows));
+        if !records.is_empty() {
+            self.send_mirror(to, records, false).await;
+        }
+    }
+
+    /// The records of `flows` (all served connections if `None`) as they
+    /// stand now, noted as mirrored.
+    pub(crate) fn records(&self, flows: Option<&[FlowKey]>) -> Vec<MirrorRecord> {
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let record = |f: FlowKey, s: &mut Served| {
+            let r = s.record(f, self.node.handoff_mark(f.client).map(|q| q.0))?;
+            s.mirrored = Some(r.acked + r.received);
+            Some(r)
+        };
+        match flows {
+            Some(flows) => flows
+                .iter()
+                .filter_map(|f| record(*f, served.get_mut(f)?))
+                .collect(),
+            None => served
+                .iter_mut()
+                .filter_map(|(f, s)| record(*f, s))
+                .collect(),
+        }
+    }
+
+    pub(crate) async fn send_mirror(&self, to: u16, records: Vec<MirrorRecord>, replace: bool) {
+        let msg = Message::Mirror { records, replace };
+        let size = postcard::to_allocvec(&msg).map_or(0, |b| b.len() as u64);
+        match self.streams.send(to, &msg).await {
+            Ok(()) => self.failover.mirror_bytes.inc_by(size),
+            Err(e) => {
+                // The backup may have missed it: the next round sends it
+                // everything again, as to a new backup.
+                tracing::info!(to, error = %e, "mirroring to the backup failed");
+                let mut t = self
+                    .mirroring_to
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if *t == Some(to) {
+                    *t = None;
+                }
+            }
+        }
+    }
+
+    /// The node this node mirrors to now (and the one before, if it
+    /// changed since the last call).
+    pub(crate) fn backup_change(&self) -> (Option<u16>, Option<Option<u16>>) {
+        let now = self.membership.my_backup();
+        let mut to = self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *to == now {
+            (now, None)
+        } else {
+            let before = std::mem::replace(&mut *to, now);
+            (now, Some(before))
+        }
+    }
+
+    /// Leaving on purpose: the backup forgets this node's connections
+    /// first, so that the others, seeing it leave, recover nothing it
+    /// still serves (they stay here, without a backup, until it joins
+    /// again).
+    pub async fn stop_mirroring(&self) {
+        let to = self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(to) = to {
+            self.send_mirror(to, Vec::new(), true).await;
+        }
+    }
+}
+
+/// Runs the rounds until the engine is dropped.
+pub(crate) async fn run(engine: Weak<Engine>) {
+    let mut tick = tokio::time::interval(MIRROR_CHECK);
+    loop {
+        tick.tick().await;
+        let Some(e) = engine.upgrade() else { return };
+        round(&e).await;
+    }
+}
+
+async fn round(e: &Arc<Engine>) {
+    // Connections whose socket is gone without a close (a bug elsewhere)
+    // are dropped here rather than mirrored for ever.
+    let gone: Vec<FlowKey> = {
+        let served = e.served.lock().unwrap_or_else(PoisonError::into_inner);
+        served
+            .iter()
+            .filter(|(_, s)| s.stream.strong_count() == 0)
+            .map(|(f, _)| *f)
+            .collect()
+    };
+    for f in gone {
+        e.unserve(f);
+    }
+    if !e.is_joined() {
+        // Left the replica network: nothing is mirrored until it joins.
+        return;
+    }
+    let (to, changed) = e.backup_change();
+    if let Some(before) = changed {
+        if let Some(old) = before.filter(|o| e.membership.is_live(*o)) {
+            // The old backup forgets this node's connections.
+            e.send_mirror(old, Vec::new(), true).await;
+        }
+        if let Some(to) = to {
+            let records = e.records(None);
+            tracing::info!(
+                backup = to,
+                connections = records.len(),
+                "mirroring to a new backup"
+            );
+            e.send_mirror(to, records, true).await;
+        }
+        return;
+    }
+    if to.is_none() {
+        return;
+    }
+    let due: Vec<FlowKey> = {
+        let served = e.served.lock().unwrap_or_else(PoisonError::into_inner);
+        served
+            .iter()
+            .filter_map(|(f, s)| {
+                let stream = s.stream.upgrade()?;
+                let now = s.base.edges(std::os::fd::AsFd::as_fd(&*stream)).ok()?;
+                let total = now.sent + now.received;
+                s.mirrored
+                    .is_none_or(|m| total.saturating_sub(m) >= e.mirror_every)
+                    .then_some(*f)
+            })
+            .collect()
+    };
+    if !due.is_empty() {
+        e.mirror_now(&due).await;
+    }
+}
