@@ -328,7 +328,9 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         }
         err
     };
+    let t0 = Instant::now();
     e.lock.lock(&flow).map_err(|err| give_up(step(err), None))?;
+    let t_locked = t0.elapsed();
     let bound = tokio::time::timeout(
         ACCEPT_DEADLINE,
         e.node
@@ -340,23 +342,17 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         Ok(Err(err)) => return Err(give_up(step(err), None)),
         Err(_) => return Err(give_up(step("binding update timed out"), None)),
     }
+    let t_bound = t0.elapsed();
     let client = probe(e, &r).await.map_err(|err| give_up(err, None))?;
+    let t_probed = t0.elapsed();
     let state = rebuilt(&r, &client);
     let offsets = StreamOffsets {
         sent: unwrap_seq(r.snd_una, r.acked, client.rcv_nxt),
         received: unwrap_seq(r.rcv_nxt, r.received, client.snd_una),
     };
-    tracing::info!(?r, ?client, ?offsets, "recovering with");
     let restored = restore_when_free(&state)
         .await
         .map_err(|err| give_up(step(err), Some(client)))?;
-    if let Ok(i) = crate::tcp::info::tcp_info(restored.as_fd()) {
-        tracing::info!(
-            acked = i.tcpi_bytes_acked,
-            received = i.tcpi_bytes_received,
-            "restored counters"
-        );
-    }
     // Counters read while frozen: once thawed, acks move them.
     let base = StreamBase::restored(restored.as_fd(), offsets).unwrap_or(StreamBase {
         acked: offsets.sent,
@@ -367,6 +363,10 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         .thaw()
         .map_err(|err| give_up(step(err), Some(client)))?;
     e.replay(&held);
+    tracing::debug!(
+        port = flow.client_port, ?t_locked, ?t_bound, ?t_probed, thawed = ?t0.elapsed(),
+        mirrored = ?r, ?client, ?offsets, "recovered"
+    );
     let stream = Arc::new(TcpStream::from(fd));
     e.serve(
         flow,
