@@ -29,20 +29,16 @@ impl Engine {
             return base;
         };
         let dumped = repair::freeze(fd).and_then(|()| {
-            let state = repair::dump(fd);
-            let edges = base.edges(fd);
+            let dumped = base.dump_with_edges(fd);
             repair::unfreeze_quietly(fd)?;
-            Ok((state?, edges))
+            dumped
         });
         match dumped {
-            Ok((state, Ok(edges))) => {
+            Ok((state, edges)) => {
                 self.serve(
                     flow,
                     Served::new(Arc::downgrade(stream), base, &state, edges),
                 );
-            }
-            Ok((_, Err(e))) => {
-                tracing::warn!(?flow, error = %e, "cannot read a new connection's counters: not mirrored")
             }
             Err(e) => {
                 tracing::warn!(?flow, error = %e, "cannot read a new connection's state: not mirrored")

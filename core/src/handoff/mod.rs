@@ -578,8 +578,15 @@ impl Engine {
             return Err(e.into());
         }
         let fd = stream.as_fd();
-        let dumped = repair::freeze(fd).and_then(|()| repair::dump(fd));
-        let state = match dumped {
+        let base = self
+            .served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&flow)
+            .map(|s| s.base)
+            .unwrap_or_default();
+        let dumped = repair::freeze(fd).and_then(|()| base.dump_with_edges(fd));
+        let (state, edges) = match dumped {
             Ok(s) => s,
             Err(e) => {
                 self.restore_here(stream, flow, false).await;
@@ -589,23 +596,6 @@ impl Engine {
         // Step 2.
         let t_dumped = Instant::now();
         let rx = self.wait_for(id);
-        let base = self
-            .served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&flow)
-            .map(|s| s.base)
-            .unwrap_or_default();
-        let edges = match base.edges(fd) {
-            Ok(e) => e,
-            Err(e) => {
-                self.restore_here(stream, flow, false).await;
-                return Err(HandoffError::Io {
-                    what: "reading the connection's counters",
-                    source: e,
-                });
-            }
-        };
         let offer = Message::Offer {
             id,
             state: state.to_bytes(),

@@ -14,6 +14,7 @@ use std::os::fd::BorrowedFd;
 use serde::{Deserialize, Serialize};
 
 use crate::tcp::info::{queued, tcp_info};
+use crate::tcp::repair::{dump, RepairError, TcpState};
 
 /// Bytes carried by a connection since it opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -56,6 +57,32 @@ impl StreamBase {
             sent: edges.sent + outq,
             received: edges.received.saturating_sub(inq),
         })
+    }
+
+    /// Dumps a frozen socket together with its edges, consistent with the
+    /// dump: a frozen socket still takes in what is already queued for it
+    /// (an ACK may land between two reads), so the edges are read before
+    /// and after the dump and it is redone until they agree.
+    pub fn dump_with_edges(
+        &self,
+        fd: BorrowedFd<'_>,
+    ) -> Result<(TcpState, StreamOffsets), RepairError> {
+        let edges = |fd| {
+            self.edges(fd).map_err(|source| RepairError::Sys {
+                op: "reading TCP_INFO",
+                source,
+            })
+        };
+        for _ in 0..16 {
+            let before = edges(fd)?;
+            let state = dump(fd)?;
+            if edges(fd)? == before {
+                return Ok((state, before));
+            }
+        }
+        Err(RepairError::Malformed(
+            "the connection kept moving while frozen".into(),
+        ))
     }
 
     /// The base that makes a just-restored socket's edges equal `edges`.
