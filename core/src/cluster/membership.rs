@@ -50,7 +50,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::cluster::peer_channel::{
-    peer_addresses, PeerCodec, PeerConfigError, PeerSocket, PeerSocketError,
+    cluster_key, peer_addresses, PeerCodec, PeerConfigError, PeerSocket, PeerSocketError,
 };
 use crate::config::Config;
 
@@ -383,12 +383,7 @@ impl Membership {
         me: u16,
         cfg: MembershipConfig,
     ) -> Result<Arc<Membership>, MembershipError> {
-        let key: [u8; 32] = config
-            .security
-            .cluster_key
-            .as_slice()
-            .try_into()
-            .map_err(|_| PeerConfigError::KeyLength(config.security.cluster_key.len()))?;
+        let key = cluster_key(config)?;
         let port = membership_port(config)?;
         let node = config
             .nodes

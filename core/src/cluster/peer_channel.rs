@@ -194,12 +194,7 @@ impl PeerCodec {
     /// A codec for node `me` (its index in `config.nodes`), keyed with
     /// `security.cluster_key`.
     pub fn from_config(config: &Config, me: u16) -> Result<Self, PeerConfigError> {
-        let key: [u8; 32] = config
-            .security
-            .cluster_key
-            .as_slice()
-            .try_into()
-            .map_err(|_| PeerConfigError::KeyLength(config.security.cluster_key.len()))?;
+        let key = cluster_key(config)?;
         if usize::from(me) >= config.nodes.len() {
             return Err(PeerConfigError::NoSuchNode {
                 index: me,
@@ -389,6 +384,16 @@ impl ReplayWindow {
             self.recent.pop_first();
         }
     }
+}
+
+/// The cluster key of `config` (`security.cluster_key`), 32 bytes.
+pub fn cluster_key(config: &Config) -> Result<[u8; 32], PeerConfigError> {
+    config
+        .security
+        .cluster_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| PeerConfigError::KeyLength(config.security.cluster_key.len()))
 }
 
 /// The peer addresses of every configured node (index in `config.nodes`,
