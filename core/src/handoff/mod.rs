@@ -613,6 +613,7 @@ impl Engine {
             to,
             send = ?t_dumped.elapsed(),
             queued = state.send_queue.len() + state.recv_queue.len(),
+            ?edges,
             "offer sent"
         );
         // Steps 3-6 happen at A.
@@ -920,6 +921,8 @@ impl Engine {
             ?t_bound,
             thawed = ?t0.elapsed(),
             queued = state.send_queue.len() + state.recv_queue.len(),
+            ?edges,
+            ?base,
             "handed in"
         );
         self.metrics.into.inc();

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::tcp::info::{queued, tcp_info};
 use crate::tcp::repair::{dump, RepairError, TcpState};
 
+/// Reads of [`StreamBase::position`] before it gives up on a connection
+/// whose edges move under every read (three syscalls take microseconds).
+const POSITION_TRIES: usize = 1000;
+
 /// Bytes carried by a connection since it opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StreamOffsets {
@@ -50,13 +54,26 @@ impl StreamBase {
 
     /// The application's position: bytes written into the connection and
     /// bytes read from it since it opened.
+    ///
+    /// The edges and the queues are read by separate calls: an ACK landing
+    /// in between moves bytes from the queue to the edge (one cumulative
+    /// ACK after a loss can cover hundreds of KB), so they are read again
+    /// until the edges stand still around the queues.
     pub fn position(&self, fd: BorrowedFd<'_>) -> io::Result<StreamOffsets> {
-        let edges = self.edges(fd)?;
-        let (outq, inq) = queued(fd)?;
-        Ok(StreamOffsets {
-            sent: edges.sent + outq,
-            received: edges.received.saturating_sub(inq),
-        })
+        for _ in 0..POSITION_TRIES {
+            let edges = self.edges(fd)?;
+            let (outq, inq) = queued(fd)?;
+            if self.edges(fd)? == edges {
+                return Ok(StreamOffsets {
+                    sent: edges.sent + outq,
+                    received: edges.received.saturating_sub(inq),
+                });
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "the connection's edges kept moving while its position was read",
+        ))
     }
 
     /// Dumps a frozen socket together with its edges, consistent with the
@@ -123,6 +140,42 @@ mod tests {
         let earlier = base_seq.wrapping_sub(1000);
         assert_eq!(unwrap_seq(base_seq, base_off, earlier), base_off - 1000);
         assert_eq!(unwrap_seq(base_seq, 10, base_seq.wrapping_sub(50)), 0);
+    }
+
+    /// Position read between writes while the peer reads (and ACKs) all
+    /// along: it must count every byte written, never one less. The writer
+    /// is an accepted socket, as a server's is (a connecting socket's
+    /// count would include its SYN).
+    #[test]
+    fn position_counts_every_written_byte_while_acks_land() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsFd;
+        let listener = std::net::TcpListener::bind("[::1]:0").expect("listening on [::1]");
+        let addr = listener.local_addr().expect("listener address");
+        let reader = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).expect("connecting");
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0u64;
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            total
+        });
+        let (mut writer, _) = listener.accept().expect("accepting");
+        let chunk = vec![7u8; 4096];
+        let base = StreamBase::default();
+        let mut written = 0u64;
+        for _ in 0..50_000 {
+            writer.write_all(&chunk).expect("writing");
+            written += chunk.len() as u64;
+            let pos = base.position(writer.as_fd()).expect("position");
+            assert_eq!(pos.sent, written, "position lost or added bytes");
+        }
+        drop(writer);
+        assert_eq!(reader.join().expect("reader"), written);
     }
 
     proptest! {
