@@ -50,6 +50,10 @@ pub enum RecoveryError {
     /// Binding the flow, locking it or restoring the socket failed.
     #[error("{0}")]
     Step(String),
+    /// The cluster declared this node down while it recovered the
+    /// connection: the client gets a reset.
+    #[error("this node was declared down during the recovery")]
+    Fenced,
 }
 
 fn step(e: impl std::fmt::Display) -> RecoveryError {
@@ -126,6 +130,8 @@ fn fence_self(e: &Arc<Engine>) {
         .unwrap_or_else(PoisonError::into_inner)
         .drain()
         .collect();
+    // Handoffs and recoveries under way see this and do not thaw.
+    e.fences.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let mut frozen = 0;
     for (flow, s) in served {
         // The backup's binding replaces this node's: never clear it.
@@ -137,10 +143,13 @@ fn fence_self(e: &Arc<Engine>) {
                     tracing::error!(?flow, error = %err, "cannot silence a connection of an evicted node")
                 }
             }
-            // Wake the application's readers and writers. The FIN this
-            // queues never leaves: the node fence lets FIN out only from
-            // connections the application closed. Its close is silent.
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            // Wake the application's readers and writers; nothing reaches
+            // the client (a shutdown would send a FIN even when frozen).
+            if let Err(err) =
+                crate::tcp::repair::disconnect_quietly(std::os::fd::AsFd::as_fd(&*stream))
+            {
+                tracing::error!(?flow, error = %err, "cannot end a connection of an evicted node");
+            }
         }
     }
     if e.is_contact() && e.contact_order().first() != Some(&e.me()) {
@@ -221,6 +230,11 @@ async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
         jobs.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let flow = r.flow;
+            // A handoff from the failed node may have brought it here
+            // meanwhile (the donor dies, or is fenced, mid-handoff).
+            if !e.claim(&[flow]).is_empty() {
+                return tracing::info!(port = flow.client_port, "connection already served here");
+            }
             match recover_one(&e, r).await {
                 Ok(offsets) => {
                     e.failover.recoveries.inc();
@@ -328,6 +342,7 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         }
         err
     };
+    let fences = e.fences();
     let t0 = Instant::now();
     e.lock.lock(&flow).map_err(|err| give_up(step(err), None))?;
     let t_locked = t0.elapsed();
@@ -353,6 +368,10 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
     let restored = restore_when_free(&state)
         .await
         .map_err(|err| give_up(step(err), Some(client)))?;
+    if e.fenced_since(fences) {
+        // Declared down meanwhile: nobody else recovers this connection.
+        return Err(give_up(RecoveryError::Fenced, Some(client)));
+    }
     // Counters read while frozen: once thawed, acks move them.
     let base = StreamBase::restored(restored.as_fd(), offsets).unwrap_or(StreamBase {
         acked: offsets.sent,
@@ -389,9 +408,14 @@ async fn probe(e: &Arc<Engine>, r: &MirrorRecord) -> Result<ClientState, Recover
     let flow = r.flow;
     for _ in 0..PROBES {
         let ts = r.options.timestamps.then(|| r.ts_now());
-        e.probes
+        // A send refused on the way out (a firewall's drop: EPERM) is a
+        // lost probe: the next one covers it.
+        if let Err(err) = e
+            .probes
             .send(&flow, &probe_segment(&flow, r.snd_una, r.rcv_nxt, ts))
-            .map_err(step)?;
+        {
+            tracing::debug!(?flow, error = %err, "sending a probe");
+        }
         let deadline = Instant::now() + PROBE_WAIT;
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(2)).await;

@@ -189,6 +189,10 @@ pub struct Engine {
     /// Contact-node order: the configured contact, then its backups.
     pub(crate) contact_order: Vec<u16>,
     pub(crate) is_contact: std::sync::atomic::AtomicBool,
+    /// How many times the cluster declared this node down while it lived
+    /// (it fenced its connections then): a handoff or recovery begun
+    /// before a fence must not bring a connection back to life here.
+    pub(crate) fences: std::sync::atomic::AtomicU64,
 }
 
 /// Where the answers to one claim question go: (node, flows it serves).
@@ -325,6 +329,7 @@ impl Engine {
             claims: Mutex::new(HashMap::new()),
             contact_order,
             is_contact: std::sync::atomic::AtomicBool::new(is_contact),
+            fences: std::sync::atomic::AtomicU64::new(0),
             node,
             me,
             nodes,
@@ -577,6 +582,7 @@ impl Engine {
             self.remove_route(&flow);
             return Err(e.into());
         }
+        let fences = self.fences();
         let fd = stream.as_fd();
         let base = self
             .served
@@ -589,7 +595,7 @@ impl Engine {
         let (state, edges) = match dumped {
             Ok(s) => s,
             Err(e) => {
-                self.restore_here(stream, flow, false).await;
+                self.restore_here(stream, flow, false, fences).await;
                 return Err(e.into());
             }
         };
@@ -604,7 +610,7 @@ impl Engine {
         };
         if let Err(e) = self.streams.send(to, &offer).await {
             self.stop_waiting(id);
-            self.restore_here(stream, flow, false).await;
+            self.restore_here(stream, flow, false, fences).await;
             return Err(e.into());
         }
         tracing::debug!(
@@ -638,11 +644,11 @@ impl Engine {
                 reason,
                 ..
             })) => {
-                self.restore_here(stream, flow, maybe_bound).await;
+                self.restore_here(stream, flow, maybe_bound, fences).await;
                 Err(HandoffError::Refused(reason))
             }
             Ok(_) => {
-                self.restore_here(stream, flow, true).await;
+                self.restore_here(stream, flow, true, fences).await;
                 Err(HandoffError::Refused("unexpected answer".into()))
             }
             Err(_) => {
@@ -650,7 +656,7 @@ impl Engine {
                 // A may still be at work: tell it to stand down, and win
                 // the binding back in any case.
                 let _ = self.streams.send(to, &Message::Abort { id }).await;
-                self.restore_here(stream, flow, true).await;
+                self.restore_here(stream, flow, true, fences).await;
                 Err(HandoffError::Timeout(OUTCOME_TIMEOUT))
             }
         }
@@ -658,7 +664,29 @@ impl Engine {
 
     /// The failure path of a donor: bind the flow back here if the client
     /// may have been told otherwise, thaw, replay what was captured, unlock.
-    async fn restore_here(&self, stream: &std::net::TcpStream, flow: FlowKey, rebind: bool) {
+    /// If this node was fenced since the handoff began (`fences`), the
+    /// connection is its backup's now: it is ended here without a word.
+    async fn restore_here(
+        &self,
+        stream: &std::net::TcpStream,
+        flow: FlowKey,
+        rebind: bool,
+        fences: u64,
+    ) {
+        if self.fenced_since(fences) {
+            tracing::warn!(
+                ?flow,
+                "fenced during a handoff: the connection is left to the backup"
+            );
+            if let Err(e) = repair::disconnect_quietly(stream.as_fd()) {
+                tracing::error!(?flow, error = %e, "cannot end a fenced connection quietly");
+            }
+            self.take_route(&flow);
+            if let Err(e) = self.lock.unlock(&flow) {
+                tracing::error!(?flow, error = %e, "cannot unlock the flow");
+            }
+            return;
+        }
         if rebind {
             let scope = Scope::Flow(flow);
             if let Err(e) = self.node.handoff_start(flow.client, scope, None).await {
@@ -670,6 +698,16 @@ impl Engine {
         }
         let copies = self.go_live(flow);
         self.replay(&copies);
+    }
+
+    /// How many times this node has been fenced so far.
+    pub(crate) fn fences(&self) -> u64 {
+        self.fences.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether this node was fenced since [`Engine::fences`] read `before`.
+    pub(crate) fn fenced_since(&self, before: u64) -> bool {
+        self.fences() != before
     }
 
     /// The connection of `flow` is served here from now on: its packets
@@ -852,6 +890,7 @@ impl Engine {
             self.take_route(&flow);
             (maybe_bound, e)
         };
+        let fences = self.fences();
         let t0 = Instant::now();
         let restored = restore_when_free(&state)
             .await
@@ -871,6 +910,10 @@ impl Engine {
             .remove(&id)
             .is_some();
         let failure = match bound {
+            Ok(Ok(())) if self.fenced_since(fences) => Some((
+                true,
+                HandoffError::Refused("the acceptor was declared down meanwhile".into()),
+            )),
             Ok(Ok(())) if !aborted => None,
             Ok(Ok(())) => Some((true, HandoffError::Refused("the donor gave up".into()))),
             Ok(Err(e)) => {

@@ -875,6 +875,28 @@ fn refill(fd: RawFd, data: &[u8], op: &'static str) -> Result<(), RepairError> {
     Ok(())
 }
 
+/// Ends a frozen socket's connection here without a word to the peer
+/// (`connect(AF_UNSPEC)`, which repair mode keeps from sending a RST): the
+/// threads blocked on it wake with `ECONNABORTED`, and whatever they do
+/// next fails. Unlike `shutdown`, nothing is queued that a later close or
+/// timer could send. The socket must be frozen.
+pub fn disconnect_quietly(fd: BorrowedFd<'_>) -> Result<(), RepairError> {
+    let raw = fd.as_raw_fd();
+    if !is_frozen(raw)? {
+        return Err(RepairError::NotFrozen);
+    }
+    // SAFETY: a zeroed sockaddr with family AF_UNSPEC and its size.
+    let rc = unsafe {
+        let mut addr: libc::sockaddr = std::mem::zeroed();
+        addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        libc::connect(raw, &addr, size_of::<libc::sockaddr>() as libc::socklen_t)
+    };
+    if rc < 0 {
+        return Err(sys("disconnecting the frozen socket"));
+    }
+    Ok(())
+}
+
 /// Closes a frozen socket: repair mode makes the kernel drop it without a
 /// FIN or a RST, so the peer keeps the connection (now served elsewhere).
 /// The socket must be frozen and `fd` its last descriptor. If it is not
@@ -1177,6 +1199,36 @@ mod tests {
             s.read_exact(&mut got).unwrap();
             assert_eq!(sha(&got), sha(&[c2s, c2s_more].concat()));
             reader.join().unwrap().unwrap();
+        });
+    }
+
+    #[test]
+    fn quiet_disconnect_wakes_the_reader_and_tells_the_peer_nothing() {
+        let ns = Ns::new("quiet");
+        ns.run(|| {
+            let (client, server) = pair(None);
+            let server = std::sync::Arc::new(server);
+            let blocked = std::sync::Arc::clone(&server);
+            let reader = std::thread::spawn(move || (&*blocked).read(&mut [0u8; 16]));
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(matches!(
+                disconnect_quietly(client.as_fd()),
+                Err(RepairError::NotFrozen)
+            ));
+            freeze(server.as_fd()).unwrap();
+            disconnect_quietly(server.as_fd()).unwrap();
+            let woken = reader.join().unwrap();
+            assert!(
+                woken.is_err() || woken.as_ref().is_ok_and(|n| *n == 0),
+                "{woken:?}"
+            );
+            drop(server);
+            // No FIN, no RST: the client's read just times out.
+            client
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let e = (&client).read(&mut [0u8; 16]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
         });
     }
 
