@@ -35,6 +35,12 @@ const PROBE_WAIT: Duration = Duration::from_millis(30);
 const CLAIM_WAIT: Duration = Duration::from_millis(300);
 /// Connections recovered at once.
 const PARALLEL: usize = 64;
+/// Pauses before recovering a connection again after a failed attempt.
+const RETRY_AFTER: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
 /// How often the contact role is checked besides membership events.
 const CONTACT_CHECK: Duration = Duration::from_millis(500);
 
@@ -50,10 +56,21 @@ pub enum RecoveryError {
     /// Binding the flow, locking it or restoring the socket failed.
     #[error("{0}")]
     Step(String),
+    /// A step failed after the client answered: it was sent a reset.
+    #[error("{0}; the client was sent a reset")]
+    Reset(String),
     /// The cluster declared this node down while it recovered the
     /// connection: the client gets a reset.
     #[error("this node was declared down during the recovery")]
     Fenced,
+}
+
+impl RecoveryError {
+    /// Whether a later attempt may succeed: the client or its signalling
+    /// did not answer, or a step failed on the way.
+    fn worth_retrying(&self) -> bool {
+        matches!(self, RecoveryError::NoAnswer | RecoveryError::Step(_))
+    }
 }
 
 fn step(e: impl std::fmt::Display) -> RecoveryError {
@@ -228,15 +245,10 @@ async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
     for r in records.into_iter().filter(|r| !claimed.contains(&r.flow)) {
         let (e, limit) = (e.clone(), limit.clone());
         jobs.spawn(async move {
-            let _permit = limit.acquire_owned().await;
             let flow = r.flow;
-            // A handoff from the failed node may have brought it here
-            // meanwhile (the donor dies, or is fenced, mid-handoff).
-            if !e.claim(&[flow]).is_empty() {
-                return tracing::info!(port = flow.client_port, "connection already served here");
-            }
-            match recover_one(&e, r).await {
-                Ok(offsets) => {
+            match recover_with_retries(&e, r, &limit).await {
+                Ok(None) => {}
+                Ok(Some(offsets)) => {
                     e.failover.recoveries.inc();
                     e.failover.recovery_seconds.observe(detected.elapsed());
                     tracing::info!(port = flow.client_port, sent = offsets.sent, received = offsets.received, took = ?detected.elapsed(), "connection recovered");
@@ -319,6 +331,41 @@ async fn claimed_elsewhere(e: &Arc<Engine>, dead: u16, flows: &[FlowKey]) -> Has
     claimed
 }
 
+/// Recovers one connection, trying again a few times when the client or
+/// its signalling did not answer (loss, a cluster in turmoil): a client
+/// that only receives sends nothing by itself, so without an answer it
+/// would wait forever. Returns None when a handoff brought the connection
+/// here meanwhile.
+async fn recover_with_retries(
+    e: &Arc<Engine>,
+    r: MirrorRecord,
+    limit: &Semaphore,
+) -> Result<Option<StreamOffsets>, RecoveryError> {
+    let flow = r.flow;
+    let mut waits = RETRY_AFTER.iter();
+    loop {
+        let result = {
+            let Ok(_permit) = limit.acquire().await else {
+                return Err(step("recovery stopped"));
+            };
+            // A handoff from the failed node may have brought it here
+            // meanwhile (the donor dies, or is fenced, mid-handoff).
+            if !e.claim(&[flow]).is_empty() {
+                tracing::info!(port = flow.client_port, "connection already served here");
+                return Ok(None);
+            }
+            recover_one(e, r.clone()).await
+        };
+        match (result, waits.next()) {
+            (Err(err), Some(wait)) if err.worth_retrying() => {
+                tracing::info!(port = flow.client_port, error = %err, ?wait, "recovery failed; trying again");
+                tokio::time::sleep(*wait).await;
+            }
+            (result, _) => return result.map(Some),
+        }
+    }
+}
+
 /// Recovers one connection; returns its stream offsets.
 async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, RecoveryError> {
     let flow = r.flow;
@@ -333,14 +380,17 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         },
     );
     let give_up = |err: RecoveryError, client: Option<ClientState>| {
-        if let Some(c) = client {
-            let _ = e.probes.send(&flow, &reset_segment(&flow, c.rcv_nxt));
-        }
         e.take_route(&flow);
         if let Err(u) = e.lock.unlock(&flow) {
             tracing::warn!(?flow, error = %u, "unlocking a flow not recovered");
         }
-        err
+        match client {
+            Some(c) => {
+                let _ = e.probes.send(&flow, &reset_segment(&flow, c.rcv_nxt));
+                RecoveryError::Reset(err.to_string())
+            }
+            None => err,
+        }
     };
     let fences = e.fences();
     let t0 = Instant::now();

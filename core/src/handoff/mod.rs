@@ -873,6 +873,18 @@ impl Engine {
                     HandoffError::Refused(format!("no server socket on port {}", flow.server_port)),
                 )
             })?;
+        // A donor already known down is its backup's to recover (it may
+        // have done so already, while this offer was delayed under loss):
+        // once the Hold route below is set, a backup's claim sees it.
+        // (Outside the membership, nobody recovers: nothing to refuse.)
+        if self.membership.is_live(self.me) && !self.membership.is_live(donor) {
+            return Err((
+                false,
+                HandoffError::Refused(
+                    "the donor is down: its backup recovers the connection".into(),
+                ),
+            ));
+        }
         // Packets the donor forwarded so far wait in a Hold route.
         {
             let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
