@@ -576,8 +576,10 @@ async fn bind(
         let mut st = lock(inner);
         st.locks.entry(client).or_default().clone()
     };
+    let t0 = Instant::now();
     // One Binding Update in flight per client keeps sequence numbers in order.
     let _guard = lock_of.lock().await;
+    let waited = t0.elapsed();
     let mut seq = {
         let st = lock(inner);
         let own = st.clients.get(&client).and_then(|c| c.seq);
@@ -599,7 +601,9 @@ async fn bind(
     // themselves race for its numbers.
     let (mut attempts, mut behind) = (0, 0);
     while attempts < ATTEMPTS && behind < MAX_SEQ_CURES {
+        let t1 = Instant::now();
         let (home, care_of) = fresh_tokens(inner, client, lifetime != 0).await?;
+        let tokens = t1.elapsed();
         let req = BindingRequest {
             home: inner.g,
             correspondent: client,
@@ -611,7 +615,9 @@ async fn bind(
         let mh = mobile_node::binding_update(&req, &home, care_of.as_ref())
             .map_err(|e| NodeError::Build(e.to_string()))?;
         let key = mobile_node::binding_key(&home, care_of.as_ref(), lifetime == 0);
+        let t2 = Instant::now();
         let ack = exchange_ack(inner, client, &mh, inner.g, Some(key)).await?;
+        tracing::debug!(%client, ?waited, ?tokens, exchange = ?t2.elapsed(), status = ?ack.as_ref().map(|a| a.status), "binding update");
         match ack {
             Some(a) if a.status < 128 => {
                 let mut st = lock(inner);

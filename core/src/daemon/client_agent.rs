@@ -73,6 +73,8 @@ async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> a
             r = &mut shutdown => return r,
         };
         let mut failed = false;
+        let t0 = Instant::now();
+        let n = actions.len();
         for action in actions {
             let done = match action {
                 Action::SetPlain { care_of, .. } => plane.set_plain(care_of).map(|_| ()),
@@ -98,6 +100,7 @@ async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> a
                 tracing::error!(error = %e, "data plane change refused");
             }
         }
+        tracing::debug!(actions = n, took = ?t0.elapsed(), "actions applied");
         let (p, f) = cn.binding_counts();
         plain.set(p as i64);
         flows.set(f as i64);
