@@ -156,12 +156,14 @@ fn main() {
     raise_fd_limit();
     let trials = knob("GECKO_BENCH_TRIALS", 10) as usize;
     let asked = knob("GECKO_BENCH_CONNS", 10_000);
-    // After the crash the backup holds its own connections and the
-    // recovered ones, a descriptor each, under the open-file limit.
-    let fd_cap = fd_limit().saturating_sub(1000) / 2;
-    // And a thread each (stream-server), whose stack, guard pages, signal
-    // stack and buffer take about six memory maps, under vm.max_map_count.
-    let map_cap = (max_map_count() / 6).saturating_sub(500) / 2;
+    // Every connection goes to node2 (policy `node=`), and the backup
+    // holds only the recovered ones: a descriptor each, under the
+    // open-file limit.
+    let fd_cap = fd_limit().saturating_sub(1000);
+    // And a thread each (stream-server), whose stack and signal stack,
+    // each with its guard page, take four memory maps, under
+    // vm.max_map_count.
+    let map_cap = (max_map_count() / 4).saturating_sub(1000);
     let conns = asked.min(fd_cap).min(map_cap);
     if conns < asked {
         eprintln!(
@@ -192,7 +194,15 @@ fn main() {
     }
     if run("3") {
         eprintln!("== lab gk-bench-fo-n: 2 nodes, 4 clients, {conns} connections on node2");
-        let mut lab = StreamLab::start("gk-bench-fo-n", 2, 4, 16, &[]);
+        // node1 (the contact) places every connection on node2.
+        let plan = gecko::lab::topology::Topology::plan("gk-bench-fo-n", 2, 4).expect("a lab plan");
+        let node2 = plan
+            .hosts_of(gecko::lab::topology::Role::Node)
+            .nth(1)
+            .expect("node2 in the plan")
+            .address;
+        let policy = format!("node={node2}");
+        let mut lab = StreamLab::start("gk-bench-fo-n", 2, 4, 16, &["--policy", &policy]);
         write_scripts(&lab);
         many_connections(&mut lab, conns, asked, &mut rows);
     }
@@ -529,11 +539,10 @@ fn mirroring_cost(lab: &mut StreamLab, rows: &mut Vec<Row>) {
     ));
 }
 
-/// Figure 3: many idle connections on node2; it crashes; how long until
-/// node1 has recovered them all.
+/// Figure 3: many stalled connections on node2 (each client reads
+/// nothing); it crashes; how long until node1 has recovered them all.
 fn many_connections(lab: &mut StreamLab, conns: u64, asked: u64, rows: &mut Vec<Row>) {
-    // Round-robin over two nodes: open twice as many, half land on node2.
-    let total = conns * 2;
+    let total = conns;
     let clients = lab.clients.clone();
     let per = total.div_ceil(clients.len() as u64);
     let started = Instant::now();

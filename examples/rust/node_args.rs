@@ -20,7 +20,9 @@ pub struct NodeArgs {
     /// This node's network interface.
     #[arg(long, env = "GECKO_INTERFACE", default_value = "eth0")]
     pub iface: String,
-    /// The policy: random, round-robin, least-connections or proximity.
+    /// The policy: random, round-robin, least-connections or proximity,
+    /// or `node=ADDR` to place every connection on that node while it is
+    /// available (a user policy: benchmarks load one node this way).
     #[arg(long, default_value = "random")]
     pub policy: String,
 }
@@ -29,11 +31,17 @@ impl NodeArgs {
     /// The policy, or an error naming the known ones; check it before
     /// anything starts.
     pub fn policy(&self) -> Result<std::sync::Arc<dyn policy::GeckoPolicy>, String> {
+        if let Some(addr) = self.policy.strip_prefix("node=") {
+            let node: Ipv6Addr = addr
+                .parse()
+                .map_err(|e| format!("policy `{}`: not an IPv6 address: {e}", self.policy))?;
+            return Ok(std::sync::Arc::new(OneNode(node)));
+        }
         policy::by_name(&self.policy).ok_or_else(|| {
             format!(
                 "unknown policy `{}` (known: {})",
                 self.policy,
-                policy::POLICY_NAMES.join(", ")
+                policy::POLICY_NAMES.join(", ") + ", node=ADDR"
             )
         })
     }
@@ -44,5 +52,17 @@ impl NodeArgs {
         let framework = GeckoFramework::new(self.local, &self.config, &self.iface)?;
         framework.set_policy(policy);
         Ok(framework)
+    }
+}
+
+/// Every connection to one node while it is available; else kept here.
+struct OneNode(Ipv6Addr);
+
+impl policy::GeckoPolicy for OneNode {
+    fn select_target(&self, client: &policy::ClientInfo) -> Option<Ipv6Addr> {
+        client
+            .available()
+            .any(|n| n.address == self.0)
+            .then_some(self.0)
     }
 }

@@ -31,8 +31,11 @@ const MAX_HEAD: usize = 8 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the client may take to close once it has the whole response.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes read from the file per write.
-const CHUNK: usize = 128 * 1024;
+/// Bytes read from the file per write (under glibc's mmap threshold, so
+/// a connection's buffer is not a memory map of its own).
+const CHUNK: usize = 64 * 1024;
+/// Stack of a connection's thread.
+const THREAD_STACK: usize = 256 * 1024;
 
 #[derive(Parser)]
 #[command(about = "Gecko stream server: serves one file at `GET /`, resuming moved connections")]
@@ -81,7 +84,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let socket = server.accept()?;
         let response = response.clone();
         let every = args.handoff_every;
-        std::thread::spawn(move || serve(socket, &response, every));
+        // A thread per connection, kept small: a node may hold thousands
+        // (each thread costs a few memory maps, under vm.max_map_count).
+        let spawned = std::thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || serve(socket, &response, every));
+        if let Err(e) = spawned {
+            // The socket went with the closure: the connection is closed.
+            tracing::error!(error = %e, "no thread for a connection");
+        }
     }
 }
 

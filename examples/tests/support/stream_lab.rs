@@ -99,7 +99,8 @@ pub struct StreamLab {
     pub sha: String,
     /// G and the served port.
     pub g: SocketAddr,
-    /// The arguments each server got after `--file F --port 8080 --policy round-robin`.
+    /// The arguments each server got after `--file F --port 8080` (and
+    /// `--policy round-robin` unless they name a policy).
     pub extra_args: Vec<String>,
     /// Holds the file and the downloads; removed on drop.
     pub tmp: PathBuf,
@@ -195,10 +196,17 @@ impl StreamLab {
         let err = out.try_clone().expect("log file");
         let file = self.file.to_string_lossy().to_string();
         let port = PORT.to_string();
+        // Round-robin unless the extra arguments name a policy.
+        let policy = if self.extra_args.iter().any(|a| a == "--policy") {
+            &[][..]
+        } else {
+            &["--policy", "round-robin"][..]
+        };
         self.lab
             .command(node, STREAM_SERVER)
             .expect("command in the node")
-            .args(["--file", &file, "--port", &port, "--policy", "round-robin"])
+            .args(["--file", &file, "--port", &port])
+            .args(policy)
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(out)
