@@ -60,7 +60,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Ok(n) => tracing::info!(
             open_files = n,
             connections = n / limits::FDS_PER_CONNECTION,
-            "open-file limit (each relayed connection holds six descriptors)"
+            "open-file limit (a relayed connection holds two descriptors, four to six while bytes move)"
         ),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }

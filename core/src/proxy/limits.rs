@@ -1,5 +1,6 @@
-//! Process limits a proxy needs: every relayed connection costs six
-//! descriptors (two sockets, two pipes of two ends each).
+//! Process limits a proxy needs: every relayed connection holds two
+//! descriptors (its two sockets), and two more per direction while bytes
+//! are in flight (a pooled pipe).
 
 use std::io;
 
@@ -28,8 +29,8 @@ pub fn raise_open_files() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
-/// Descriptors one relayed connection holds.
-pub const FDS_PER_CONNECTION: u64 = 6;
+/// Descriptors an idle relayed connection holds.
+pub const FDS_PER_CONNECTION: u64 = 2;
 
 #[cfg(test)]
 mod tests {

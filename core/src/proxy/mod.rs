@@ -30,6 +30,7 @@ use crate::framework::GeckoError;
 use crate::socket::{GeckoServerSocket, GeckoSocket};
 use app_connector::AppConnector;
 use metrics::{ProxyMetrics, ResetReason};
+use pipe::{PipePool, PIPE_BYTES};
 
 /// How long the proxy waits for the local application's handshake.
 pub const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,16 +64,33 @@ pub async fn serve(
     connector: AppConnector,
     metrics: ProxyMetrics,
 ) -> Result<(), ProxyError> {
-    let ctx = Arc::new((connector, metrics));
+    let ctx = Arc::new(Context {
+        connector,
+        metrics,
+        pipes: PipePool::new(PIPE_BYTES, IDLE_PIPES),
+    });
     loop {
         let socket = server.accept_async().await?;
         let ctx = ctx.clone();
-        tokio::spawn(async move { serve_one(socket, &ctx.0, &ctx.1).await });
+        tokio::spawn(async move { serve_one(socket, &ctx).await });
     }
 }
 
+/// Empty pipes kept for reuse (two descriptors each): enough for the
+/// directions that move bytes at once on a busy proxy, without holding
+/// descriptors an idle one does not need.
+const IDLE_PIPES: usize = 256;
+
+/// What every relay of a proxy shares.
+struct Context {
+    connector: AppConnector,
+    metrics: ProxyMetrics,
+    pipes: PipePool,
+}
+
 /// Relays one client connection to the application.
-async fn serve_one(socket: GeckoSocket, connector: &AppConnector, metrics: &ProxyMetrics) {
+async fn serve_one(socket: GeckoSocket, ctx: &Context) {
+    let (connector, metrics) = (&ctx.connector, &ctx.metrics);
     let peer = socket.peer_addr().ok();
     if socket.recovered().is_some() {
         // Its application state died with the crashed node's application.
@@ -116,7 +134,7 @@ async fn serve_one(socket: GeckoSocket, connector: &AppConnector, metrics: &Prox
         }
     };
     metrics.open.inc();
-    let outcome = relay::relay(&client, &app, &metrics.relayed).await;
+    let outcome = relay::relay(&client, &app, &metrics.relayed, &ctx.pipes).await;
     metrics.open.dec();
     match outcome {
         Ok(()) => tracing::debug!(?peer, "connection relayed to its end"),

@@ -1,16 +1,19 @@
 //! A kernel pipe used as the relay's buffer: bytes move socket → pipe →
 //! socket with `splice(2)` and never enter user space. The pipe's size
 //! bounds what one direction of a connection holds (backpressure: nothing
-//! is read from the source while the pipe still holds bytes).
+//! is read from the source while the pipe still holds bytes). Pipes are
+//! pooled: a direction holds one only while bytes are in it, so an idle
+//! connection costs its two sockets and nothing more.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, PoisonError};
 
 /// Bytes a relay direction asks its pipe to hold. Bigger pipes mean fewer
 /// system calls per byte on bulk transfers; the kernel may give less
 /// (`/proc/sys/fs/pipe-max-size`, or the user's pipe quota once many
 /// pipes exist), which only costs speed.
-pub const PIPE_BYTES: usize = 256 * 1024;
+pub const PIPE_BYTES: usize = 1024 * 1024;
 
 /// A non-blocking pipe and how many bytes it holds.
 #[derive(Debug)]
@@ -81,6 +84,60 @@ impl SplicePipe {
     }
 }
 
+/// Empty pipes kept for the next relay direction that has bytes to move.
+#[derive(Debug)]
+pub struct PipePool {
+    idle: Mutex<Vec<SplicePipe>>,
+    /// Pipes kept at most (each is two descriptors).
+    keep: usize,
+    /// The size new pipes ask for.
+    want: usize,
+}
+
+impl PipePool {
+    /// A pool making pipes of `want` bytes and keeping up to `keep` idle.
+    pub fn new(want: usize, keep: usize) -> PipePool {
+        PipePool {
+            idle: Mutex::new(Vec::new()),
+            keep,
+            want,
+        }
+    }
+
+    /// An empty pipe: a kept one, else a new one.
+    pub fn take(&self) -> io::Result<SplicePipe> {
+        let kept = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match kept {
+            Some(p) => Ok(p),
+            None => SplicePipe::new(self.want),
+        }
+    }
+
+    /// Gives a pipe back; one still holding bytes, or one too many, is
+    /// closed instead.
+    pub fn give(&self, pipe: SplicePipe) {
+        if pipe.held() > 0 {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.keep {
+            idle.push(pipe);
+        }
+    }
+
+    /// Idle pipes kept now.
+    pub fn idle(&self) -> usize {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
 /// One `splice(2)` of up to `len` bytes, never blocking on the pipe.
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     loop {
@@ -110,6 +167,24 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn the_pool_keeps_only_empty_pipes_up_to_its_bound() {
+        let pool = PipePool::new(PIPE_BYTES, 1);
+        let (a, b) = (pool.take().unwrap(), pool.take().unwrap());
+        pool.give(a);
+        pool.give(b);
+        assert_eq!(pool.idle(), 1, "one kept, one closed");
+        let mut p = pool.take().unwrap();
+        assert_eq!(pool.idle(), 0);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut w = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (r, _) = l.accept().unwrap();
+        w.write_all(b"x").unwrap();
+        assert_eq!(p.fill_from(r.as_raw_fd()).unwrap(), 1);
+        pool.give(p);
+        assert_eq!(pool.idle(), 0, "a pipe holding bytes is not kept");
+    }
 
     #[test]
     fn moves_bytes_between_sockets_through_the_pipe() {

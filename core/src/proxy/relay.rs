@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use tokio::io::unix::AsyncFd;
 
 use crate::metrics::Counter;
-use crate::proxy::pipe::{SplicePipe, PIPE_BYTES};
+use crate::proxy::pipe::{PipePool, SplicePipe};
 
 /// One end of a relayed connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,68 +78,92 @@ pub struct RelayCounters {
 /// Relays between `client` and `app` (non-blocking sockets registered
 /// with the current runtime) until both directions ended: `Ok` when each
 /// side closed its sending half, else the first failure (the other
-/// direction is stopped then; the caller resets what is left).
+/// direction is stopped then; the caller resets what is left). Pipes come
+/// from `pipes` while bytes are in flight and go back when empty.
 pub async fn relay<C: AsRawFd, A: AsRawFd>(
     client: &AsyncFd<C>,
     app: &AsyncFd<A>,
     counters: &RelayCounters,
+    pipes: &PipePool,
 ) -> Result<(), RelayError> {
-    let up = SplicePipe::new(PIPE_BYTES).map_err(RelayError::Pipe)?;
-    let down = SplicePipe::new(PIPE_BYTES).map_err(RelayError::Pipe)?;
-    let upward = pump(client, Side::Client, app, Side::App, up, &counters.to_app);
+    let upward = pump(
+        client,
+        Side::Client,
+        app,
+        Side::App,
+        pipes,
+        &counters.to_app,
+    );
     let downward = pump(
         app,
         Side::App,
         client,
         Side::Client,
-        down,
+        pipes,
         &counters.to_client,
     );
     tokio::try_join!(upward, downward).map(|_| ())
 }
 
-/// One direction: `src` to `dst` through `pipe` until `src` ends, then
-/// `dst`'s sending half is shut. Returns the bytes moved.
+/// One direction: `src` to `dst` until `src` ends, then `dst`'s sending
+/// half is shut. Returns the bytes moved.
 async fn pump<S: AsRawFd, D: AsRawFd>(
     src: &AsyncFd<S>,
     src_side: Side,
     dst: &AsyncFd<D>,
     dst_side: Side,
-    mut pipe: SplicePipe,
+    pipes: &PipePool,
     counter: &Counter,
 ) -> Result<u64, RelayError> {
     let fail = |side| move |source| RelayError::Io { side, source };
     let mut moved = 0u64;
-    let mut ended = false;
     loop {
-        if pipe.held() > 0 {
-            let mut ready = dst.writable().await.map_err(fail(dst_side))?;
-            match ready.try_io(|fd| pipe.drain_to(fd.as_raw_fd())) {
-                Ok(Ok(n)) => {
-                    moved += n as u64;
-                    counter.inc_by(n as u64);
-                }
-                Ok(Err(e)) => return Err(fail(dst_side)(e)),
-                // Its buffer is full: readiness was cleared, wait again.
-                Err(_would_block) => {}
-            }
-            continue;
-        }
+        // Wait for bytes without a pipe: idle connections hold none.
+        let mut ready = src.readable().await.map_err(fail(src_side))?;
+        let mut pipe = pipes.take().map_err(RelayError::Pipe)?;
+        // Read only into an empty pipe: a WouldBlock then surely means the
+        // source has nothing (a full pipe could also refuse, and the
+        // source's readiness would be lost).
+        let ended = match ready.try_io(|fd| pipe.fill_from(fd.as_raw_fd())) {
+            Ok(Ok(n)) => n == 0,
+            Ok(Err(e)) => return Err(fail(src_side)(e)),
+            Err(_would_block) => false,
+        };
+        moved += drain(&mut pipe, dst, dst_side, counter).await?;
+        pipes.give(pipe);
         if ended {
             shutdown_write(dst.as_raw_fd()).map_err(fail(dst_side))?;
             return Ok(moved);
         }
-        // Read only into an empty pipe: a WouldBlock then surely means the
-        // source has nothing (a full pipe could also refuse, and the
-        // source's readiness would be lost).
-        let mut ready = src.readable().await.map_err(fail(src_side))?;
-        match ready.try_io(|fd| pipe.fill_from(fd.as_raw_fd())) {
-            Ok(Ok(0)) => ended = true,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(fail(src_side)(e)),
+    }
+}
+
+/// Writes all `pipe` holds into `dst`, waiting while `dst` takes nothing
+/// (the backpressure: the source is not read meanwhile).
+async fn drain<D: AsRawFd>(
+    pipe: &mut SplicePipe,
+    dst: &AsyncFd<D>,
+    dst_side: Side,
+    counter: &Counter,
+) -> Result<u64, RelayError> {
+    let fail = |source| RelayError::Io {
+        side: dst_side,
+        source,
+    };
+    let mut moved = 0u64;
+    while pipe.held() > 0 {
+        let mut ready = dst.writable().await.map_err(fail)?;
+        match ready.try_io(|fd| pipe.drain_to(fd.as_raw_fd())) {
+            Ok(Ok(n)) => {
+                moved += n as u64;
+                counter.inc_by(n as u64);
+            }
+            Ok(Err(e)) => return Err(fail(e)),
+            // Its buffer is full: readiness was cleared, wait again.
             Err(_would_block) => {}
         }
     }
+    Ok(moved)
 }
 
 /// Registers an owned socket with the current runtime for the relay; on

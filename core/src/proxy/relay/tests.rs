@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::metrics::Metrics;
+use crate::proxy::pipe::PipePool;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -42,7 +43,8 @@ fn spawn_relay(
         rt.block_on(async move {
             let c = register(client).map_err(|(_, e)| e).expect("register");
             let a = register(app).map_err(|(_, e)| e).expect("register");
-            relay(&c, &a, &counters).await
+            let pipes = PipePool::new(crate::proxy::pipe::PIPE_BYTES, 4);
+            relay(&c, &a, &counters, &pipes).await
         })
     })
 }
@@ -179,4 +181,75 @@ fn a_reset_by_the_application_ends_the_relay_as_its_side() {
         .expect("relay thread")
         .expect_err("the relay fails");
     assert_eq!(err.side(), Some(Side::App), "{err}");
+}
+
+#[test]
+fn thousands_of_connections_share_one_thread_and_few_pipes() {
+    let limit = crate::proxy::limits::raise_open_files().expect("open-file limit");
+    // Four sockets per connection live in this process (both users' ends
+    // too); leave room for the other tests running beside this one.
+    let n = 2000.min((limit.saturating_sub(2000) / 4) as usize);
+    assert!(n >= 200, "open-file limit {limit} too low for this test");
+    let pairs: Vec<_> = (0..n).map(|_| (pair(), pair())).collect();
+    let (mut users, proxies): (Vec<_>, Vec<_>) = pairs
+        .into_iter()
+        .map(|((cu, cp), (au, ap))| ((cu, au), (cp, ap)))
+        .unzip();
+    let c = counters();
+    let keep = 16;
+    let pool = std::sync::Arc::new(PipePool::new(crate::proxy::pipe::PIPE_BYTES, keep));
+    let relays = {
+        let (c, pool) = (c.clone(), pool.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let tasks: Vec<_> = proxies
+                    .into_iter()
+                    .map(|(cp, ap)| {
+                        let (c, pool) = (c.clone(), pool.clone());
+                        tokio::spawn(async move {
+                            let cp = register(cp).map_err(|(_, e)| e).expect("register");
+                            let ap = register(ap).map_err(|(_, e)| e).expect("register");
+                            relay(&cp, &ap, &c, &pool).await
+                        })
+                    })
+                    .collect();
+                let mut ok = 0;
+                for t in tasks {
+                    if matches!(t.await, Ok(Ok(()))) {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+    };
+    // Every connection open at once: a request and its answer on each.
+    for (i, (cu, au)) in users.iter_mut().enumerate() {
+        cu.write_all(format!("request {i:05}").as_bytes())
+            .expect("write");
+        let mut req = [0u8; 13];
+        au.read_exact(&mut req).expect("app reads");
+        assert_eq!(req, *format!("request {i:05}").as_bytes());
+        au.write_all(format!("answer {i:05}").as_bytes())
+            .expect("write");
+        let mut ans = [0u8; 12];
+        cu.read_exact(&mut ans).expect("client reads");
+        assert_eq!(ans, *format!("answer {i:05}").as_bytes());
+    }
+    assert!(pool.idle() <= keep, "idle pipes are bounded");
+    for (cu, au) in &users {
+        cu.shutdown(Shutdown::Write).expect("shutdown");
+        au.shutdown(Shutdown::Write).expect("shutdown");
+    }
+    assert_eq!(
+        relays.join().expect("relay thread"),
+        n,
+        "every relay ends cleanly"
+    );
+    assert_eq!(c.to_app.get(), 13 * n as u64);
+    assert_eq!(c.to_client.get(), 12 * n as u64);
 }
