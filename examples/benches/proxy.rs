@@ -16,7 +16,9 @@
 //!   and the ratios (targets: geckoproxy >= 0.9 x direct, >= HAProxy);
 //! - connections per second with short requests (connect, send a request
 //!   line, read 100 bytes, close; 16 client threads, 2 s per run, median
-//!   of 3 alternating runs) through each.
+//!   of 3 alternating runs) through each; and over three nodes by
+//!   round-robin: through G (accept-time handoffs from the contact) and
+//!   through HAProxy balancing to the three applications.
 //!
 //! Progress goes to stderr; targets are printed, never asserted.
 
@@ -80,10 +82,11 @@ fn main() {
         port: APP_PORT,
     };
     eprintln!("== lab gk-px-bench: 1 node, 1 client");
-    let px = ProxyLab::start("gk-px-bench", 1, 1, 1, app, PROXY_PORT);
+    let px = ProxyLab::start("gk-px-bench", 1, 1, 1, app.clone(), PROXY_PORT);
     let node = px.s.nodes[0].clone();
     let node_addr = px.s.lab.topology.host(&node).expect("the node").address;
-    let haproxy = HaProxy::start(&px, &node, node_addr);
+    let local_app = [SocketAddr::from((Ipv6Addr::LOCALHOST, APP_PORT))];
+    let haproxy = HaProxy::start(&px, &node, node_addr, &local_app);
     let targets = [
         ("direct", SocketAddr::from((node_addr, APP_PORT))),
         ("geckoproxy", SocketAddr::from((px.s.g.ip(), PROXY_PORT))),
@@ -123,6 +126,8 @@ fn main() {
         }
     }
     drop(haproxy);
+    drop(px);
+    let spread = three_nodes(app);
     let m: Vec<f64> = rates.iter().map(|v| median(v)).collect();
     let c: Vec<f64> = cps.iter().map(|v| median(v)).collect();
     println!("| measure | direct | geckoproxy | HAProxy (TCP mode) |");
@@ -142,10 +147,52 @@ fn main() {
         met(vs_haproxy >= 1.0)
     );
     println!(
-        "connections/s: geckoproxy / HAProxy = {:.3}, geckoproxy / direct = {:.3}",
-        c[1] / c[2],
-        c[1] / c[0]
+        "| connections/s over 3 nodes by round-robin (geckoproxy: the contact hands 2 of 3 off at establishment; HAProxy on node1 balancing to the 3 applications) | | {:.0} | {:.0} |",
+        spread[0], spread[1]
     );
+    println!(
+        "connections/s: geckoproxy / HAProxy = {:.3}, geckoproxy / direct = {:.3}; over 3 nodes: geckoproxy / HAProxy = {:.3}",
+        c[1] / c[2],
+        c[1] / c[0],
+        spread[0] / spread[1]
+    );
+}
+
+/// Connections per second over three nodes, round-robin: through G
+/// (geckoproxy on each node) and through HAProxy on node1 balancing to the
+/// three applications; medians of 3 alternating runs.
+fn three_nodes(app: App) -> [f64; 2] {
+    eprintln!("== lab gk-px-bench3: 3 nodes, 1 client, round-robin");
+    let px = ProxyLab::start("gk-px-bench3", 3, 1, 1, app, PROXY_PORT);
+    let addrs: Vec<Ipv6Addr> =
+        px.s.nodes
+            .iter()
+            .map(|n| px.s.lab.topology.host(n).expect("a node").address)
+            .collect();
+    let apps: Vec<SocketAddr> = addrs
+        .iter()
+        .map(|a| SocketAddr::from((*a, APP_PORT)))
+        .collect();
+    let node1 = px.s.nodes[0].clone();
+    let _haproxy = HaProxy::start(&px, &node1, addrs[0], &apps);
+    let targets = [
+        ("geckoproxy", SocketAddr::from((px.s.g.ip(), PROXY_PORT))),
+        ("haproxy", SocketAddr::from((addrs[0], HAPROXY_PORT))),
+    ];
+    let mut cps: [Vec<f64>; 2] = Default::default();
+    for round in 0..3 {
+        for (k, (name, t)) in targets.iter().enumerate() {
+            let (done, failed) = connection_rate(&px, *t, Duration::from_secs(2));
+            let rate = done as f64 / 2.0;
+            eprintln!("3 nodes, round {round} {name}: {rate:.0}/s, {failed} failed");
+            cps[k].push(rate);
+        }
+    }
+    eprintln!(
+        "application connections by node: {:?}",
+        px.by_node("gecko_proxy_app_connections_total")
+    );
+    [median(&cps[0]), median(&cps[1])]
 }
 
 fn met(ok: bool) -> &'static str {
@@ -220,16 +267,23 @@ fn connection_rate(px: &ProxyLab, t: SocketAddr, time: Duration) -> (u64, u64) {
 struct HaProxy(Option<Child>);
 
 impl HaProxy {
-    fn start(px: &ProxyLab, node: &str, addr: Ipv6Addr) -> HaProxy {
+    /// HAProxy on `node`, listening on `addr`, balancing over `backends`
+    /// round-robin.
+    fn start(px: &ProxyLab, node: &str, addr: Ipv6Addr, backends: &[SocketAddr]) -> HaProxy {
         let cfg = px.s.tmp.join("haproxy.cfg");
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("  server app{i} {b}\n"))
+            .collect();
         std::fs::write(
             &cfg,
             format!(
                 "global\n  maxconn 8000\n  nbthread {threads}\n\
                  defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
                  frontend bench\n  bind [{addr}]:{HAPROXY_PORT}\n  default_backend app\n\
-                 backend app\n  server app [::1]:{APP_PORT}\n"
+                 backend app\n  balance roundrobin\n{servers}"
             ),
         )
         .expect("haproxy.cfg");

@@ -12,11 +12,11 @@ mod stream_lab;
 #[path = "support/proxy_lab.rs"]
 mod proxy_lab;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use proxy_lab::{App, ProxyLab};
-use stream_lab::{file_mb, one_lab_at_a_time, root_or_skip, Downloaded};
+use stream_lab::{file_mb, installed, one_lab_at_a_time, root_or_skip, Downloaded};
 
 /// The port clients use at G for the web tests.
 const HTTP_PORT: u16 = 80;
@@ -82,13 +82,8 @@ fn redis_benchmark_through_g_completes_without_errors() {
         return;
     }
     for program in ["redis-server", "redis-benchmark"] {
-        let found = Command::new("which")
-            .arg(program)
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         assert!(
-            found,
+            installed(program),
             "`{program}` is not installed: this test runs Redis behind geckoproxy \
              (apt-get install redis-server; .ci/run installs it)"
         );

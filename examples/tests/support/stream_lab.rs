@@ -502,16 +502,19 @@ pub fn daemon(name: &str) -> PathBuf {
 
 /// Fails clearly when a client program the test drives is not installed.
 pub fn require(program: &str) {
-    let found = Command::new("which")
+    assert!(
+        installed(program),
+        "`{program}` is not installed: this test drives it as an unmodified client (apt-get install {program})"
+    );
+}
+
+/// Whether `program` is on the PATH.
+pub fn installed(program: &str) -> bool {
+    Command::new("which")
         .arg(program)
         .stdout(Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{program}` is not installed: this test drives it as an unmodified client (apt-get install {program})"
-    );
+        .is_ok_and(|s| s.success())
 }
 
 /// `GET /metrics` from inside `host`'s namespace (None while nothing answers).

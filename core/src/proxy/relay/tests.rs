@@ -28,24 +28,32 @@ fn counters() -> RelayCounters {
     }
 }
 
-/// Runs the relay between the two proxy ends on a runtime of its own
-/// thread; returns its outcome through the join handle.
+/// Runs `fut` on a single-threaded runtime of a thread of its own (as a
+/// proxy's relays share one), returning its output through the handle.
+fn on_runtime_thread<T: Send + 'static>(
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(fut)
+    })
+}
+
+/// Relays between the two proxy ends; the outcome comes through the
+/// join handle.
 fn spawn_relay(
     client: TcpStream,
     app: TcpStream,
     counters: RelayCounters,
 ) -> std::thread::JoinHandle<Result<(), RelayError>> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let c = register(client).map_err(|(_, e)| e).expect("register");
-            let a = register(app).map_err(|(_, e)| e).expect("register");
-            let pipes = PipePool::new(crate::proxy::pipe::PIPE_BYTES, 4);
-            relay(&c, &a, &counters, &pipes).await
-        })
+    on_runtime_thread(async move {
+        let c = register(client).map_err(|(_, e)| e).expect("register");
+        let a = register(app).map_err(|(_, e)| e).expect("register");
+        let pipes = PipePool::new(crate::proxy::pipe::PIPE_BYTES, 4);
+        relay(&c, &a, &counters, &pipes).await
     })
 }
 
@@ -200,31 +208,25 @@ fn thousands_of_connections_share_one_thread_and_few_pipes() {
     let pool = std::sync::Arc::new(PipePool::new(crate::proxy::pipe::PIPE_BYTES, keep));
     let relays = {
         let (c, pool) = (c.clone(), pool.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let tasks: Vec<_> = proxies
-                    .into_iter()
-                    .map(|(cp, ap)| {
-                        let (c, pool) = (c.clone(), pool.clone());
-                        tokio::spawn(async move {
-                            let cp = register(cp).map_err(|(_, e)| e).expect("register");
-                            let ap = register(ap).map_err(|(_, e)| e).expect("register");
-                            relay(&cp, &ap, &c, &pool).await
-                        })
+        on_runtime_thread(async move {
+            let tasks: Vec<_> = proxies
+                .into_iter()
+                .map(|(cp, ap)| {
+                    let (c, pool) = (c.clone(), pool.clone());
+                    tokio::spawn(async move {
+                        let cp = register(cp).map_err(|(_, e)| e).expect("register");
+                        let ap = register(ap).map_err(|(_, e)| e).expect("register");
+                        relay(&cp, &ap, &c, &pool).await
                     })
-                    .collect();
-                let mut ok = 0;
-                for t in tasks {
-                    if matches!(t.await, Ok(Ok(()))) {
-                        ok += 1;
-                    }
+                })
+                .collect();
+            let mut ok = 0;
+            for t in tasks {
+                if matches!(t.await, Ok(Ok(()))) {
+                    ok += 1;
                 }
-                ok
-            })
+            }
+            ok
         })
     };
     // Every connection open at once: a request and its answer on each.
