@@ -101,19 +101,28 @@ fn main() {
 
     let bulk = mb << 20;
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     for round in 0..5 {
         for (k, (name, t)) in targets.iter().enumerate() {
+            let before = cpu_ticks();
             let (n, secs) = netns::run_in(&client_ns, || {
                 let start = Instant::now();
                 let n = request(*t, bulk);
                 (n, start.elapsed().as_secs_f64())
             })
             .expect("in the client");
+            let (busy, all) = cpu_ticks().delta(before);
             let n = n.unwrap_or_else(|e| panic!("bulk through {name}: {e}"));
             assert_eq!(n, bulk, "bulk through {name}: bytes");
             let rate = n as f64 / secs / 1e6;
-            eprintln!("bulk round {round} {name}: {rate:.0} MB/s");
+            // CPU time the whole machine spent per GB moved (every core).
+            let cpu_per_gb = busy / TICKS_PER_SEC / (n as f64 / 1e9);
+            eprintln!(
+                "bulk round {round} {name}: {rate:.0} MB/s, machine busy {:.0}%, {cpu_per_gb:.2} CPU-s/GB",
+                100.0 * busy / all.max(1.0)
+            );
             rates[k].push(rate);
+            cpu[k].push(cpu_per_gb);
         }
     }
     let mut cps: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
@@ -130,11 +139,16 @@ fn main() {
     let spread = three_nodes(app);
     let m: Vec<f64> = rates.iter().map(|v| median(v)).collect();
     let c: Vec<f64> = cps.iter().map(|v| median(v)).collect();
+    let g: Vec<f64> = cpu.iter().map(|v| median(v)).collect();
     println!("| measure | direct | geckoproxy | HAProxy (TCP mode) |");
     println!("|---|---|---|---|");
     println!(
         "| bulk, one connection, {mb} MiB (median of 5) | {:.0} MB/s | {:.0} MB/s | {:.0} MB/s |",
         m[0], m[1], m[2]
+    );
+    println!(
+        "| CPU time per GB of that bulk transfer, all cores, all processes (median) | {:.2} s | {:.2} s | {:.2} s |",
+        g[0], g[1], g[2]
     );
     println!(
         "| connections/s, {SHORT}-byte answers, {THREADS} client threads (median of 3) | {:.0} | {:.0} | {:.0} |",
@@ -207,6 +221,36 @@ fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     s.get(s.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// USER_HZ, the unit of /proc/stat.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// The machine's CPU time from /proc/stat: (busy, total) ticks.
+#[derive(Clone, Copy)]
+struct CpuTicks(f64, f64);
+
+impl CpuTicks {
+    /// (busy, total) ticks since `before`.
+    fn delta(self, before: CpuTicks) -> (f64, f64) {
+        (self.0 - before.0, self.1 - before.1)
+    }
+}
+
+fn cpu_ticks() -> CpuTicks {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: f64 = fields.iter().take(8).sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    CpuTicks(total - idle, total)
 }
 
 /// Asks `t` for `n` bytes (a request line `n\n`) and reads them to the
