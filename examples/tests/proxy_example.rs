@@ -285,3 +285,63 @@ fn an_application_that_stops_resets_its_clients_and_the_others_serve_on() {
     let served = px.by_node("gecko_proxy_app_connections_total")[victim];
     assert!(served >= 1.0, "the restarted proxy serves again");
 }
+
+#[test]
+fn a_cut_nodes_relayed_connections_are_reset_by_its_backup() {
+    if !root_or_skip("a_cut_nodes_relayed_connections_are_reset_by_its_backup") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut px = ProxyLab::start("gk-px-cut", 3, 1, file_mb(64), http_app(), HTTP_PORT);
+    let client = px.s.clients[0].clone();
+    let mut downloads = Vec::new();
+    let mut on = Vec::new();
+    for _ in 0..3 {
+        let before = px.by_node("gecko_proxy_connections_open");
+        let d =
+            px.s.curl_spawn_with(&client, "/served.bin", &["--limit-rate", "8M"]);
+        on.push(new_relay_on(&px, &before));
+        downloads.push(d);
+    }
+    let victim = 2;
+    assert!(on.contains(&victim), "node3 relays a download: {on:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let cut = Instant::now();
+    px.s.run_in_node(victim, "ip", &["link", "set", "eth0", "down"]);
+    // The backup recovers the connection (its TCP state was mirrored), but
+    // node3's application held the response: the backup's proxy resets it.
+    for (k, d) in downloads.into_iter().enumerate() {
+        let got = px.s.curl_wait(d);
+        if on[k] == victim {
+            assert_ne!(
+                got.exit,
+                Some(0),
+                "a download from a cut node cannot complete"
+            );
+            assert!(got.prefix_ok, "only the file's bytes: {got:?}");
+            assert!(
+                cut.elapsed() < Duration::from_secs(15),
+                "the client learns promptly, not at its timeout: {:?}",
+                cut.elapsed()
+            );
+        } else {
+            px.s.assert_intact(&got, &format!("download on node{}", on[k] + 1));
+        }
+    }
+    let live = |v: Vec<f64>| -> f64 {
+        v.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != victim)
+            .map(|(_, x)| x)
+            .sum()
+    };
+    assert_eq!(
+        live(px.by_node("gecko_proxy_resets_total{reason=\"recovered\"}")),
+        1.0,
+        "the backup's proxy reset the recovered connection"
+    );
+    // The others serve on.
+    let d = px.s.curl_spawn_with(&client, "/served.bin", &[]);
+    let got = px.s.curl_wait(d);
+    px.s.assert_intact(&got, "a download after the cut");
+}
