@@ -21,6 +21,7 @@ pub mod pipe;
 pub mod relay;
 
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +69,7 @@ pub async fn serve(
         connector,
         metrics,
         pipes: PipePool::new(PIPE_BYTES, IDLE_PIPES),
+        app_down: AtomicBool::new(false),
     });
     loop {
         let socket = server.accept_async().await?;
@@ -86,6 +88,9 @@ struct Context {
     connector: AppConnector,
     metrics: ProxyMetrics,
     pipes: PipePool,
+    /// The last connection to the application failed: logged once per
+    /// outage, not once per client (thousands a second under load).
+    app_down: AtomicBool,
 }
 
 /// Relays one client connection to the application.
@@ -107,9 +112,18 @@ async fn serve_one(socket: GeckoSocket, ctx: &Context) {
     // connection cannot have).
     crate::dataplane::node_fence::mark_closing(socket.as_fd());
     let app = match connector.connect().await {
-        Ok(app) => app,
+        Ok(app) => {
+            if ctx.app_down.swap(false, Ordering::Relaxed) {
+                tracing::info!("the application answers again");
+            }
+            app
+        }
         Err(e) => {
-            tracing::warn!(?peer, error = %e, "the application is unreachable; reset");
+            if ctx.app_down.swap(true, Ordering::Relaxed) {
+                tracing::debug!(?peer, error = %e, "the application is unreachable; reset");
+            } else {
+                tracing::warn!(?peer, error = %e, "the application is unreachable: resetting its clients until it answers");
+            }
             metrics.app_connect_failures.inc();
             metrics.reset(ResetReason::AppUnreachable);
             return socket.reset();
