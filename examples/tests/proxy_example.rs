@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use proxy_lab::{App, ProxyLab};
-use stream_lab::{file_mb, installed, one_lab_at_a_time, root_or_skip, Downloaded};
+use stream_lab::{file_mb, installed, one_lab_at_a_time, root_or_skip, Download, Downloaded};
 
 /// The port clients use at G for the web tests.
 const HTTP_PORT: u16 = 80;
@@ -180,6 +180,43 @@ fn new_relay_on(px: &ProxyLab, before: &[f64]) -> usize {
     }
 }
 
+/// Starts a slow download of the big file from each node in turn
+/// (round-robin places them); returns each with the node relaying it.
+fn a_download_per_node(px: &mut ProxyLab) -> Vec<(Download, usize)> {
+    let client = px.s.clients[0].clone();
+    let downloads: Vec<_> = (0..px.s.nodes.len())
+        .map(|_| {
+            let before = px.by_node("gecko_proxy_connections_open");
+            let d =
+                px.s.curl_spawn_with(&client, "/served.bin", &["--limit-rate", "8M"]);
+            (d, new_relay_on(px, &before))
+        })
+        .collect();
+    let mut on: Vec<usize> = downloads.iter().map(|(_, n)| *n).collect();
+    on.sort();
+    let all: Vec<usize> = (0..px.s.nodes.len()).collect();
+    assert_eq!(on, all, "round-robin put one download on each node");
+    downloads
+}
+
+/// Waits for the downloads: the one on `victim` fails with only the
+/// file's bytes, the others complete intact.
+fn victims_fail_others_complete(
+    px: &mut ProxyLab,
+    downloads: Vec<(Download, usize)>,
+    victim: usize,
+) {
+    for (d, node) in downloads {
+        let got = px.s.curl_wait(d);
+        if node == victim {
+            assert_ne!(got.exit, Some(0), "the victim's download cannot complete");
+            assert!(got.prefix_ok, "only the file's bytes: {got:?}");
+        } else {
+            px.s.assert_intact(&got, &format!("download on node{}", node + 1));
+        }
+    }
+}
+
 /// Fetches `/small.txt` through G `n` times, one after the other.
 fn fetch_small(px: &mut ProxyLab, n: usize) -> Vec<Downloaded> {
     let client = px.s.clients[0].clone();
@@ -201,24 +238,7 @@ fn an_application_that_stops_resets_its_clients_and_the_others_serve_on() {
     let mut px = ProxyLab::start("gk-px-stop", 3, 1, file_mb(64), http_app(), HTTP_PORT);
     let small = b"a small file served by every node\n".repeat(10);
     std::fs::write(px.s.tmp.join("small.txt"), &small).expect("small file");
-    let client = px.s.clients[0].clone();
-    // One slow download on each node.
-    let mut downloads = Vec::new();
-    let mut on = Vec::new();
-    for _ in 0..3 {
-        let before = px.by_node("gecko_proxy_connections_open");
-        let d =
-            px.s.curl_spawn_with(&client, "/served.bin", &["--limit-rate", "8M"]);
-        on.push(new_relay_on(&px, &before));
-        downloads.push(d);
-    }
-    let mut sorted = on.clone();
-    sorted.sort();
-    assert_eq!(
-        sorted,
-        [0, 1, 2],
-        "round-robin put one download on each node"
-    );
+    let downloads = a_download_per_node(&mut px);
     let victim = 1;
     std::thread::sleep(Duration::from_millis(500));
     px.kill_app(victim);
@@ -249,21 +269,8 @@ fn an_application_that_stops_resets_its_clients_and_the_others_serve_on() {
     );
 
     // The downloads: those on the other nodes complete; the stopped
-    // application's ends early (its kernel closed it), with only the
-    // file's bytes.
-    for (k, d) in downloads.into_iter().enumerate() {
-        let got = px.s.curl_wait(d);
-        if on[k] == victim {
-            assert_ne!(
-                got.exit,
-                Some(0),
-                "the stopped app's download cannot complete"
-            );
-            assert!(got.prefix_ok, "only the file's bytes: {got:?}");
-        } else {
-            px.s.assert_intact(&got, &format!("download on node{}", on[k] + 1));
-        }
-    }
+    // application's ends early (its kernel closed it).
+    victims_fail_others_complete(&mut px, downloads, victim);
 
     // The application is back: every connection is served again.
     px.restart_app(victim);
@@ -294,40 +301,19 @@ fn a_cut_nodes_relayed_connections_are_reset_by_its_backup() {
     let _one = one_lab_at_a_time();
     let mut px = ProxyLab::start("gk-px-cut", 3, 1, file_mb(64), http_app(), HTTP_PORT);
     let client = px.s.clients[0].clone();
-    let mut downloads = Vec::new();
-    let mut on = Vec::new();
-    for _ in 0..3 {
-        let before = px.by_node("gecko_proxy_connections_open");
-        let d =
-            px.s.curl_spawn_with(&client, "/served.bin", &["--limit-rate", "8M"]);
-        on.push(new_relay_on(&px, &before));
-        downloads.push(d);
-    }
+    let downloads = a_download_per_node(&mut px);
     let victim = 2;
-    assert!(on.contains(&victim), "node3 relays a download: {on:?}");
     std::thread::sleep(Duration::from_millis(500));
     let cut = Instant::now();
     px.s.run_in_node(victim, "ip", &["link", "set", "eth0", "down"]);
     // The backup recovers the connection (its TCP state was mirrored), but
     // node3's application held the response: the backup's proxy resets it.
-    for (k, d) in downloads.into_iter().enumerate() {
-        let got = px.s.curl_wait(d);
-        if on[k] == victim {
-            assert_ne!(
-                got.exit,
-                Some(0),
-                "a download from a cut node cannot complete"
-            );
-            assert!(got.prefix_ok, "only the file's bytes: {got:?}");
-            assert!(
-                cut.elapsed() < Duration::from_secs(15),
-                "the client learns promptly, not at its timeout: {:?}",
-                cut.elapsed()
-            );
-        } else {
-            px.s.assert_intact(&got, &format!("download on node{}", on[k] + 1));
-        }
-    }
+    victims_fail_others_complete(&mut px, downloads, victim);
+    assert!(
+        cut.elapsed() < Duration::from_secs(15),
+        "the client learns promptly, not at its timeout: {:?}",
+        cut.elapsed()
+    );
     let live = |v: Vec<f64>| -> f64 {
         v.iter()
             .enumerate()
