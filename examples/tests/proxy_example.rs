@@ -331,3 +331,30 @@ fn a_cut_nodes_relayed_connections_are_reset_by_its_backup() {
     let got = px.s.curl_wait(d);
     px.s.assert_intact(&got, "a download after the cut");
 }
+
+#[test]
+fn a_killed_proxys_clients_learn_at_once_and_the_others_serve_on() {
+    if !root_or_skip("a_killed_proxys_clients_learn_at_once_and_the_others_serve_on") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut px = ProxyLab::start("gk-px-kill", 3, 1, file_mb(64), http_app(), HTTP_PORT);
+    let downloads = a_download_per_node(&mut px);
+    let victim = 1;
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Instant::now();
+    px.kill_proxy(victim);
+    // The proxy's connections are closed by its kernel (it marked them as
+    // its own to close, past the node fence) or reset by the backup's
+    // proxy after recovery: either way the client does not hang.
+    victims_fail_others_complete(&mut px, downloads, victim);
+    assert!(
+        killed.elapsed() < Duration::from_secs(15),
+        "the downloads ended {:?} after the kill",
+        killed.elapsed()
+    );
+    let client = px.s.clients[0].clone();
+    let d = px.s.curl_spawn_with(&client, "/served.bin", &[]);
+    let got = px.s.curl_wait(d);
+    px.s.assert_intact(&got, "a download after the kill");
+}
