@@ -251,8 +251,11 @@ fn an_application_that_stops_resets_its_clients_and_the_others_serve_on() {
         assert_eq!(d.size, small.len() as u64, "whole small file");
     }
     for d in &failed {
+        // 56/55: reset while receiving/sending; 7: the reset came so soon
+        // after the handshake that curl reports its connect as failed.
+        // Each is one of the proxy's resets: counted below.
         assert!(
-            d.stderr.to_lowercase().contains("reset"),
+            matches!(d.exit, Some(7 | 55 | 56)) && d.size == 0,
             "a client of the stopped application is reset: {d:?}"
         );
     }
