@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! gecko-lab exec --name L node1 -- python3 -m http.server 8000 --bind ::1 &
-//! gecko-lab exec --name L node1 -- geckoproxy -g "$GECKO_CONFIG" -a 8000 --policy round-robin
+//! gecko-lab exec --name L node1 -- geckoproxy -g /run/gecko-lab/L/gecko.toml -a 8000 --policy round-robin
 //! ```
 //!
 //! Clients reach G on `--port` (default: the application's port).
