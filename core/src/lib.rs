@@ -13,6 +13,8 @@ pub mod lab;
 pub mod lowlevel;
 pub mod metrics;
 pub mod mipv6;
+pub mod node_args;
 pub mod policy;
+pub mod proxy;
 pub mod socket;
 pub mod tcp;

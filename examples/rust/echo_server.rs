@@ -13,9 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use gecko::socket::GeckoSocket;
 
-#[path = "node_args.rs"]
-mod node_args;
-use node_args::NodeArgs;
+use gecko::node_args::NodeArgs;
 
 #[derive(Parser)]
 #[command(about = "Gecko echo server: hands each connection off at establishment and on each `H`")]

@@ -21,9 +21,7 @@ use std::time::Duration;
 use clap::Parser;
 use gecko::socket::GeckoSocket;
 
-#[path = "node_args.rs"]
-mod node_args;
-use node_args::NodeArgs;
+use gecko::node_args::NodeArgs;
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8 * 1024;

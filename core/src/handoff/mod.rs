@@ -454,9 +454,14 @@ impl Engine {
     /// TCP_INFO), for proximity.
     pub fn note_rtt(&self, client: Ipv6Addr, rtt: Duration) {
         let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
-        let mut news = self.rtt_news.lock().unwrap_or_else(PoisonError::into_inner);
-        if news.len() < 4096 {
-            news.insert(client, us);
+        {
+            // Released before `loads` is taken: client_info takes `loads`
+            // first, and holding both in the other order deadlocked two
+            // accepts (seen at thousands of connections per second).
+            let mut news = self.rtt_news.lock().unwrap_or_else(PoisonError::into_inner);
+            if news.len() < 4096 {
+                news.insert(client, us);
+            }
         }
         self.loads
             .lock()

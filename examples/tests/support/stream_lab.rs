@@ -119,6 +119,30 @@ impl StreamLab {
         file_mb: u64,
         extra_args: &[&str],
     ) -> StreamLab {
+        let mut this = StreamLab::without_servers(name, nodes, clients, file_mb, PORT);
+        this.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+        for i in 0..this.nodes.len() {
+            let child = this.spawn_server(i);
+            this.servers.push(Some(child));
+        }
+        for i in 0..this.nodes.len() {
+            this.wait_server(i);
+        }
+        // Policies only pick nodes whose load reports they heard.
+        std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+        this
+    }
+
+    /// Builds lab `name` with its daemons and the random file (in
+    /// [`Self::tmp`]), served at G on `port` by whatever the caller starts
+    /// on the nodes (no `stream-server`).
+    pub fn without_servers(
+        name: &str,
+        nodes: usize,
+        clients: usize,
+        file_mb: u64,
+        port: u16,
+    ) -> StreamLab {
         let (ha, cn) = (daemon("gecko-ha"), daemon("gecko-cn"));
         require("curl");
         let _ = Lab::down(name);
@@ -149,8 +173,8 @@ impl StreamLab {
             file: tmp.join("served.bin"),
             size: file_mb << 20,
             sha: String::new(),
-            g: SocketAddr::from((lab.topology.global_address, PORT)),
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            g: SocketAddr::from((lab.topology.global_address, port)),
+            extra_args: Vec::new(),
             tmp,
             downloads: Vec::new(),
             lab,
@@ -162,15 +186,6 @@ impl StreamLab {
         };
         this.lab.start_daemons(&program).expect("daemons start");
         this.sha = write_random(&this.file, this.size);
-        for i in 0..this.nodes.len() {
-            let child = this.spawn_server(i);
-            this.servers.push(Some(child));
-        }
-        for i in 0..this.nodes.len() {
-            this.wait_server(i);
-        }
-        // Policies only pick nodes whose load reports they heard.
-        std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
         this
     }
 
@@ -418,7 +433,7 @@ impl Drop for StreamLab {
 }
 
 /// SIGKILLs `child`'s process group (it leads one) and reaps it.
-fn kill_group(mut child: Child) {
+pub fn kill_group(mut child: Child) {
     // SAFETY: a signal to a process group this harness created.
     unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
     let _ = child.kill();
@@ -426,7 +441,7 @@ fn kill_group(mut child: Child) {
 }
 
 /// Writes `size` random bytes to `path`; returns their SHA-256 in hex.
-fn write_random(path: &Path, size: u64) -> String {
+pub fn write_random(path: &Path, size: u64) -> String {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("the served file"));
     let mut hash = Sha256::new();
     let mut chunk = vec![0u8; 1 << 20];
@@ -480,7 +495,7 @@ pub fn sha_of(path: &Path) -> Option<String> {
 }
 
 /// A daemon of the `gecko` package, built beside the example.
-fn daemon(name: &str) -> PathBuf {
+pub fn daemon(name: &str) -> PathBuf {
     let dir = Path::new(STREAM_SERVER)
         .parent()
         .expect("the stream-server binary has a directory");
@@ -494,21 +509,24 @@ fn daemon(name: &str) -> PathBuf {
 }
 
 /// Fails clearly when a client program the test drives is not installed.
-fn require(program: &str) {
-    let found = Command::new("which")
-        .arg(program)
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+pub fn require(program: &str) {
     assert!(
-        found,
+        installed(program),
         "`{program}` is not installed: this test drives it as an unmodified client (apt-get install {program})"
     );
 }
 
+/// Whether `program` is on the PATH.
+pub fn installed(program: &str) -> bool {
+    Command::new("which")
+        .arg(program)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// `GET /metrics` from inside `host`'s namespace (None while nothing answers).
-fn metrics_of(lab: &Lab, host: &str) -> Option<String> {
+pub fn metrics_of(lab: &Lab, host: &str) -> Option<String> {
     let addr = lab.topology.host(host).ok()?.metrics;
     let ns = lab.netns(host).ok()?;
     netns::run_in(&ns, move || -> std::io::Result<String> {

@@ -1,18 +1,20 @@
-//! What every example server takes to be a node: the configuration, its
-//! own address and interface (defaulting to the `GECKO_*` variables
-//! `gecko-lab exec` sets), and the policy that places its connections.
+//! What every server program takes to be a node (the example servers,
+//! `geckoproxy`): the configuration, its own address and interface
+//! (defaulting to the `GECKO_*` variables `gecko-lab exec` sets), and the
+//! policy that places its connections.
 
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
-use gecko::framework::GeckoFramework;
-use gecko::policy;
+use crate::framework::GeckoFramework;
+use crate::policy;
 
 /// The node's command-line arguments (flattened into each server's own).
 #[derive(clap::Args)]
 pub struct NodeArgs {
-    /// The distributed server's configuration.
-    #[arg(long, env = "GECKO_CONFIG")]
+    /// The distributed server's configuration (`-g`, as the seed's
+    /// geckoproxy command line).
+    #[arg(short = 'g', long, env = "GECKO_CONFIG")]
     pub config: PathBuf,
     /// This node's own address (as in the configuration).
     #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
