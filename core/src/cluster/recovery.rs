@@ -34,7 +34,7 @@ const PROBE_WAIT: Duration = Duration::from_millis(30);
 /// How long live nodes have to claim a dead node's connections.
 const CLAIM_WAIT: Duration = Duration::from_millis(300);
 /// Connections recovered at once.
-const PARALLEL: usize = 64;
+const PARALLEL: usize = 256;
 /// Pauses before recovering a connection again after a failed attempt.
 const RETRY_AFTER: [Duration; 3] = [
     Duration::from_millis(500),
