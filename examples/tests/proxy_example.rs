@@ -199,7 +199,7 @@ fn a_download_per_node(px: &mut ProxyLab) -> Vec<(Download, usize)> {
     downloads
 }
 
-/// Waits for the downloads: the one on `victim` fails with only the
+/// Waits for the downloads: the one on `victim` is reset after only the
 /// file's bytes, the others complete intact.
 fn victims_fail_others_complete(
     px: &mut ProxyLab,
@@ -209,7 +209,12 @@ fn victims_fail_others_complete(
     for (d, node) in downloads {
         let got = px.s.curl_wait(d);
         if node == victim {
-            assert_ne!(got.exit, Some(0), "the victim's download cannot complete");
+            // Reset (curl's 56), never ended as if whole.
+            assert_eq!(
+                got.exit,
+                Some(56),
+                "the victim's download is reset: {got:?}"
+            );
             assert!(got.prefix_ok, "only the file's bytes: {got:?}");
         } else {
             px.s.assert_intact(&got, &format!("download on node{}", node + 1));
@@ -272,8 +277,13 @@ fn an_application_that_stops_resets_its_clients_and_the_others_serve_on() {
     );
 
     // The downloads: those on the other nodes complete; the stopped
-    // application's ends early (its kernel closed it).
+    // application's is reset.
     victims_fail_others_complete(&mut px, downloads, victim);
+    assert_eq!(
+        px.by_node("gecko_proxy_resets_total{reason=\"app_died\"}")[victim],
+        1.0,
+        "the victim's relayed download was reset as the application died"
+    );
 
     // The application is back: every connection is served again.
     px.restart_app(victim);

@@ -11,6 +11,9 @@ pub enum ResetReason {
     AppUnreachable,
     /// One side failed mid-relay (the other one is reset).
     RelayError,
+    /// The application ended the connection and no longer listens: it
+    /// died, so the client must not take the end for a whole answer.
+    AppDied,
     /// A connection recovered after another proxy's crash: its
     /// application state is lost with that node (the seed's limit).
     Recovered,
@@ -21,6 +24,7 @@ impl ResetReason {
         match self {
             ResetReason::AppUnreachable => "app_unreachable",
             ResetReason::RelayError => "relay_error",
+            ResetReason::AppDied => "app_died",
             ResetReason::Recovered => "recovered",
         }
     }
@@ -39,7 +43,8 @@ pub struct ProxyMetrics {
     pub app_connect_failures: Counter,
     /// `gecko_proxy_connections_open`: connections relayed now.
     pub open: Gauge,
-    resets: [Counter; 3],
+    /// By reason, in [`ResetReason`]'s order.
+    resets: [Counter; 4],
 }
 
 impl ProxyMetrics {
@@ -77,6 +82,7 @@ impl ProxyMetrics {
             resets: [
                 reset(ResetReason::AppUnreachable)?,
                 reset(ResetReason::RelayError)?,
+                reset(ResetReason::AppDied)?,
                 reset(ResetReason::Recovered)?,
             ],
         })
@@ -104,6 +110,10 @@ mod tests {
         assert!(text.contains("gecko_proxy_bytes_relayed_total{direction=\"to_client\"} 0\n"));
         assert!(text.contains("gecko_proxy_resets_total{reason=\"recovered\"} 1\n"));
         assert!(text.contains("gecko_proxy_resets_total{reason=\"app_unreachable\"} 0\n"));
+        p.reset(ResetReason::AppDied);
+        assert!(m
+            .render()
+            .contains("gecko_proxy_resets_total{reason=\"app_died\"} 1\n"));
         assert!(text.contains("gecko_proxy_app_connect_failures_total 1\n"));
         assert!(text.contains("gecko_proxy_connections_open 0\n"));
     }

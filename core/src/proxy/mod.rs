@@ -15,6 +15,7 @@
 //! [`GeckoFramework`]: crate::framework::GeckoFramework
 
 pub mod app_connector;
+pub mod app_listener;
 pub mod limits;
 pub mod metrics;
 pub mod pipe;
@@ -148,10 +149,19 @@ async fn serve_one(socket: GeckoSocket, ctx: &Context) {
         }
     };
     metrics.open.inc();
-    let outcome = relay::relay(&client, &app, &metrics.relayed, &ctx.pipes).await;
+    let app_addr = connector.addr();
+    // The application's end of a connection is passed on as a FIN only
+    // while it still listens: a dead application's clients get a reset.
+    let app_died = move || !app_listener::listening(app_addr).unwrap_or(true);
+    let outcome = relay::relay(&client, &app, &metrics.relayed, &ctx.pipes, &app_died).await;
     metrics.open.dec();
     match outcome {
         Ok(()) => tracing::debug!(?peer, "connection relayed to its end"),
+        Err(relay::RelayError::AppDied) => {
+            tracing::info!(?peer, "the application died mid-connection; reset");
+            metrics.reset(ResetReason::AppDied);
+            client.into_inner().reset();
+        }
         Err(e) => {
             tracing::debug!(?peer, error = %e, "relay failed; the other side is reset");
             metrics.reset(ResetReason::RelayError);

@@ -44,6 +44,9 @@ pub enum RelayError {
     /// No pipe could be made (out of descriptors or pipe quota).
     #[error("creating a relay pipe: {0}")]
     Pipe(#[source] io::Error),
+    /// The application ended its side and no longer listens: it died.
+    #[error("the application died (its end of the connection came with its listener gone)")]
+    AppDied,
     /// Reading, writing or shutting down one side failed (a reset, mostly).
     #[error("{side} side: {source}")]
     Io {
@@ -60,6 +63,7 @@ impl RelayError {
     pub fn side(&self) -> Option<Side> {
         match self {
             RelayError::Pipe(_) => None,
+            RelayError::AppDied => Some(Side::App),
             RelayError::Io { side, .. } => Some(*side),
         }
     }
@@ -79,13 +83,17 @@ pub struct RelayCounters {
 /// with the current runtime) until both directions ended: `Ok` when each
 /// side closed its sending half, else the first failure (the other
 /// direction is stopped then; the caller resets what is left). Pipes come
-/// from `pipes` while bytes are in flight and go back when empty.
+/// from `pipes` while bytes are in flight and go back when empty. When the
+/// application ends its side, `app_died` says whether that end is its
+/// death (then [`RelayError::AppDied`], and nothing is passed on).
 pub async fn relay<C: AsRawFd, A: AsRawFd>(
     client: &AsyncFd<C>,
     app: &AsyncFd<A>,
     counters: &RelayCounters,
     pipes: &PipePool,
+    app_died: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), RelayError> {
+    let never = || false;
     let upward = pump(
         client,
         Side::Client,
@@ -93,6 +101,7 @@ pub async fn relay<C: AsRawFd, A: AsRawFd>(
         Side::App,
         pipes,
         &counters.to_app,
+        &never,
     );
     let downward = pump(
         app,
@@ -101,12 +110,14 @@ pub async fn relay<C: AsRawFd, A: AsRawFd>(
         Side::Client,
         pipes,
         &counters.to_client,
+        app_died,
     );
     tokio::try_join!(upward, downward).map(|_| ())
 }
 
 /// One direction: `src` to `dst` until `src` ends, then `dst`'s sending
-/// half is shut. Returns the bytes moved.
+/// half is shut, unless `src_died` says the end is its death. Returns the
+/// bytes moved.
 async fn pump<S: AsRawFd, D: AsRawFd>(
     src: &AsyncFd<S>,
     src_side: Side,
@@ -114,6 +125,7 @@ async fn pump<S: AsRawFd, D: AsRawFd>(
     dst_side: Side,
     pipes: &PipePool,
     counter: &Counter,
+    src_died: &(dyn Fn() -> bool + Sync),
 ) -> Result<u64, RelayError> {
     let fail = |side| move |source| RelayError::Io { side, source };
     let mut moved = 0u64;
@@ -132,6 +144,9 @@ async fn pump<S: AsRawFd, D: AsRawFd>(
         moved += drain(&mut pipe, dst, dst_side, counter).await?;
         pipes.give(pipe);
         if ended {
+            if src_died() {
+                return Err(RelayError::AppDied);
+            }
             shutdown_write(dst.as_raw_fd()).map_err(fail(dst_side))?;
             return Ok(moved);
         }

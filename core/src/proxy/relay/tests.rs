@@ -49,12 +49,39 @@ fn spawn_relay(
     app: TcpStream,
     counters: RelayCounters,
 ) -> std::thread::JoinHandle<Result<(), RelayError>> {
+    spawn_relay_judging(client, app, counters, false)
+}
+
+/// As [`spawn_relay`], the application's end judged its death or not.
+fn spawn_relay_judging(
+    client: TcpStream,
+    app: TcpStream,
+    counters: RelayCounters,
+    app_died: bool,
+) -> std::thread::JoinHandle<Result<(), RelayError>> {
     on_runtime_thread(async move {
         let c = register(client).map_err(|(_, e)| e).expect("register");
         let a = register(app).map_err(|(_, e)| e).expect("register");
         let pipes = PipePool::new(crate::proxy::pipe::PIPE_BYTES, 4);
-        relay(&c, &a, &counters, &pipes).await
+        relay(&c, &a, &counters, &pipes, &move || app_died).await
     })
+}
+
+#[test]
+fn a_dead_applications_end_is_not_passed_on() {
+    let (mut client, client_proxy) = pair();
+    let (mut app, app_proxy) = pair();
+    let relay = spawn_relay_judging(client_proxy, app_proxy, counters(), true);
+    app.write_all(b"part of an answer").expect("write");
+    app.shutdown(Shutdown::Write).expect("shutdown");
+    let outcome = relay.join().expect("relay thread");
+    assert!(matches!(outcome, Err(RelayError::AppDied)), "{outcome:?}");
+    // The bytes before the end went through (the caller then resets the
+    // client instead of passing the end on).
+    let mut got = [0u8; 17];
+    client.read_exact(&mut got).expect("the answer's part");
+    assert_eq!(&got, b"part of an answer");
+    drop(app);
 }
 
 /// Writes `len` random bytes (in 1 MB chunks), then shuts the write half;
@@ -216,7 +243,7 @@ fn thousands_of_connections_share_one_thread_and_few_pipes() {
                     tokio::spawn(async move {
                         let cp = register(cp).map_err(|(_, e)| e).expect("register");
                         let ap = register(ap).map_err(|(_, e)| e).expect("register");
-                        relay(&cp, &ap, &c, &pool).await
+                        relay(&cp, &ap, &c, &pool, &|| false).await
                     })
                 })
                 .collect();
