@@ -160,16 +160,38 @@ async fn serve_one(socket: GeckoSocket, ctx: &Context) {
         Err(relay::RelayError::AppDied) => {
             tracing::info!(?peer, "the application died mid-connection; reset");
             metrics.reset(ResetReason::AppDied);
+            acked_or_late(&client).await;
             client.into_inner().reset();
         }
         Err(e) => {
             tracing::debug!(?peer, error = %e, "relay failed; the other side is reset");
             metrics.reset(ResetReason::RelayError);
             reset_app(app.get_ref());
+            if e.side() == Some(relay::Side::App) {
+                acked_or_late(&client).await;
+            }
             client.into_inner().reset();
         }
     }
 }
+
+/// Waits (at most [`RESET_WAIT`]) until the client has acknowledged all
+/// that was sent to it. A reset is taken only at the client's exact
+/// `rcv_nxt` (RFC 5961); one sent with bytes still in flight may land
+/// inside the window instead, and the node fence drops the kernel's
+/// answer to the client's challenge ACK, so the client would hang.
+async fn acked_or_late(client: &AsyncFd<GeckoSocket>) {
+    let deadline = tokio::time::Instant::now() + RESET_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        match crate::tcp::info::queued(client.get_ref().as_fd()) {
+            Ok((0, _)) | Err(_) => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+/// How long a reset waits for the client to acknowledge what it was sent.
+const RESET_WAIT: Duration = Duration::from_secs(2);
 
 /// The client's socket, non-blocking, Nagle off, registered with the
 /// runtime; on failure the socket comes back to be reset.
