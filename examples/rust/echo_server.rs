@@ -28,13 +28,7 @@ struct Args {
 fn main() -> ExitCode {
     gecko::daemon::init_tracing();
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo-server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    gecko::daemon::exit_code("echo-server", run(args))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -55,13 +55,7 @@ struct Args {
 fn main() -> ExitCode {
     gecko::daemon::init_tracing();
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stream-server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    gecko::daemon::exit_code("stream-server", run(args))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -44,14 +44,7 @@ struct Args {
 fn main() -> ExitCode {
     gecko::daemon::init_tracing();
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("geckoproxy: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    gecko::daemon::exit_code("geckoproxy", run(args))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

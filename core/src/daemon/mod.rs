@@ -20,6 +20,19 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// A server program's exit code from its outcome: the error, if any, is
+/// logged and printed after the program's name.
+pub fn exit_code(program: &str, outcome: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{program}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a daemon on a single-threaded runtime (its sockets then live in
 /// the namespace it was started in) and turns its error into exit code 1.
 pub fn run(daemon: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
