@@ -20,6 +20,18 @@ use crate::tcp::stream_offsets::StreamBase;
 pub const MIRROR_CHECK: Duration = Duration::from_millis(250);
 
 impl Engine {
+    /// A send to backup `to` failed, so it may have missed something:
+    /// the next round sends it everything again, as to a new backup.
+    fn resend_all_after_failure(&self, to: u16) {
+        let mut t = self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *t == Some(to) {
+            *t = None;
+        }
+    }
+
     /// A connection accepted here stays here: notes where its streams
     /// stand (a brief freeze reads its sequence numbers) and mirrors it to
     /// the backup. Returns its base (zero: its counters started with it).
@@ -75,14 +87,7 @@ impl Engine {
                     let msg = Message::MirrorClosed { flows: vec![flow] };
                     if let Err(err) = e.streams.send(to, &msg).await {
                         tracing::info!(to, error = %err, "telling the backup of a closed connection");
-                        // Resent with everything in the next round.
-                        let mut t = e
-                            .mirroring_to
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner);
-                        if *t == Some(to) {
-                            *t = None;
-                        }
+                        e.resend_all_after_failure(to);
                     }
                 }
             });
@@ -131,16 +136,8 @@ impl Engine {
         match self.streams.send(to, &msg).await {
             Ok(()) => self.failover.mirror_bytes.inc_by(size),
             Err(e) => {
-                // The backup may have missed it: the next round sends it
-                // everything again, as to a new backup.
                 tracing::info!(to, error = %e, "mirroring to the backup failed");
-                let mut t = self
-                    .mirroring_to
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if *t == Some(to) {
-                    *t = None;
-                }
+                self.resend_all_after_failure(to);
             }
         }
     }
