@@ -12,6 +12,7 @@ mod stream_lab;
 
 use std::time::{Duration, Instant};
 
+use gecko::handoff::crash_point::{CrashPoint, CRASH_AT};
 use stream_lab::{file_mb, one_lab_at_a_time, root_or_skip, Download, Downloaded, StreamLab};
 
 /// curl's rate limit, so that downloads are still running when a node is
@@ -225,6 +226,55 @@ fn two_crashes_one_after_the_other() {
     let second = open_on(&lab, 2);
     lab.kill_node(2);
     wait_until(&lab, "gecko_recoveries_total", first + second);
+    all_intact(&mut lab, ds);
+}
+
+/// A donor crashes in the middle of a handoff: its flow lock caught the
+/// client's packets and sent them on to the acceptor, but its offer never
+/// left. The acceptor (node4, not the donor's backup) holds packets of a
+/// connection it will never get and must not claim it (it did, and the
+/// download hung: seen in CI under loss); the backup recovers it.
+#[test]
+fn a_donor_crashes_before_its_offer_leaves() {
+    crash_mid_handoff("gk-fail-offer", CrashPoint::BeforeOffer, 3);
+}
+
+/// The donor crashes once its offer left toward its own backup: the
+/// backup takes the connection in, or recovers it, never both.
+#[test]
+fn a_donor_crashes_after_its_offer_left() {
+    crash_mid_handoff("gk-fail-offered", CrashPoint::AfterOffer, 2);
+}
+
+/// Four nodes; node2 hands every download it gets to node `target` and
+/// crashes (SIGKILL of itself) at `point` of its first such handoff.
+/// Every download must still be the whole file.
+fn crash_mid_handoff(name: &str, point: CrashPoint, target: usize) {
+    if !root_or_skip(name) {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start(name, 4, 1, file_mb(200), &["--handoff-every", "16000000"]);
+    let victim = 1;
+    let policy = format!("node={}", lab.node_address(target));
+    lab.kill_node(victim);
+    lab.restart_node_with(victim, &[(CRASH_AT, point.name())], &["--policy", &policy]);
+    // Policies only pick nodes whose load reports they heard.
+    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    let ds = downloads(&mut lab, 4);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab.server_exited(victim) {
+        assert!(
+            Instant::now() < deadline,
+            "node2 never handed a download off"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        lab.server_log(victim).contains("crashing on purpose"),
+        "node2 crashed at {point:?}: {}",
+        lab.server_log(victim)
+    );
     all_intact(&mut lab, ds);
 }
 

@@ -43,6 +43,12 @@ const RETRY_AFTER: [Duration; 3] = [
 ];
 /// How often the contact role is checked besides membership events.
 const CONTACT_CHECK: Duration = Duration::from_millis(500);
+/// How long a connection that a live node is taking in (a handoff from
+/// the failed node, outcome unknown) is waited for before it is recovered
+/// anyway: an acceptor gives up within [`ACCEPT_DEADLINE`].
+const PENDING_WAIT: Duration = ACCEPT_DEADLINE.saturating_add(Duration::from_secs(2));
+/// How often such a connection is asked about again.
+const PENDING_POLL: Duration = Duration::from_millis(100);
 
 /// Why one connection could not be recovered.
 #[derive(Debug, thiserror::Error)]
@@ -231,70 +237,108 @@ async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
         );
         return;
     }
-    let flows: Vec<FlowKey> = records.iter().map(|r| r.flow).collect();
-    let claimed = claimed_elsewhere(e, dead, &flows).await;
-    tracing::warn!(
-        me = e.me(),
-        dead,
-        connections = records.len(),
-        claimed = claimed.len(),
-        "recovering the failed node's connections"
-    );
     let limit = Arc::new(Semaphore::new(PARALLEL));
     let mut jobs = tokio::task::JoinSet::new();
-    for r in records.into_iter().filter(|r| !claimed.contains(&r.flow)) {
-        let (e, limit) = (e.clone(), limit.clone());
-        jobs.spawn(async move {
-            let flow = r.flow;
-            match recover_with_retries(&e, r, &limit).await {
-                Ok(None) => {}
-                Ok(Some(offsets)) => {
-                    e.failover.recoveries.inc();
-                    e.failover.recovery_seconds.observe(detected.elapsed());
-                    tracing::info!(port = flow.client_port, sent = offsets.sent, received = offsets.received, took = ?detected.elapsed(), "connection recovered");
+    let give_up_waiting = tokio::time::Instant::now() + PENDING_WAIT;
+    let mut ask = records;
+    let mut round = 0;
+    // A connection a live node is taking in from the failed one (handoff
+    // outcome unknown) is recovered only if that hand-in fails: asked
+    // about again until it is served there or nowhere.
+    while !ask.is_empty() {
+        let flows: Vec<FlowKey> = ask.iter().map(|r| r.flow).collect();
+        let claims = claimed_elsewhere(e, dead, &flows).await;
+        let waiting = tokio::time::Instant::now() < give_up_waiting;
+        let (wait, go): (Vec<MirrorRecord>, Vec<MirrorRecord>) = ask
+            .into_iter()
+            .filter(|r| !claims.served.contains(&r.flow))
+            .partition(|r| waiting && claims.pending.contains(&r.flow));
+        tracing::warn!(
+            me = e.me(),
+            dead,
+            round,
+            connections = flows.len(),
+            served_elsewhere = claims.served.len(),
+            waited_for = wait.len(),
+            "recovering the failed node's connections"
+        );
+        for r in go {
+            let (e, limit) = (e.clone(), limit.clone());
+            jobs.spawn(async move {
+                let flow = r.flow;
+                match recover_with_retries(&e, r, &limit).await {
+                    Ok(None) => {}
+                    Ok(Some(offsets)) => {
+                        e.failover.recoveries.inc();
+                        e.failover.recovery_seconds.observe(detected.elapsed());
+                        tracing::info!(port = flow.client_port, sent = offsets.sent, received = offsets.received, took = ?detected.elapsed(), "connection recovered");
+                    }
+                    Err(err) => {
+                        e.failover.recovery_failures.inc();
+                        tracing::warn!(port = flow.client_port, error = %err, "connection not recovered");
+                    }
                 }
-                Err(err) => {
-                    e.failover.recovery_failures.inc();
-                    tracing::warn!(port = flow.client_port, error = %err, "connection not recovered");
-                }
-            }
-        });
+            });
+        }
+        ask = wait;
+        round += 1;
+        if !ask.is_empty() {
+            tokio::time::sleep(PENDING_POLL).await;
+        }
     }
     while jobs.join_next().await.is_some() {}
 }
 
-impl Engine {
-    /// Flows among `flows` served here or being taken in.
-    pub(crate) fn claim(&self, flows: &[FlowKey]) -> Vec<FlowKey> {
-        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        flows
-            .iter()
-            .filter(|f| {
-                served.contains_key(f)
-                    || matches!(
-                        routes.get(f),
-                        Some(Route::Hold { .. } | Route::Live { .. })
-                            | Some(Route::Forward {
-                                copies: Some(_),
-                                ..
-                            })
-                    )
-            })
-            .copied()
-            .collect()
+/// What a node says of some connections of a failed node.
+#[derive(Debug, Default)]
+pub(crate) struct Claims {
+    /// Served there (or moving on from there: a handoff it began).
+    pub(crate) served: HashSet<FlowKey>,
+    /// Being taken in there: a handoff whose outcome is not known yet.
+    pub(crate) pending: HashSet<FlowKey>,
+}
+
+impl Claims {
+    fn extend(&mut self, other: Claims) {
+        self.served.extend(other.served);
+        self.pending.extend(other.pending);
     }
 }
 
-/// Asks the other live nodes which of `flows` they serve.
-async fn claimed_elsewhere(e: &Arc<Engine>, dead: u16, flows: &[FlowKey]) -> HashSet<FlowKey> {
+impl Engine {
+    /// Which of `flows` are served here, or being taken in.
+    pub(crate) fn claim(&self, flows: &[FlowKey]) -> Claims {
+        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut claims = Claims::default();
+        for f in flows {
+            match routes.get(f) {
+                _ if served.contains_key(f) => claims.served.insert(*f),
+                Some(
+                    Route::Live { .. }
+                    | Route::Forward {
+                        copies: Some(_), ..
+                    },
+                ) => claims.served.insert(*f),
+                Some(Route::Hold {
+                    taking_in: true, ..
+                }) => claims.pending.insert(*f),
+                _ => false,
+            };
+        }
+        claims
+    }
+}
+
+/// Asks the other live nodes which of `flows` they serve or take in.
+async fn claimed_elsewhere(e: &Arc<Engine>, dead: u16, flows: &[FlowKey]) -> Claims {
     let others: Vec<u16> = e
         .membership
         .live()
         .into_iter()
         .filter(|n| *n != e.me() && *n != dead)
         .collect();
-    let mut claimed = HashSet::new();
+    let mut claimed = Claims::default();
     if others.is_empty() {
         return claimed;
     }
@@ -317,9 +361,9 @@ async fn claimed_elsewhere(e: &Arc<Engine>, dead: u16, flows: &[FlowKey]) -> Has
     let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
     while answered.len() < others.len() {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some((from, flows))) => {
+            Ok(Some((from, claims))) => {
                 answered.insert(from);
-                claimed.extend(flows);
+                claimed.extend(claims);
             }
             _ => break,
         }
@@ -343,17 +387,24 @@ async fn recover_with_retries(
 ) -> Result<Option<StreamOffsets>, RecoveryError> {
     let flow = r.flow;
     let mut waits = RETRY_AFTER.iter();
+    let give_up_waiting = Instant::now() + PENDING_WAIT;
     loop {
+        // A handoff from the failed node may have brought it here
+        // meanwhile (the donor dies, or is fenced, mid-handoff), or may
+        // be bringing it: its outcome decides.
+        let claims = e.claim(&[flow]);
+        if !claims.served.is_empty() {
+            tracing::info!(port = flow.client_port, "connection already served here");
+            return Ok(None);
+        }
+        if !claims.pending.is_empty() && Instant::now() < give_up_waiting {
+            tokio::time::sleep(PENDING_POLL).await;
+            continue;
+        }
         let result = {
             let Ok(_permit) = limit.acquire().await else {
                 return Err(step("recovery stopped"));
             };
-            // A handoff from the failed node may have brought it here
-            // meanwhile (the donor dies, or is fenced, mid-handoff).
-            if !e.claim(&[flow]).is_empty() {
-                tracing::info!(port = flow.client_port, "connection already served here");
-                return Ok(None);
-            }
             recover_one(e, r.clone()).await
         };
         match (result, waits.next()) {
@@ -377,6 +428,7 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         Route::Hold {
             packets: Vec::new(),
             since: Instant::now(),
+            taking_in: true,
         },
     );
     let give_up = |err: RecoveryError, client: Option<ClientState>| {

@@ -89,6 +89,9 @@ pub enum Message {
         id: u64,
         /// The connections it serves.
         flows: Vec<FlowKey>,
+        /// The connections it is taking in now (a handoff whose outcome
+        /// is not known yet).
+        pending: Vec<FlowKey>,
     },
     /// Periodic load report of the sender.
     Load {

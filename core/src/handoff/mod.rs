@@ -14,6 +14,7 @@
 //! routed by [`Route`]: forwarded to the node that will hold the
 //! connection, held until the local socket thaws, or replayed at once.
 
+pub mod crash_point;
 pub mod messages;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use crate::cluster::membership::Membership;
 use crate::cluster::mirror::{MirrorStore, Served};
 use crate::cluster::peer_channel::PeerCodec;
 use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
+use crate::cluster::recovery::Claims;
 use crate::config::Config;
 use crate::dataplane::FlowKey;
 use crate::lowlevel::{Node, NodeError, Scope};
@@ -40,6 +42,8 @@ use crate::tcp::flow_lock::{Captured, FlowLock, LockError, Replayer};
 use crate::tcp::repair::{self, RepairError, TcpState};
 use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 pub use messages::Message;
+
+use crash_point::CrashPoint;
 
 /// How long a donor waits for the acceptor's outcome. Longer than the
 /// acceptor's own deadline, so that the acceptor gives up first.
@@ -128,10 +132,14 @@ pub(crate) enum Route {
         copies: Option<Vec<Captured>>,
         until: Option<Instant>,
     },
-    /// Kept until the local frozen socket thaws.
+    /// Kept until the local frozen socket thaws. `taking_in`: an offer
+    /// (or a recovery) is being taken in here; false while only a peer's
+    /// forwarded packets wait, which claims nothing (its donor may die
+    /// before its offer leaves).
     Hold {
         packets: Vec<Captured>,
         since: Instant,
+        taking_in: bool,
     },
     /// Replayed into the local socket at once.
     Live { until: Instant },
@@ -196,7 +204,7 @@ pub struct Engine {
 }
 
 /// Where the answers to one claim question go: (node, flows it serves).
-pub(crate) type ClaimAnswers = mpsc::UnboundedSender<(u16, Vec<FlowKey>)>;
+pub(crate) type ClaimAnswers = mpsc::UnboundedSender<(u16, Claims)>;
 
 impl Drop for Engine {
     fn drop(&mut self) {
@@ -613,11 +621,13 @@ impl Engine {
             donor_seq: self.node.handoff_mark(flow.client),
             edges,
         };
+        crash_point::reached(CrashPoint::BeforeOffer, || self.forwarded_any(&flow)).await;
         if let Err(e) = self.streams.send(to, &offer).await {
             self.stop_waiting(id);
             self.restore_here(stream, flow, false, fences).await;
             return Err(e.into());
         }
+        crash_point::reached(CrashPoint::AfterOffer, || true).await;
         tracing::debug!(
             me = self.me,
             port = flow.client_port,
@@ -705,6 +715,14 @@ impl Engine {
         self.replay(&copies);
     }
 
+    /// Whether the lock caught a packet of `flow` and sent it on.
+    fn forwarded_any(&self, flow: &FlowKey) -> bool {
+        matches!(
+            self.routes.lock().unwrap_or_else(PoisonError::into_inner).get(flow),
+            Some(Route::Forward { copies: Some(c), .. }) if !c.is_empty()
+        )
+    }
+
     /// How many times this node has been fenced so far.
     pub(crate) fn fences(&self) -> u64 {
         self.fences.load(std::sync::atomic::Ordering::SeqCst)
@@ -780,8 +798,9 @@ impl Engine {
         self.take_route(flow);
     }
 
-    /// Routes one captured packet (from the local lock or from a peer).
-    async fn route_packet(&self, packet: Captured, from_peer: bool) {
+    /// Routes one captured packet (from the local lock, or from peer
+    /// `from`).
+    async fn route_packet(&self, packet: Captured, from: Option<u16>) {
         enum Next {
             Send(u16),
             Replay,
@@ -789,8 +808,12 @@ impl Engine {
         }
         let next = {
             let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            let handed_back = matches!(
+                routes.get(&packet.flow),
+                Some(Route::Forward { to, .. }) if from == Some(*to)
+            );
             match routes.get_mut(&packet.flow) {
-                Some(Route::Forward { to, copies, .. }) => {
+                Some(Route::Forward { to, copies, .. }) if !handed_back => {
                     if let Some(c) = copies {
                         c.push(packet.clone());
                     }
@@ -801,18 +824,22 @@ impl Engine {
                     Next::Drop
                 }
                 Some(Route::Live { .. }) => Next::Replay,
-                // A peer's packets may come before its offer.
-                None if from_peer => {
+                // A peer's packets may come before its offer. The peer this
+                // connection went to may also hand it back before this
+                // node's grace ended: its packets wait for the offer too,
+                // rather than going back and forth.
+                _ if from.is_some() => {
                     routes.insert(
                         packet.flow,
                         Route::Hold {
                             packets: vec![packet.clone()],
                             since: Instant::now(),
+                            taking_in: false,
                         },
                     );
                     Next::Drop
                 }
-                None => Next::Drop,
+                _ => Next::Drop,
             }
         };
         match next {
@@ -890,17 +917,22 @@ impl Engine {
                 ),
             ));
         }
-        // Packets the donor forwarded so far wait in a Hold route.
+        // Packets the donor forwarded so far wait in a Hold route, which
+        // now claims the connection (a backup waits for the outcome).
         {
             let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-            if !matches!(routes.get(&flow), Some(Route::Hold { .. })) {
-                routes.insert(
-                    flow,
-                    Route::Hold {
-                        packets: Vec::new(),
-                        since: Instant::now(),
-                    },
-                );
+            match routes.get_mut(&flow) {
+                Some(Route::Hold { taking_in, .. }) => *taking_in = true,
+                _ => {
+                    routes.insert(
+                        flow,
+                        Route::Hold {
+                            packets: Vec::new(),
+                            since: Instant::now(),
+                            taking_in: true,
+                        },
+                    );
+                }
             }
         }
         let fail = |maybe_bound: bool, e: HandoffError| {
@@ -1057,12 +1089,17 @@ async fn inbox_loop(
                 e.failover.mirrored.set(m.len() as i64);
             }
             Message::Claim { id, flows } => {
-                let flows = e.claim(&flows);
+                let claims = e.claim(&flows);
                 tokio::spawn(async move {
-                    let _ = e.streams.send(from, &Message::Claimed { id, flows }).await;
+                    let answer = Message::Claimed {
+                        id,
+                        flows: claims.served.into_iter().collect(),
+                        pending: claims.pending.into_iter().collect(),
+                    };
+                    let _ = e.streams.send(from, &answer).await;
                 });
             }
-            Message::Claimed { id, flows } => {
+            Message::Claimed { id, flows, pending } => {
                 let waiter = e
                     .claims
                     .lock()
@@ -1070,10 +1107,16 @@ async fn inbox_loop(
                     .get(&id)
                     .cloned();
                 if let Some(tx) = waiter {
-                    let _ = tx.send((from, flows));
+                    let _ = tx.send((
+                        from,
+                        Claims {
+                            served: flows.into_iter().collect(),
+                            pending: pending.into_iter().collect(),
+                        },
+                    ));
                 }
             }
-            Message::Captured(packet) => e.route_packet(packet, true).await,
+            Message::Captured(packet) => e.route_packet(packet, Some(from)).await,
             reply @ (Message::Prepared { id, .. } | Message::Outcome { id, .. }) => {
                 let waiter = e
                     .waiting
@@ -1120,7 +1163,7 @@ async fn capture_loop(engine: std::sync::Weak<Engine>) {
         // Only the wait holds the engine; a short timeout lets a dropped
         // engine end this task.
         match tokio::time::timeout(Duration::from_millis(200), e.lock.captured()).await {
-            Ok(Ok(packet)) => e.route_packet(packet, false).await,
+            Ok(Ok(packet)) => e.route_packet(packet, None).await,
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "flow lock capture");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1147,7 +1190,10 @@ async fn housekeeping_loop(engine: std::sync::Weak<Engine>) {
                     Route::Live { until } => *until > now,
                     Route::Hold { since, .. } => now.duration_since(*since) < ORPHAN,
                 };
-                if !keep && matches!(r, Route::Forward { .. }) {
+                // A departed flow's lock goes with its route, as does that
+                // of an orphan (a Hold whose offer never came: the grace
+                // lock of a connection handed straight back).
+                if !keep && matches!(r, Route::Forward { .. } | Route::Hold { .. }) {
                     unlock.push(*flow);
                 }
                 keep

@@ -202,6 +202,10 @@ impl StreamLab {
     }
 
     fn spawn_server(&self, i: usize) -> Child {
+        self.spawn_server_with(i, &[], &[])
+    }
+
+    fn spawn_server_with(&self, i: usize, env: &[(&str, &str)], args: &[&str]) -> Child {
         let node = &self.nodes[i];
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -212,7 +216,8 @@ impl StreamLab {
         let file = self.file.to_string_lossy().to_string();
         let port = PORT.to_string();
         // Round-robin unless the extra arguments name a policy.
-        let policy = if self.extra_args.iter().any(|a| a == "--policy") {
+        let named = |a: &str| a == "--policy";
+        let policy = if self.extra_args.iter().any(|a| named(a)) || args.iter().any(|a| named(a)) {
             &[][..]
         } else {
             &["--policy", "round-robin"][..]
@@ -223,6 +228,8 @@ impl StreamLab {
             .args(["--file", &file, "--port", &port])
             .args(policy)
             .args(&self.extra_args)
+            .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -256,10 +263,37 @@ impl StreamLab {
     /// Starts node `i`'s server again (after [`Self::kill_node`]) and
     /// waits until it serves.
     pub fn restart_node(&mut self, i: usize) {
+        self.restart_node_with(i, &[], &[]);
+    }
+
+    /// [`Self::restart_node`] with `env` added to the server's environment
+    /// and `args` to its arguments.
+    pub fn restart_node_with(&mut self, i: usize, env: &[(&str, &str)], args: &[&str]) {
         assert!(self.servers[i].is_none(), "{} still runs", self.nodes[i]);
-        let child = self.spawn_server(i);
+        let child = self.spawn_server_with(i, env, args);
         self.servers[i] = Some(child);
         self.wait_server(i);
+    }
+
+    /// Node `i`'s own address.
+    pub fn node_address(&self, i: usize) -> std::net::Ipv6Addr {
+        self.lab
+            .topology
+            .host(&self.nodes[i])
+            .expect("a node of the lab")
+            .address
+    }
+
+    /// Whether node `i`'s server has exited (reaping it if so).
+    pub fn server_exited(&mut self, i: usize) -> bool {
+        match self.servers[i].as_mut().map(|c| c.try_wait()) {
+            Some(Ok(None)) => false,
+            Some(_) => {
+                self.servers[i] = None;
+                true
+            }
+            None => true,
+        }
     }
 
     /// SIGKILLs node `i`'s server (its whole process group: the

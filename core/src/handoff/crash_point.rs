@@ -1,0 +1,86 @@
+//! Named moments at which a node crashes on purpose, for the tests of
+//! what its backup recovers: `GECKO_CRASH_AT=<point>` in a node's
+//! environment SIGKILLs its own process the first time it gets there.
+//! A kill from outside cannot hit a handoff's few milliseconds reliably;
+//! this one is still a real crash (nothing runs after it). Unarmed, a
+//! point costs one load of a static.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The environment variable naming the point.
+pub const CRASH_AT: &str = "GECKO_CRASH_AT";
+
+/// Where a donor can be made to crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The flow is locked and frozen, and a packet the lock caught went
+    /// on to the acceptor, but the offer never leaves.
+    BeforeOffer,
+    /// The offer left; the outcome never arrives.
+    AfterOffer,
+}
+
+impl CrashPoint {
+    /// The name `GECKO_CRASH_AT` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::BeforeOffer => "before-offer",
+            CrashPoint::AfterOffer => "after-offer",
+        }
+    }
+
+    fn parse(name: &str) -> Option<CrashPoint> {
+        [CrashPoint::BeforeOffer, CrashPoint::AfterOffer]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+}
+
+/// The point this process crashes at, if any (read once).
+fn armed() -> Option<CrashPoint> {
+    static ARMED: OnceLock<Option<CrashPoint>> = OnceLock::new();
+    *ARMED.get_or_init(|| {
+        let name = std::env::var(CRASH_AT).ok()?;
+        let point = CrashPoint::parse(&name);
+        match point {
+            Some(p) => tracing::warn!(point = p.name(), "this node will crash on purpose"),
+            None => tracing::error!(%name, "unknown {CRASH_AT} point: ignored"),
+        }
+        point
+    })
+}
+
+/// Crashes the process if `point` is the armed one, once `ready` holds
+/// (1 s at most, polled): what must be under way before the crash (a
+/// packet the lock caught, sent on to a peer) gets out.
+pub(crate) async fn reached(point: CrashPoint, ready: impl Fn() -> bool) {
+    if armed() != Some(point) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while !ready() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // What was sent last leaves the socket buffers.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    tracing::error!(point = point.name(), "crashing on purpose");
+    // SAFETY: kill(2) on this process; no memory is involved.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_arm_nothing() {
+        for p in [CrashPoint::BeforeOffer, CrashPoint::AfterOffer] {
+            assert_eq!(CrashPoint::parse(p.name()), Some(p));
+        }
+        assert_eq!(CrashPoint::parse("before_offer"), None);
+        assert_eq!(CrashPoint::parse(""), None);
+    }
+}
