@@ -14,6 +14,10 @@
 //!   `GECKO_BENCH_MB`, default 1024 MiB, the client reads it), median of 5
 //!   alternating runs each: direct, through geckoproxy, through HAProxy,
 //!   and the ratios (targets: geckoproxy >= 0.9 x direct, >= HAProxy);
+//! - the same bulk runs again with the node's link shaped to
+//!   `GECKO_BENCH_LINK_GBIT` (default 10) Gbit/s by a token bucket on its
+//!   egress (every path leaves the node there): the link, not this
+//!   machine's two cores, bounds the transfer, as in a deployment;
 //! - connections per second with short requests (connect, send a request
 //!   line, read 100 bytes, close; 16 client threads, 2 s per run, median
 //!   of 3 alternating runs) through each; and over three nodes by
@@ -100,31 +104,13 @@ fn main() {
     }
 
     let bulk = mb << 20;
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
-    for round in 0..5 {
-        for (k, (name, t)) in targets.iter().enumerate() {
-            let before = cpu_ticks();
-            let (n, secs) = netns::run_in(&client_ns, || {
-                let start = Instant::now();
-                let n = request(*t, bulk);
-                (n, start.elapsed().as_secs_f64())
-            })
-            .expect("in the client");
-            let (busy, all) = cpu_ticks().delta(before);
-            let n = n.unwrap_or_else(|e| panic!("bulk through {name}: {e}"));
-            assert_eq!(n, bulk, "bulk through {name}: bytes");
-            let rate = n as f64 / secs / 1e6;
-            // CPU time the whole machine spent per GB moved (every core).
-            let cpu_per_gb = busy / TICKS_PER_SEC / (n as f64 / 1e9);
-            eprintln!(
-                "bulk round {round} {name}: {rate:.0} MB/s, machine busy {:.0}%, {cpu_per_gb:.2} CPU-s/GB",
-                100.0 * busy / all.max(1.0)
-            );
-            rates[k].push(rate);
-            cpu[k].push(cpu_per_gb);
-        }
-    }
+    let (rates, cpu) = bulk_rounds(&client_ns, &targets, bulk, "");
+    let gbit: u32 = std::env::var("GECKO_BENCH_LINK_GBIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    shape_link(&px, &node, gbit);
+    let (shaped, _) = bulk_rounds(&client_ns, &targets, bulk, &format!("{gbit} Gbit/s link "));
     let mut cps: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     for round in 0..3 {
         for (k, (name, t)) in targets.iter().enumerate() {
@@ -138,6 +124,7 @@ fn main() {
     drop(px);
     let spread = three_nodes(app);
     let m: Vec<f64> = rates.iter().map(|v| median(v)).collect();
+    let l: Vec<f64> = shaped.iter().map(|v| median(v)).collect();
     let c: Vec<f64> = cps.iter().map(|v| median(v)).collect();
     let g: Vec<f64> = cpu.iter().map(|v| median(v)).collect();
     println!("| measure | direct | geckoproxy | HAProxy (TCP mode) |");
@@ -147,19 +134,28 @@ fn main() {
         m[0], m[1], m[2]
     );
     println!(
-        "| CPU time per GB of that bulk transfer, all cores, all processes (median) | {:.2} s | {:.2} s | {:.2} s |",
+        "| bulk, one connection, {mb} MiB, the node's link shaped to {gbit} Gbit/s (median of 5) | {:.0} MB/s | {:.0} MB/s | {:.0} MB/s |",
+        l[0], l[1], l[2]
+    );
+    println!(
+        "| CPU time per GB of the unshaped bulk transfer, all cores, all processes (median) | {:.2} s | {:.2} s | {:.2} s |",
         g[0], g[1], g[2]
     );
     println!(
         "| connections/s, {SHORT}-byte answers, {THREADS} client threads (median of 3) | {:.0} | {:.0} | {:.0} |",
         c[0], c[1], c[2]
     );
-    let (vs_direct, vs_haproxy) = (m[1] / m[0], m[1] / m[2]);
-    println!(
-        "bulk: geckoproxy / direct = {vs_direct:.3} (target >= 0.90: {}), geckoproxy / HAProxy = {vs_haproxy:.3} (target >= 1: {})",
-        met(vs_direct >= 0.9),
-        met(vs_haproxy >= 1.0)
-    );
+    for (what, r) in [
+        ("bulk, CPU-bound (unshaped veth)", &m),
+        (&*format!("bulk, {gbit} Gbit/s link"), &l),
+    ] {
+        let (vs_direct, vs_haproxy) = (r[1] / r[0], r[1] / r[2]);
+        println!(
+            "{what}: geckoproxy / direct = {vs_direct:.3} (target >= 0.90: {}), geckoproxy / HAProxy = {vs_haproxy:.3} (target >= 1: {})",
+            met(vs_direct >= 0.9),
+            met(vs_haproxy >= 1.0)
+        );
+    }
     println!(
         "| connections/s over 3 nodes by round-robin (geckoproxy: the contact hands 2 of 3 off at establishment; HAProxy on node1 balancing to the 3 applications) | | {:.0} | {:.0} |",
         spread[0], spread[1]
@@ -170,6 +166,60 @@ fn main() {
         c[1] / c[0],
         spread[0] / spread[1]
     );
+}
+
+/// Five alternating rounds of one bulk transfer through each target:
+/// the rates (MB/s) and the machine's CPU time per GB, per target.
+fn bulk_rounds(
+    client_ns: &std::fs::File,
+    targets: &[(&str, SocketAddr)],
+    bulk: u64,
+    label: &str,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    for round in 0..5 {
+        for (k, (name, t)) in targets.iter().enumerate() {
+            let before = cpu_ticks();
+            let (n, secs) = netns::run_in(client_ns, || {
+                let start = Instant::now();
+                let n = request(*t, bulk);
+                (n, start.elapsed().as_secs_f64())
+            })
+            .expect("in the client");
+            let (busy, all) = cpu_ticks().delta(before);
+            let n = n.unwrap_or_else(|e| panic!("bulk through {name}: {e}"));
+            assert_eq!(n, bulk, "bulk through {name}: bytes");
+            let rate = n as f64 / secs / 1e6;
+            // CPU time the whole machine spent per GB moved (every core).
+            let cpu_per_gb = busy / TICKS_PER_SEC / (n as f64 / 1e9);
+            eprintln!(
+                "bulk {label}round {round} {name}: {rate:.0} MB/s, machine busy {:.0}%, {cpu_per_gb:.2} CPU-s/GB",
+                100.0 * busy / all.max(1.0)
+            );
+            rates[k].push(rate);
+            cpu[k].push(cpu_per_gb);
+        }
+    }
+    (rates, cpu)
+}
+
+/// A token bucket of `gbit` Gbit/s on the node's link, egress: what it
+/// sends toward the client, on every path, leaves there. The bucket holds
+/// a few 64 KB GSO segments, as a NIC's would.
+fn shape_link(px: &ProxyLab, node: &str, gbit: u32) {
+    let ns = px.s.lab.netns(node).expect("node namespace");
+    let rate = format!("{gbit}gbit");
+    let status = netns::run_in(&ns, || {
+        std::process::Command::new("tc")
+            .args(["qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", &rate])
+            .args(["burst", "1mb", "latency", "20ms"])
+            .status()
+    })
+    .expect("in the node")
+    .expect("tc runs");
+    assert!(status.success(), "tc tbf on {node}: {status}");
+    eprintln!("== {node}'s link shaped to {gbit} Gbit/s");
 }
 
 /// Connections per second over three nodes, round-robin: through G
