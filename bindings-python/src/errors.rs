@@ -74,7 +74,12 @@ pub fn to_py(e: CoreError) -> PyErr {
 /// of a socket with a timeout into `TimeoutError`, as Python's sockets do.
 pub fn os_error(e: &io::Error, what: Option<&str>, timed_out: bool) -> PyErr {
     let errno = e.raw_os_error().or_else(|| errno_of(e.kind()));
-    if timed_out && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+    if timed_out
+        && matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        )
+    {
         return PyTimeoutError::new_err("timed out");
     }
     let message = match what {

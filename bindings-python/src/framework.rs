@@ -142,16 +142,14 @@ impl PyFramework {
     /// here, and those it serves stay without a backup.
     fn leave_replica_network(&self, py: Python<'_>) -> PyResult<()> {
         let fw = self.get()?;
-        py.detach(move || fw.leave_replica_network())
-            .map_err(to_py)
+        py.detach(move || fw.leave_replica_network()).map_err(to_py)
     }
 
     /// Stops the node: its server sockets close; connections already
     /// accepted stay open (the node's runtime stops when the last closes).
     fn close(&self, py: Python<'_>) {
-        let servers: Vec<_> = std::mem::take(
-            &mut *self.servers.lock().unwrap_or_else(PoisonError::into_inner),
-        );
+        let servers: Vec<_> =
+            std::mem::take(&mut *self.servers.lock().unwrap_or_else(PoisonError::into_inner));
         for s in servers.iter().filter_map(Weak::upgrade) {
             s.close(py);
         }

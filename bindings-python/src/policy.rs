@@ -212,10 +212,7 @@ impl PyGeckoPolicy {
     /// Takes any arguments, so a subclass's `__init__` may have its own.
     #[new]
     #[pyo3(signature = (*_args, **_kwargs))]
-    fn new(
-        _args: &Bound<'_, PyTuple>,
-        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
-    ) -> Self {
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> Self {
         PyGeckoPolicy { shipped: None }
     }
 
@@ -317,18 +314,13 @@ pub fn to_core(policy: &Bound<'_, PyAny>) -> PyResult<Arc<dyn core::GeckoPolicy>
             let same = |m: &Bound<'_, PyString>| -> PyResult<bool> {
                 Ok(ty.getattr(m)?.is(&base.getattr(m)?))
             };
-            if same(intern!(py, "select_target"))? && same(intern!(py, "notify_failed_handoff"))?
-            {
+            if same(intern!(py, "select_target"))? && same(intern!(py, "notify_failed_handoff"))? {
                 return Ok(shipped.clone());
             }
         }
     }
-    let callable = |m: &Bound<'_, PyString>| {
-        policy
-            .getattr(m)
-            .map(|a| a.is_callable())
-            .unwrap_or(false)
-    };
+    let callable =
+        |m: &Bound<'_, PyString>| policy.getattr(m).map(|a| a.is_callable()).unwrap_or(false);
     if !callable(intern!(py, "select_target")) {
         return Err(PyTypeError::new_err(format!(
             "a policy needs a select_target(client) method: got {}",
@@ -384,10 +376,10 @@ impl core::GeckoPolicy for PythonPolicy {
             return;
         }
         Python::try_attach(|py| {
-            let r = self.object.bind(py).call_method1(
-                intern!(py, "notify_failed_handoff"),
-                (target.to_string(),),
-            );
+            let r = self
+                .object
+                .bind(py)
+                .call_method1(intern!(py, "notify_failed_handoff"), (target.to_string(),));
             if let Err(e) = r {
                 log_exception(py, &e, &self.name, "notify_failed_handoff raised");
             }
@@ -441,19 +433,20 @@ pub fn _call_policy(
     let policy = to_core(policy)?;
     let info = client.inner.clone();
     let calls = calls.max(1);
-    let (choice, secs) = py.detach(|| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let start = std::time::Instant::now();
-                let mut choice = None;
-                for _ in 0..calls {
-                    choice = policy.select_target(&info);
-                }
-                (choice, start.elapsed().as_secs_f64() / f64::from(calls))
+    let (choice, secs) = py
+        .detach(|| {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let start = std::time::Instant::now();
+                    let mut choice = None;
+                    for _ in 0..calls {
+                        choice = policy.select_target(&info);
+                    }
+                    (choice, start.elapsed().as_secs_f64() / f64::from(calls))
+                })
+                .join()
             })
-            .join()
         })
-    })
-    .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("the policy thread panicked"))?;
+        .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("the policy thread panicked"))?;
     Ok((choice.map(|a| a.to_string()), secs))
 }

@@ -16,6 +16,8 @@ collect_ignore = [] if os.environ.get("GECKO_PY_IN_NODE") else ["in_node"]
 def lab():
     """One lab (3 nodes, 2 clients) for the lab tests, down at the end."""
     reason = lab_skip_reason()
+    if reason and os.environ.get("GECKO_PY_LAB_REQUIRED"):
+        pytest.fail(f"lab tests required (GECKO_PY_LAB_REQUIRED) but: {reason}")
     if reason:
         pytest.skip(reason)
     lab = Lab("gk-py-lab", nodes=3, clients=2)
