@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
 import threading
 
@@ -35,7 +36,6 @@ class Response:
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_RDONLY)
         st = os.fstat(self.fd)
-        import stat
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"cannot serve {path}: not a regular file")
         self.file_len = st.st_size
