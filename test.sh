@@ -16,6 +16,14 @@ echo "== unit, property, lab and doc tests"
 cargo test --workspace --all-targets 2>&1 | tee -a "$log"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
 
+echo "== Python binding: build and install it (pip, maturin), then pytest"
+# pip builds the extension in release mode through maturin (pyproject.toml).
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --root-user-action=ignore \
+  ./bindings-python 2>&1 | tee -a "$log"
+# Lab tests must run here (root, gecko-lab built above): a skip is a failure.
+GECKO_PY_LAB_REQUIRED=1 python3 -m pytest -q -p no:cacheprovider bindings-python/tests \
+  2>&1 | tee -a "$log"
+
 echo "== fuzz: the Mobility Header parser"
 fuzz_seconds=${GECKO_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" = 0 ]; then

@@ -6,6 +6,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -86,7 +87,8 @@ pub fn rtt_of(stream: &TcpStream) -> Option<Duration> {
 }
 
 /// The seed's `GeckoSocket`: one client connection served by this node.
-/// Implements [`Read`] and [`Write`]; reads and writes made while a
+/// Implements [`Read`] and [`Write`], also on `&GeckoSocket` (like
+/// `TcpStream`: one thread may read while another writes); reads and writes made while a
 /// non-blocking handoff runs wait for it (or return `WouldBlock` in
 /// non-blocking mode), and fail with `NotConnected` once the connection
 /// is served elsewhere.
@@ -97,9 +99,9 @@ pub struct GeckoSocket {
     handed_in: bool,
     recovered: Option<StreamOffsets>,
     base: StreamBase,
-    nonblocking: bool,
+    nonblocking: AtomicBool,
     /// Counted in `gecko_connections_open` until moved or closed.
-    counted: bool,
+    counted: AtomicBool,
 }
 
 impl std::fmt::Debug for GeckoSocket {
@@ -126,8 +128,8 @@ impl GeckoSocket {
             handed_in: arrival.handed_in,
             recovered: arrival.recovered,
             base: arrival.base,
-            nonblocking: false,
-            counted: true,
+            nonblocking: AtomicBool::new(false),
+            counted: AtomicBool::new(true),
         }
     }
 
@@ -160,8 +162,8 @@ impl GeckoSocket {
             handed_in: false,
             recovered: None,
             base: StreamBase::default(),
-            nonblocking: false,
-            counted: false,
+            nonblocking: AtomicBool::new(false),
+            counted: AtomicBool::new(false),
         }
     }
 
@@ -195,6 +197,13 @@ impl GeckoSocket {
     /// instead of seeing the end of a stream): for a recovered connection
     /// the application cannot resume.
     pub fn reset(self) {
+        self.arm_reset();
+        drop(self)
+    }
+
+    /// Makes the connection's close a reset (`SO_LINGER` 0): for owners
+    /// that share the socket and close it when the last user lets go.
+    pub fn arm_reset(&self) {
         let linger = libc::linger {
             l_onoff: 1,
             l_linger: 0,
@@ -212,7 +221,6 @@ impl GeckoSocket {
         if rc != 0 {
             tracing::warn!(error = %io::Error::last_os_error(), "cannot arm a reset; closing");
         }
-        drop(self)
     }
 
     /// True once the connection is served by another node.
@@ -231,9 +239,9 @@ impl GeckoSocket {
     }
 
     /// Blocking (the default) or non-blocking reads and writes.
-    pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.stream.set_nonblocking(nonblocking)?;
-        self.nonblocking = nonblocking;
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
         Ok(())
     }
 
@@ -253,19 +261,19 @@ impl GeckoSocket {
     /// or stayed here (`Ok(false)`: the policy kept it, or every handoff
     /// failed; the policy was told). Non-blocking: returns at once with
     /// `Ok(true)`; a failed attempt retries with the policy's next choice.
-    pub fn handoff(&mut self, nonblocking: bool) -> Result<bool, GeckoError> {
+    pub fn handoff(&self, nonblocking: bool) -> Result<bool, GeckoError> {
         self.start_handoff(None, nonblocking)
     }
 
     /// `handoff(target)`: hands the connection to node `target`. A
     /// failure leaves the connection here and is returned (blocking) or
     /// logged (non-blocking); the policy is told in both cases.
-    pub fn handoff_to(&mut self, target: Ipv6Addr, nonblocking: bool) -> Result<bool, GeckoError> {
+    pub fn handoff_to(&self, target: Ipv6Addr, nonblocking: bool) -> Result<bool, GeckoError> {
         self.start_handoff(Some(target), nonblocking)
     }
 
     fn start_handoff(
-        &mut self,
+        &self,
         target: Option<Ipv6Addr>,
         nonblocking: bool,
     ) -> Result<bool, GeckoError> {
@@ -315,8 +323,8 @@ impl GeckoSocket {
         Ok(moved)
     }
 
-    fn uncount(&mut self) {
-        if std::mem::take(&mut self.counted) {
+    fn uncount(&self) {
+        if self.counted.swap(false, Ordering::Relaxed) {
             if let Some(core) = &self.core {
                 core.closed();
             }
@@ -325,12 +333,13 @@ impl GeckoSocket {
 
     /// Runs `op` on the stream unless the connection is frozen or gone.
     fn io<T>(
-        &mut self,
+        &self,
         mut op: impl FnMut(&TcpStream) -> io::Result<T>,
         eof: impl Fn(&T) -> bool,
     ) -> io::Result<T> {
         loop {
-            let before = if self.nonblocking {
+            let nonblocking = self.nonblocking.load(Ordering::Relaxed);
+            let before = if nonblocking {
                 match self.phase.get() {
                     Phase::HandingOff => return Err(io::ErrorKind::WouldBlock.into()),
                     p => p,
@@ -356,7 +365,7 @@ impl GeckoSocket {
                 }
                 Phase::HandingOff => match r {
                     Ok(v) if !eof(&v) => return Ok(v),
-                    _ if self.nonblocking => return Err(io::ErrorKind::WouldBlock.into()),
+                    _ if nonblocking => return Err(io::ErrorKind::WouldBlock.into()),
                     _ => continue,
                 },
             }
@@ -380,16 +389,32 @@ fn release(stream: &TcpStream) {
     }
 }
 
-impl Read for GeckoSocket {
+impl Read for &GeckoSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let empty = buf.is_empty();
         self.io(|mut s| s.read(buf), |n| *n == 0 && !empty)
     }
 }
 
-impl Write for GeckoSocket {
+impl Write for &GeckoSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.io(|mut s| s.write(buf), |_| false)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for GeckoSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for GeckoSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {

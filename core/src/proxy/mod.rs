@@ -195,7 +195,7 @@ const RESET_WAIT: Duration = Duration::from_secs(2);
 
 /// The client's socket, non-blocking, Nagle off, registered with the
 /// runtime; on failure the socket comes back to be reset.
-fn prepare(mut socket: GeckoSocket) -> Result<AsyncFd<GeckoSocket>, (GeckoSocket, std::io::Error)> {
+fn prepare(socket: GeckoSocket) -> Result<AsyncFd<GeckoSocket>, (GeckoSocket, std::io::Error)> {
     if let Err(e) = socket.set_nonblocking(true) {
         return Err((socket, e));
     }
