@@ -212,7 +212,9 @@ fn shape_link(px: &ProxyLab, node: &str, gbit: u32) {
     let rate = format!("{gbit}gbit");
     let status = netns::run_in(&ns, || {
         std::process::Command::new("tc")
-            .args(["qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", &rate])
+            .args([
+                "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", &rate,
+            ])
             .args(["burst", "1mb", "latency", "20ms"])
             .status()
     })
