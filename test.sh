@@ -37,5 +37,8 @@ else
   echo "fuzz: skipped (needs the nightly toolchain and 'cargo install cargo-fuzz')"
 fi
 
-# One line for all cargo test runs (a failure stops the script before this).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# One line for all cargo test and pytest runs (a failure stops the script
+# before this).
+awk '/^test result:/ { p += $4; f += $6 }
+     / in [0-9.]+s/ { for (i = 2; i <= NF; i++) if ($i ~ /^passed,?$/) p += $(i - 1) }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

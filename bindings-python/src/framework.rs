@@ -4,10 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use std::time::{Duration, Instant};
-
-use gecko::framework::{GeckoError as CoreError, GeckoFramework};
-use gecko::socket::GeckoServerSocket;
+use gecko::framework::GeckoFramework;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
@@ -122,7 +119,8 @@ impl PyFramework {
         let fw = self.get()?;
         let server = {
             let fw = fw.clone();
-            py.detach(move || listen(&fw, port)).map_err(to_py)?
+            py.detach(move || fw.get_server_socket(port))
+                .map_err(to_py)?
         };
         let (socket, state) = PyServerSocket::new(server, fw);
         let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -185,22 +183,6 @@ impl PyFramework {
                 fw.global_address()
             ),
             Err(_) => "<GeckoFramework closed>".to_string(),
-        }
-    }
-}
-
-/// `get_server_socket`, waiting (a little) for a listener on the same port
-/// that was just closed: the core drops it on its runtime soon after.
-fn listen(fw: &GeckoFramework, port: Option<u16>) -> Result<GeckoServerSocket, CoreError> {
-    let deadline = Instant::now() + Duration::from_millis(500);
-    loop {
-        match fw.get_server_socket(port) {
-            Err(CoreError::Io { source, .. })
-                if source.raw_os_error() == Some(libc::EADDRINUSE) && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            r => return r,
         }
     }
 }

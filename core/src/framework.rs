@@ -254,6 +254,12 @@ impl Core {
             .remove(&port)
         {
             t.abort();
+            // Its listener closes when the task ends: wait for that (off
+            // the runtime), so that the port can be listened on again at
+            // once.
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = self.rt.block_on(t);
+            }
         }
     }
 }
