@@ -85,10 +85,12 @@ def test_the_gil_is_released_during_a_blocking_accept(fw):
         waited = time.monotonic() - start
         stop.set()
         t.join()
-        assert 0.9 < waited < 1.5
+        # Bounds loose enough for a loaded machine: this is no speed test.
+        assert 0.9 < waited < 5.0
         # A thread holding the GIL in accept would have let it run ~10 times
-        # (the interpreter's switch interval is 5 ms, 1 s / 100 ms polls).
-        assert ticks[0] > 300, ticks
+        # (it polls every 100 ms for 1 s); a free GIL lets it run ~1000
+        # times (1 ms sleeps), and far more than 100 even when loaded.
+        assert ticks[0] > 100, ticks
 
 
 def test_ctrl_c_interrupts_a_blocking_accept(fw):
@@ -99,7 +101,8 @@ def test_ctrl_c_interrupts_a_blocking_accept(fw):
             start = time.monotonic()
             with pytest.raises(KeyboardInterrupt):
                 server.accept()
-            assert time.monotonic() - start < 1.0
+            # Without the signal check accept would wait for ever.
+            assert time.monotonic() - start < 5.0
         finally:
             signal.signal(signal.SIGINT, old)
 
