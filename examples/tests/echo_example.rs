@@ -304,8 +304,17 @@ fn the_echo_example_serves_unmodified_clients_across_handoffs() {
 
     // 3. The nodes' own metrics endpoints: handoffs happened on `H`, and
     // connections were served by more than one node.
-    let out_by_node = total(&lab.0, "gecko_handoffs_total{direction=\"out\"}");
-    let in_by_node = total(&lab.0, "gecko_handoffs_total{direction=\"in\"}");
+    // A donor counts a handoff once the acceptor's outcome reached it,
+    // which may be after the client's last echo came back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (out_by_node, in_by_node) = loop {
+        let out = total(&lab.0, "gecko_handoffs_total{direction=\"out\"}");
+        let ins = total(&lab.0, "gecko_handoffs_total{direction=\"in\"}");
+        if out.iter().sum::<f64>() == ins.iter().sum::<f64>() || Instant::now() > deadline {
+            break (out, ins);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let accepted = total(&lab.0, "gecko_connections_accepted_total");
     eprintln!("handoffs out {out_by_node:?}, in {in_by_node:?}; accepted {accepted:?}");
     let moved: f64 = out_by_node.iter().sum();

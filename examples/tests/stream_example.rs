@@ -112,8 +112,19 @@ fn a_download_survives_handoffs_every_4_mb() {
     let got = lab.assert_download("client1");
     assert_eq!(got.size, mb << 20);
 
-    let out = lab.metric_by_node("gecko_handoffs_total{direction=\"out\"}");
-    let ins = lab.metric_by_node("gecko_handoffs_total{direction=\"in\"}");
+    // A donor counts a handoff once the acceptor's outcome reached it,
+    // which may be after the download ended.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (out, ins) = loop {
+        let out = lab.metric_by_node("gecko_handoffs_total{direction=\"out\"}");
+        let ins = lab.metric_by_node("gecko_handoffs_total{direction=\"in\"}");
+        if out.iter().sum::<f64>() == ins.iter().sum::<f64>()
+            || std::time::Instant::now() > deadline
+        {
+            break (out, ins);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     eprintln!("handoffs out {out:?}, in {ins:?}");
     let moved: f64 = out.iter().sum();
     // One handoff per 4 MB boundary (the policy may keep a few here).
