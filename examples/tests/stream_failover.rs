@@ -246,8 +246,20 @@ fn a_donor_crashes_after_its_offer_left() {
     crash_mid_handoff("gk-fail-offered", CrashPoint::AfterOffer, 2);
 }
 
+/// An acceptor crashes after it took a download in and served it for a
+/// while, before its outcome left: the donor, silent acceptor, binds the
+/// flow back and probes the client, finds the stream moved past what its
+/// frozen socket holds, and leaves the connection to the acceptor's
+/// backup, which recovers it from its mirror (the donor used to thaw its
+/// old state beside it, and the download stalled).
+#[test]
+fn an_acceptor_crashes_before_its_outcome_leaves() {
+    crash_mid_handoff("gk-fail-outcome", CrashPoint::BeforeOutcome, 2);
+}
+
 /// Four nodes; node2 hands every download it gets to node `target` and
-/// crashes (SIGKILL of itself) at `point` of its first such handoff.
+/// crashes (SIGKILL of itself) at `point` of its first such handoff, or,
+/// for an acceptor's point, of the first it takes in.
 /// Every download must still be the whole file.
 fn crash_mid_handoff(name: &str, point: CrashPoint, target: usize) {
     if !root_or_skip(name) {

@@ -20,7 +20,9 @@ use tokio::sync::{broadcast, mpsc, Semaphore};
 use crate::cluster::membership::MemberEvent;
 use crate::cluster::mirror::{MirrorRecord, Served};
 use crate::dataplane::FlowKey;
-use crate::handoff::{restore_when_free, Arrival, Engine, Message, Route, ACCEPT_DEADLINE};
+use crate::handoff::{
+    restore_when_free, Arrival, Engine, Message, Route, ACCEPT_DEADLINE, OUTCOME_TIMEOUT,
+};
 use crate::lowlevel::Scope;
 use crate::mipv6::seq::SeqNum;
 use crate::tcp::ack_probe::{probe_segment, reset_segment, ClientState};
@@ -43,10 +45,14 @@ const RETRY_AFTER: [Duration; 3] = [
 ];
 /// How often the contact role is checked besides membership events.
 const CONTACT_CHECK: Duration = Duration::from_millis(500);
-/// How long a connection that a live node is taking in (a handoff from
-/// the failed node, outcome unknown) is waited for before it is recovered
-/// anyway: an acceptor gives up within [`ACCEPT_DEADLINE`].
-const PENDING_WAIT: Duration = ACCEPT_DEADLINE.saturating_add(Duration::from_secs(2));
+/// How long a connection in a handoff whose outcome is open (at a live
+/// acceptor, or at a live donor whose acceptor was the failed node) is
+/// waited for before it is recovered anyway: an acceptor gives up within
+/// [`ACCEPT_DEADLINE`], a donor after [`OUTCOME_TIMEOUT`] plus binding the
+/// flow back and probing the client.
+const PENDING_WAIT: Duration = OUTCOME_TIMEOUT
+    .saturating_add(ACCEPT_DEADLINE)
+    .saturating_add(Duration::from_secs(1));
 /// How often such a connection is asked about again.
 const PENDING_POLL: Duration = Duration::from_millis(100);
 
@@ -253,15 +259,27 @@ async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
             .into_iter()
             .filter(|r| !claims.served.contains(&r.flow))
             .partition(|r| waiting && claims.pending.contains(&r.flow));
-        tracing::warn!(
-            me = e.me(),
-            dead,
-            round,
-            connections = flows.len(),
-            served_elsewhere = claims.served.len(),
-            waited_for = wait.len(),
-            "recovering the failed node's connections"
-        );
+        // Later rounds ask about the few whose handoff was under way.
+        if round == 0 {
+            tracing::warn!(
+                me = e.me(),
+                dead,
+                connections = flows.len(),
+                served_elsewhere = claims.served.len(),
+                waited_for = wait.len(),
+                "recovering the failed node's connections"
+            );
+        } else {
+            tracing::debug!(
+                me = e.me(),
+                dead,
+                round,
+                connections = flows.len(),
+                served_elsewhere = claims.served.len(),
+                waited_for = wait.len(),
+                "asked again about connections in a handoff"
+            );
+        }
         for r in go {
             let (e, limit) = (e.clone(), limit.clone());
             jobs.spawn(async move {
@@ -313,16 +331,19 @@ impl Engine {
         let mut claims = Claims::default();
         for f in flows {
             match routes.get(f) {
-                _ if served.contains_key(f) => claims.served.insert(*f),
+                // A handoff from here, or into here, whose outcome is open
+                // (a donor whose acceptor fell silent may yet leave the
+                // connection to that acceptor's backup).
                 Some(
-                    Route::Live { .. }
-                    | Route::Forward {
+                    Route::Forward {
                         copies: Some(_), ..
+                    }
+                    | Route::Hold {
+                        taking_in: true, ..
                     },
-                ) => claims.served.insert(*f),
-                Some(Route::Hold {
-                    taking_in: true, ..
-                }) => claims.pending.insert(*f),
+                ) => claims.pending.insert(*f),
+                Some(Route::Live { .. }) => claims.served.insert(*f),
+                _ if served.contains_key(f) => claims.served.insert(*f),
                 _ => false,
             };
         }
@@ -460,7 +481,10 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
         Err(_) => return Err(give_up(step("binding update timed out"), None)),
     }
     let t_bound = t0.elapsed();
-    let client = probe(e, &r).await.map_err(|err| give_up(err, None))?;
+    let ts_now = || r.options.timestamps.then(|| r.ts_now());
+    let client = probe_client(e, &flow, r.snd_una, r.rcv_nxt, ts_now)
+        .await
+        .map_err(|err| give_up(err, None))?;
     let t_probed = t0.elapsed();
     let state = rebuilt(&r, &client);
     let offsets = StreamOffsets {
@@ -505,23 +529,29 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
     Ok(offsets)
 }
 
-/// Probes the client until its answer is caught.
-async fn probe(e: &Arc<Engine>, r: &MirrorRecord) -> Result<ClientState, RecoveryError> {
-    let flow = r.flow;
+/// Probes the client of `flow` until its answer is caught (by a Hold
+/// route of the flow, locked here): `snd_una` and `rcv_nxt` are this
+/// side's edges as last known, `ts_now` the connection's TSval clock.
+pub(crate) async fn probe_client(
+    e: &Engine,
+    flow: &FlowKey,
+    snd_una: u32,
+    rcv_nxt: u32,
+    ts_now: impl Fn() -> Option<u32>,
+) -> Result<ClientState, RecoveryError> {
     for _ in 0..PROBES {
-        let ts = r.options.timestamps.then(|| r.ts_now());
         // A send refused on the way out (a firewall's drop: EPERM) is a
         // lost probe: the next one covers it.
         if let Err(err) = e
             .probes
-            .send(&flow, &probe_segment(&flow, r.snd_una, r.rcv_nxt, ts))
+            .send(flow, &probe_segment(flow, snd_una, rcv_nxt, ts_now()))
         {
             tracing::debug!(?flow, error = %err, "sending a probe");
         }
         let deadline = Instant::now() + PROBE_WAIT;
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(2)).await;
-            if let Some(c) = learned(e, &flow) {
+            if let Some(c) = learned(e, flow) {
                 return Ok(c);
             }
         }

@@ -1,6 +1,8 @@
 //! Named moments at which a node crashes on purpose, for the tests of
 //! what its backup recovers: `GECKO_CRASH_AT=<point>` in a node's
 //! environment SIGKILLs its own process the first time it gets there.
+//! Points: `before-offer`, `after-offer` (a donor), `before-outcome` (an
+//! acceptor).
 //! A kill from outside cannot hit a handoff's few milliseconds reliably;
 //! this one is still a real crash (nothing runs after it). Unarmed, a
 //! point costs one load of a static.
@@ -11,7 +13,7 @@ use std::time::Duration;
 /// The environment variable naming the point.
 pub const CRASH_AT: &str = "GECKO_CRASH_AT";
 
-/// Where a donor can be made to crash.
+/// Where a node can be made to crash in a handoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashPoint {
     /// The flow is locked and frozen, and a packet the lock caught went
@@ -19,7 +21,17 @@ pub enum CrashPoint {
     BeforeOffer,
     /// The offer left; the outcome never arrives.
     AfterOffer,
+    /// At the acceptor: the connection is served here (for 200 ms), but
+    /// the outcome never leaves.
+    BeforeOutcome,
 }
+
+/// Every point.
+const ALL: [CrashPoint; 3] = [
+    CrashPoint::BeforeOffer,
+    CrashPoint::AfterOffer,
+    CrashPoint::BeforeOutcome,
+];
 
 impl CrashPoint {
     /// The name `GECKO_CRASH_AT` gives it.
@@ -27,13 +39,12 @@ impl CrashPoint {
         match self {
             CrashPoint::BeforeOffer => "before-offer",
             CrashPoint::AfterOffer => "after-offer",
+            CrashPoint::BeforeOutcome => "before-outcome",
         }
     }
 
     fn parse(name: &str) -> Option<CrashPoint> {
-        [CrashPoint::BeforeOffer, CrashPoint::AfterOffer]
-            .into_iter()
-            .find(|p| p.name() == name)
+        ALL.into_iter().find(|p| p.name() == name)
     }
 }
 
@@ -77,7 +88,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_ones_arm_nothing() {
-        for p in [CrashPoint::BeforeOffer, CrashPoint::AfterOffer] {
+        for p in ALL {
             assert_eq!(CrashPoint::parse(p.name()), Some(p));
         }
         assert_eq!(CrashPoint::parse("before_offer"), None);

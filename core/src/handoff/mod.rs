@@ -671,7 +671,8 @@ impl Engine {
                 // A may still be at work: tell it to stand down, and win
                 // the binding back in any case.
                 let _ = self.streams.send(to, &Message::Abort { id }).await;
-                self.restore_here(stream, flow, true, fences).await;
+                self.reclaim_after_silence(stream, flow, &state, t_dumped, fences)
+                    .await;
                 Err(HandoffError::Timeout(OUTCOME_TIMEOUT))
             }
         }
@@ -721,6 +722,93 @@ impl Engine {
             self.routes.lock().unwrap_or_else(PoisonError::into_inner).get(flow),
             Some(Route::Forward { copies: Some(c), .. }) if !c.is_empty()
         )
+    }
+
+    /// The failure path of a donor whose acceptor never answered: it may
+    /// have died after it took the connection and served it a while. The
+    /// flow is bound back here; then the client is probed: if it has
+    /// received no byte past what this frozen socket holds, the socket
+    /// resumes as after any failed handoff. If it has, the acceptor moved
+    /// the stream on and this socket cannot resume it: it is ended quietly
+    /// and left to the acceptor's backup, which recovers the connection
+    /// from its mirror (or resets it). (Bytes the acceptor may have taken
+    /// from the client are not checked: its answer cannot tell them from
+    /// bytes still in flight.)
+    async fn reclaim_after_silence(
+        self: &Arc<Self>,
+        stream: &std::net::TcpStream,
+        flow: FlowKey,
+        state: &TcpState,
+        dumped_at: Instant,
+        fences: u64,
+    ) {
+        if self.fenced_since(fences) {
+            return self.restore_here(stream, flow, false, fences).await;
+        }
+        let bind = self
+            .node
+            .handoff_start(flow.client, Scope::Flow(flow), None);
+        match tokio::time::timeout(ACCEPT_DEADLINE, bind).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(?flow, error = %e, "cannot bind the flow back to this node")
+            }
+            Err(_) => tracing::error!(?flow, "binding the flow back to this node timed out"),
+        }
+        // The client's answer is caught beside what the lock kept so far.
+        let kept = match self.take_route(&flow) {
+            Some(Route::Forward {
+                copies: Some(c), ..
+            }) => c,
+            _ => Vec::new(),
+        };
+        self.set_route(
+            flow,
+            Route::Hold {
+                packets: kept,
+                since: Instant::now(),
+                taking_in: true,
+            },
+        );
+        let ts_now = || {
+            let elapsed = dumped_at.elapsed().as_millis() as u32;
+            state.timestamps.then(|| state.ts_val.wrapping_add(elapsed))
+        };
+        let held_to = state.snd_una.wrapping_add(state.send_queue.len() as u32);
+        match crate::cluster::recovery::probe_client(
+            self,
+            &flow,
+            state.snd_una,
+            state.rcv_nxt,
+            ts_now,
+        )
+        .await
+        {
+            Ok(client) if (client.rcv_nxt.wrapping_sub(held_to) as i32) > 0 => {
+                tracing::warn!(
+                    ?flow,
+                    client_rcv_nxt = client.rcv_nxt,
+                    held_to,
+                    "the silent acceptor served the connection: left to its backup"
+                );
+                if let Err(e) = repair::disconnect_quietly(stream.as_fd()) {
+                    tracing::error!(?flow, error = %e, "cannot end a connection quietly");
+                }
+                self.take_route(&flow);
+                if let Err(e) = self.lock.unlock(&flow) {
+                    tracing::error!(?flow, error = %e, "cannot unlock the flow");
+                }
+                self.unserve(flow);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::info!(?flow, error = %e, "no answer from the client: resuming"),
+        }
+        if let Err(e) = repair::unfreeze(stream.as_fd()) {
+            tracing::error!(?flow, error = %e, "cannot thaw the socket after a failed handoff");
+        }
+        let copies = self.go_live(flow);
+        self.replay(&copies);
     }
 
     /// How many times this node has been fenced so far.
@@ -866,7 +954,16 @@ impl Engine {
             .accept_offer(from, id, state, donor_seq, edges)
             .await
         {
-            Ok(()) => (true, false, String::new()),
+            Ok(()) => {
+                // Serving a while first: the client gets bytes its donor
+                // never had.
+                let served_at = Instant::now();
+                crash_point::reached(CrashPoint::BeforeOutcome, || {
+                    served_at.elapsed() > Duration::from_millis(200)
+                })
+                .await;
+                (true, false, String::new())
+            }
             Err((maybe_bound, e)) => {
                 tracing::info!(me = self.me, from, id, error = %e, "refusing a handed-off connection");
                 (false, maybe_bound, e.to_string())
