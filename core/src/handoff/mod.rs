@@ -694,13 +694,7 @@ impl Engine {
                 ?flow,
                 "fenced during a handoff: the connection is left to the backup"
             );
-            if let Err(e) = repair::disconnect_quietly(stream.as_fd()) {
-                tracing::error!(?flow, error = %e, "cannot end a fenced connection quietly");
-            }
-            self.take_route(&flow);
-            if let Err(e) = self.lock.unlock(&flow) {
-                tracing::error!(?flow, error = %e, "cannot unlock the flow");
-            }
+            self.end_quietly(stream, flow);
             return;
         }
         if rebind {
@@ -722,6 +716,18 @@ impl Engine {
             self.routes.lock().unwrap_or_else(PoisonError::into_inner).get(flow),
             Some(Route::Forward { copies: Some(c), .. }) if !c.is_empty()
         )
+    }
+
+    /// Ends a frozen connection here without a word to the client (another
+    /// node serves it, or will), and lifts its route and lock.
+    fn end_quietly(&self, stream: &std::net::TcpStream, flow: FlowKey) {
+        if let Err(e) = repair::disconnect_quietly(stream.as_fd()) {
+            tracing::error!(?flow, error = %e, "cannot end a connection quietly");
+        }
+        self.take_route(&flow);
+        if let Err(e) = self.lock.unlock(&flow) {
+            tracing::error!(?flow, error = %e, "cannot unlock the flow");
+        }
     }
 
     /// The failure path of a donor whose acceptor never answered: it may
@@ -791,13 +797,7 @@ impl Engine {
                     held_to,
                     "the silent acceptor served the connection: left to its backup"
                 );
-                if let Err(e) = repair::disconnect_quietly(stream.as_fd()) {
-                    tracing::error!(?flow, error = %e, "cannot end a connection quietly");
-                }
-                self.take_route(&flow);
-                if let Err(e) = self.lock.unlock(&flow) {
-                    tracing::error!(?flow, error = %e, "cannot unlock the flow");
-                }
+                self.end_quietly(stream, flow);
                 self.unserve(flow);
                 return;
             }
