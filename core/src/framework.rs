@@ -187,8 +187,7 @@ impl Core {
                 return Ok(false);
             }
             return match self.engine.hand_off(stream, t, split).await {
-                // Served here as a new connection: this socket is done.
-                Ok(()) | Err(HandoffError::Superseded) => Ok(true),
+                Ok(()) => Ok(true),
                 Err(e) => {
                     self.notify_failed(t);
                     Err(e.into())
@@ -213,7 +212,7 @@ impl Core {
                 return Ok(false);
             }
             match self.engine.hand_off(stream, t, split).await {
-                Ok(()) | Err(HandoffError::Superseded) => return Ok(true),
+                Ok(()) => return Ok(true),
                 Err(e) => {
                     tracing::info!(target = %t, error = %e, "handoff failed; asking the policy again");
                     self.notify_failed(t);

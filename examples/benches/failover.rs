@@ -725,7 +725,6 @@ fn mirrored_state_size(rows: &mut Vec<Row>) {
         postcard::to_allocvec(&Message::Mirror {
             records: (0..n).map(record).collect(),
             replace: false,
-            ack: None,
         })
         .expect("a message serializes")
         .len()

@@ -18,9 +18,6 @@ use crate::tcp::stream_offsets::StreamBase;
 /// How often the round runs. A connection moves at most a few GB/s, so
 /// its mirrored sequence numbers stay well within 2^31 of the live ones.
 pub const MIRROR_CHECK: Duration = Duration::from_millis(250);
-/// How long a node that took a connection in waits for its backup to
-/// confirm the connection's record before it reports the hand-in done.
-pub const MIRROR_ACK_WAIT: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// A send to backup `to` failed, so it may have missed something:
@@ -64,50 +61,12 @@ impl Engine {
 
     /// Starts serving (and mirroring) a connection.
     pub(crate) fn serve(self: &Arc<Self>, flow: FlowKey, served: Served) {
-        self.note_served(flow, served);
-        let e = self.clone();
-        tokio::spawn(async move { e.mirror_now(&[flow]).await });
-    }
-
-    /// The backup this node mirrors to now, if any.
-    fn mirroring_now(&self) -> Option<u16> {
-        *self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Starts serving a connection, not mirrored yet.
-    pub(crate) fn note_served(&self, flow: FlowKey, served: Served) {
         self.served
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(flow, served);
-    }
-
-    /// Mirrors `flow` to the backup and waits ([`MIRROR_ACK_WAIT`] at most)
-    /// until the backup confirms it has the record.
-    pub(crate) async fn mirror_confirmed(self: &Arc<Self>, flow: FlowKey) {
-        let Some(to) = self.mirroring_now() else {
-            return;
-        };
-        let records = self.records(Some(&[flow]));
-        if records.is_empty() {
-            return;
-        }
-        let id: u64 = rand::random();
-        let confirmed = self.wait_for(id);
-        if !self.send_records(to, records, false, Some(id)).await {
-            self.stop_waiting(id);
-            return;
-        }
-        if tokio::time::timeout(MIRROR_ACK_WAIT, confirmed)
-            .await
-            .is_err()
-        {
-            self.stop_waiting(id);
-            tracing::info!(to, ?flow, "the backup did not confirm a mirror in time");
-        }
+        let e = self.clone();
+        tokio::spawn(async move { e.mirror_now(&[flow]).await });
     }
 
     /// A connection is no longer served here (closed or handed off).
@@ -137,7 +96,11 @@ impl Engine {
 
     /// Mirrors `flows` to the backup now.
     pub(crate) async fn mirror_now(self: &Arc<Self>, flows: &[FlowKey]) {
-        let Some(to) = self.mirroring_now() else {
+        let Some(to) = *self
+            .mirroring_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        else {
             return;
         };
         let records = self.records(Some(flows));
@@ -168,32 +131,13 @@ impl Engine {
     }
 
     pub(crate) async fn send_mirror(&self, to: u16, records: Vec<MirrorRecord>, replace: bool) {
-        self.send_records(to, records, replace, None).await;
-    }
-
-    /// Sends records to backup `to`; false if the send failed.
-    async fn send_records(
-        &self,
-        to: u16,
-        records: Vec<MirrorRecord>,
-        replace: bool,
-        ack: Option<u64>,
-    ) -> bool {
-        let msg = Message::Mirror {
-            records,
-            replace,
-            ack,
-        };
+        let msg = Message::Mirror { records, replace };
         let size = postcard::to_allocvec(&msg).map_or(0, |b| b.len() as u64);
         match self.streams.send(to, &msg).await {
-            Ok(()) => {
-                self.failover.mirror_bytes.inc_by(size);
-                true
-            }
+            Ok(()) => self.failover.mirror_bytes.inc_by(size),
             Err(e) => {
                 tracing::info!(to, error = %e, "mirroring to the backup failed");
                 self.resend_all_after_failure(to);
-                false
             }
         }
     }

@@ -49,9 +49,9 @@ const CONTACT_CHECK: Duration = Duration::from_millis(500);
 /// acceptor, or at a live donor whose acceptor was the failed node) is
 /// waited for before it is recovered anyway: an acceptor gives up within
 /// [`ACCEPT_DEADLINE`], a donor after [`OUTCOME_TIMEOUT`] plus binding the
-/// flow back, probing the client and perhaps recovering the connection.
+/// flow back and probing the client.
 const PENDING_WAIT: Duration = OUTCOME_TIMEOUT
-    .saturating_add(ACCEPT_DEADLINE.saturating_mul(2))
+    .saturating_add(ACCEPT_DEADLINE)
     .saturating_add(Duration::from_secs(1));
 /// How often such a connection is asked about again.
 const PENDING_POLL: Duration = Duration::from_millis(100);
@@ -434,37 +434,6 @@ async fn recover_with_retries(
                 tokio::time::sleep(*wait).await;
             }
             (result, _) => return result.map(Some),
-        }
-    }
-}
-
-/// A donor recovers, as a new connection, one that its acceptor served
-/// past the donor's frozen state and then went silent (see
-/// `Engine::reclaim_after_silence`): from the donor's own record, as a
-/// backup would from its mirror. A failure resets the client if it
-/// answered.
-pub(crate) async fn recover_taken_back(
-    e: &Arc<Engine>,
-    r: MirrorRecord,
-) -> Result<(), RecoveryError> {
-    let flow = r.flow;
-    let t0 = Instant::now();
-    match recover_one(e, r).await {
-        Ok(offsets) => {
-            e.failover.recoveries.inc();
-            e.failover.recovery_seconds.observe(t0.elapsed());
-            tracing::info!(
-                port = flow.client_port,
-                sent = offsets.sent,
-                received = offsets.received,
-                "connection taken back from a silent acceptor"
-            );
-            Ok(())
-        }
-        Err(err) => {
-            e.failover.recovery_failures.inc();
-            tracing::warn!(port = flow.client_port, error = %err, "connection not taken back");
-            Err(err)
         }
     }
 }

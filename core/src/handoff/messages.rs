@@ -69,13 +69,6 @@ pub enum Message {
         records: Vec<MirrorRecord>,
         /// These are all: forget the others.
         replace: bool,
-        /// Confirm receipt with [`Message::Mirrored`] of this id.
-        ack: Option<u64>,
-    },
-    /// The backup has the records of the [`Message::Mirror`] of this id.
-    Mirrored {
-        /// The id.
-        id: u64,
     },
     /// To the sender's backup: connections it no longer serves.
     MirrorClosed {

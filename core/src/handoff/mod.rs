@@ -103,13 +103,6 @@ pub enum HandoffError {
     /// (should not happen; logged loudly).
     #[error("the connection was lost: {0}")]
     Lost(String),
-    /// The acceptor went silent after it had served the connection past
-    /// this socket's state: the connection was recovered here as a new
-    /// one (`accept()` gives it, marked recovered); this socket is done.
-    #[error(
-        "the acceptor went silent after serving the connection: recovered here as a new connection"
-    )]
-    Superseded,
 }
 
 /// A connection that arrived at this node: accepted here, or handed in.
@@ -679,7 +672,7 @@ impl Engine {
                 // the binding back in any case.
                 let _ = self.streams.send(to, &Message::Abort { id }).await;
                 self.reclaim_after_silence(stream, flow, &state, t_dumped, fences)
-                    .await?;
+                    .await;
                 Err(HandoffError::Timeout(OUTCOME_TIMEOUT))
             }
         }
@@ -741,12 +734,12 @@ impl Engine {
     /// have died after it took the connection and served it a while. The
     /// flow is bound back here; then the client is probed: if it has
     /// received no byte past what this frozen socket holds, the socket
-    /// resumes as after any failed handoff (`Ok`). If it has, the acceptor
-    /// moved the stream on and this socket cannot resume it: it is ended
-    /// quietly and the connection recovered here as a new one, as a backup
-    /// would (`Err(Superseded)`; its backup may never have heard of it).
-    /// (Bytes the acceptor may have taken from the client are not checked:
-    /// the client's answer cannot tell them from bytes still in flight.)
+    /// resumes as after any failed handoff. If it has, the acceptor moved
+    /// the stream on and this socket cannot resume it: it is ended quietly
+    /// and left to the acceptor's backup, which recovers the connection
+    /// from its mirror (or resets it). (Bytes the acceptor may have taken
+    /// from the client are not checked: its answer cannot tell them from
+    /// bytes still in flight.)
     async fn reclaim_after_silence(
         self: &Arc<Self>,
         stream: &std::net::TcpStream,
@@ -754,10 +747,9 @@ impl Engine {
         state: &TcpState,
         dumped_at: Instant,
         fences: u64,
-    ) -> Result<(), HandoffError> {
+    ) {
         if self.fenced_since(fences) {
-            self.restore_here(stream, flow, false, fences).await;
-            return Ok(());
+            return self.restore_here(stream, flow, false, fences).await;
         }
         let bind = self
             .node
@@ -803,28 +795,11 @@ impl Engine {
                     ?flow,
                     client_rcv_nxt = client.rcv_nxt,
                     held_to,
-                    "the silent acceptor served the connection: recovering it here"
+                    "the silent acceptor served the connection: left to its backup"
                 );
-                // Read before the socket is ended: where its streams stood.
-                let record = self
-                    .served
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&flow)
-                    .and_then(|s| s.record(flow, self.node.handoff_mark(flow.client).map(|q| q.0)));
-                // The route (Hold) stays: the flow is claimed throughout.
-                if let Err(e) = repair::disconnect_quietly(stream.as_fd()) {
-                    tracing::error!(?flow, error = %e, "cannot end a connection quietly");
-                }
-                let Some(record) = record else {
-                    self.end_quietly(stream, flow);
-                    self.unserve(flow);
-                    return Err(HandoffError::Lost("its state could not be read".into()));
-                };
-                return match crate::cluster::recovery::recover_taken_back(self, record).await {
-                    Ok(()) => Err(HandoffError::Superseded),
-                    Err(e) => Err(HandoffError::Lost(e.to_string())),
-                };
+                self.end_quietly(stream, flow);
+                self.unserve(flow);
+                return;
             }
             Ok(_) => {}
             Err(e) => tracing::info!(?flow, error = %e, "no answer from the client: resuming"),
@@ -834,7 +809,6 @@ impl Engine {
         }
         let copies = self.go_live(flow);
         self.replay(&copies);
-        Ok(())
     }
 
     /// How many times this node has been fenced so far.
@@ -878,7 +852,7 @@ impl Engine {
         }
     }
 
-    pub(crate) fn wait_for(&self, id: u64) -> oneshot::Receiver<Message> {
+    fn wait_for(&self, id: u64) -> oneshot::Receiver<Message> {
         let (tx, rx) = oneshot::channel();
         self.waiting
             .lock()
@@ -887,7 +861,7 @@ impl Engine {
         rx
     }
 
-    pub(crate) fn stop_waiting(&self, id: u64) {
+    fn stop_waiting(&self, id: u64) {
         self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -1145,7 +1119,7 @@ impl Engine {
         if let Some(rtt) = crate::socket::rtt_of(&stream) {
             self.note_rtt(flow.client, rtt);
         }
-        self.note_served(
+        self.serve(
             flow,
             Served::new(Arc::downgrade(&stream), base, &state, edges),
         );
@@ -1157,10 +1131,6 @@ impl Engine {
             handed_in: true,
             recovered: None,
         });
-        // Reported done (to the donor) only once the backup knows it: a
-        // crash of this node from here on is the backup's to recover,
-        // before it the donor's.
-        self.mirror_confirmed(flow).await;
         Ok(())
     }
 }
@@ -1205,21 +1175,10 @@ async fn inbox_loop(
             } => {
                 tokio::spawn(async move { e.take_in(from, id, &state, donor_seq, edges).await });
             }
-            Message::Mirror {
-                records,
-                replace,
-                ack,
-            } => {
-                {
-                    let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
-                    m.update(from, records, replace);
-                    e.failover.mirrored.set(m.len() as i64);
-                }
-                if let Some(id) = ack {
-                    tokio::spawn(async move {
-                        let _ = e.streams.send(from, &Message::Mirrored { id }).await;
-                    });
-                }
+            Message::Mirror { records, replace } => {
+                let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+                m.update(from, records, replace);
+                e.failover.mirrored.set(m.len() as i64);
             }
             Message::MirrorClosed { flows } => {
                 let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
@@ -1255,9 +1214,7 @@ async fn inbox_loop(
                 }
             }
             Message::Captured(packet) => e.route_packet(packet, Some(from)).await,
-            reply @ (Message::Prepared { id, .. }
-            | Message::Outcome { id, .. }
-            | Message::Mirrored { id }) => {
+            reply @ (Message::Prepared { id, .. } | Message::Outcome { id, .. }) => {
                 let waiter = e
                     .waiting
                     .lock()
