@@ -896,9 +896,10 @@ impl Engine {
         }
         let next = {
             let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            // (A grace route only: a handoff under way keeps its copies.)
             let handed_back = matches!(
                 routes.get(&packet.flow),
-                Some(Route::Forward { to, .. }) if from == Some(*to)
+                Some(Route::Forward { to, copies: None, .. }) if from == Some(*to)
             );
             match routes.get_mut(&packet.flow) {
                 Some(Route::Forward { to, copies, .. }) if !handed_back => {
