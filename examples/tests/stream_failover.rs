@@ -257,6 +257,16 @@ fn an_acceptor_crashes_before_its_outcome_leaves() {
     crash_mid_handoff("gk-fail-outcome", CrashPoint::BeforeOutcome, 2);
 }
 
+/// An acceptor crashes right after its outcome left, before its backup got
+/// the connection's record (under loss, a mirror still in flight dies with
+/// its node): the donor sent its own record of the connection to the
+/// acceptor's backup too, which recovers it from that (with none, nobody
+/// knew the connection, and the download hung).
+#[test]
+fn an_acceptor_crashes_before_its_mirror_leaves() {
+    crash_mid_handoff("gk-fail-mirror", CrashPoint::BeforeMirror, 2);
+}
+
 /// Four nodes; node2 hands every download it gets to node `target` and
 /// crashes (SIGKILL of itself) at `point` of its first such handoff, or,
 /// for an acceptor's point, of the first it takes in.

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::Weak;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,22 @@ impl MirrorRecord {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// The record of a connection whose state `state` was just dumped
+    /// (socket frozen) with its edges at `edges`.
+    pub fn dumped(state: &TcpState, edges: StreamOffsets, bu_seq: Option<u16>) -> MirrorRecord {
+        MirrorRecord {
+            flow: crate::handoff::flow_of(state),
+            snd_una: state.snd_una,
+            acked: edges.sent,
+            rcv_nxt: state.rcv_nxt,
+            received: edges.received,
+            options: TcpOptions::of(state),
+            ts_val: state.ts_val,
+            ts_at_ms: Self::now_ms(),
+            bu_seq,
+        }
     }
 
     /// The TSval the connection's clock shows now (it ticks in ms).
@@ -166,7 +182,14 @@ impl Served {
 #[derive(Debug, Default)]
 pub struct MirrorStore {
     by_origin: HashMap<u16, HashMap<FlowKey, MirrorRecord>>,
+    /// Connections their node said closed lately: a donor's record of one
+    /// arriving after that is stale.
+    closed: HashMap<(u16, FlowKey), Instant>,
 }
+
+/// How long a closed connection is remembered: far longer than a donor's
+/// record can take to arrive after the close.
+const CLOSED_MEMORY: Duration = Duration::from_secs(30);
 
 impl MirrorStore {
     /// Adds or updates records of `origin`; with `replace`, they are all
@@ -177,12 +200,31 @@ impl MirrorStore {
             held.clear();
         }
         for r in records {
+            self.closed.remove(&(origin, r.flow));
             held.insert(r.flow, r);
+        }
+    }
+
+    /// Keeps records of `origin` sent by another node (its donor), unless
+    /// `origin`'s own are here already (they are newer).
+    /// (`origin` may also have closed them, or handed them on, already.)
+    pub fn offer(&mut self, origin: u16, records: Vec<MirrorRecord>) {
+        let held = self.by_origin.entry(origin).or_default();
+        for r in records {
+            if !self.closed.contains_key(&(origin, r.flow)) {
+                held.entry(r.flow).or_insert(r);
+            }
         }
     }
 
     /// Forgets closed (or departed) connections of `origin`.
     pub fn remove(&mut self, origin: u16, flows: &[FlowKey]) {
+        let now = Instant::now();
+        self.closed
+            .retain(|_, at| now.duration_since(*at) < CLOSED_MEMORY);
+        for f in flows {
+            self.closed.insert((origin, *f), now);
+        }
         if let Some(held) = self.by_origin.get_mut(&origin) {
             for f in flows {
                 held.remove(f);
@@ -251,6 +293,35 @@ mod tests {
         assert!(bytes.len() <= 128, "{} bytes", bytes.len());
         let back: MirrorRecord = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_donor_s_record_never_replaces_the_origin_s_own() {
+        let mut s = MirrorStore::default();
+        let mut own = record(1);
+        own.acked = 777;
+        s.update(1, vec![own.clone()], false);
+        s.offer(1, vec![record(1), record(2)]);
+        let mut held = s.take(1);
+        held.sort_by_key(|r| r.flow.client_port);
+        assert_eq!(held, vec![own.clone(), record(2)]);
+        // The origin's later record replaces the donor's.
+        s.offer(3, vec![record(1)]);
+        s.update(3, vec![own.clone()], false);
+        assert_eq!(s.take(3), vec![own]);
+    }
+
+    #[test]
+    fn a_donor_s_late_record_of_a_closed_connection_is_ignored() {
+        let mut s = MirrorStore::default();
+        s.update(1, vec![record(1)], false);
+        s.remove(1, &[record(1).flow]);
+        s.offer(1, vec![record(1)]);
+        assert!(s.take(1).is_empty());
+        // The node serving it again (handed back) mirrors it again.
+        s.remove(1, &[record(1).flow]);
+        s.update(1, vec![record(1)], false);
+        assert_eq!(s.take(1).len(), 1);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Named moments at which a node crashes on purpose, for the tests of
 //! what its backup recovers: `GECKO_CRASH_AT=<point>` in a node's
 //! environment SIGKILLs its own process the first time it gets there.
-//! Points: `before-offer`, `after-offer` (a donor), `before-outcome` (an
-//! acceptor).
+//! Points: `before-offer`, `after-offer` (a donor), `before-outcome`,
+//! `before-mirror` (an acceptor).
 //! A kill from outside cannot hit a handoff's few milliseconds reliably;
 //! this one is still a real crash (nothing runs after it). Unarmed, a
 //! point costs one load of a static.
@@ -24,13 +24,18 @@ pub enum CrashPoint {
     /// At the acceptor: the connection is served here (for 200 ms), but
     /// the outcome never leaves.
     BeforeOutcome,
+    /// At the acceptor: the outcome left, but the connection's record
+    /// never reaches the backup (as a mirror still in flight dies with its
+    /// node: the kernel resets the peer stream).
+    BeforeMirror,
 }
 
 /// Every point.
-const ALL: [CrashPoint; 3] = [
+const ALL: [CrashPoint; 4] = [
     CrashPoint::BeforeOffer,
     CrashPoint::AfterOffer,
     CrashPoint::BeforeOutcome,
+    CrashPoint::BeforeMirror,
 ];
 
 impl CrashPoint {
@@ -40,6 +45,7 @@ impl CrashPoint {
             CrashPoint::BeforeOffer => "before-offer",
             CrashPoint::AfterOffer => "after-offer",
             CrashPoint::BeforeOutcome => "before-outcome",
+            CrashPoint::BeforeMirror => "before-mirror",
         }
     }
 
@@ -60,6 +66,11 @@ fn armed() -> Option<CrashPoint> {
         }
         point
     })
+}
+
+/// Whether this process is to crash at `point`.
+pub(crate) fn is_armed(point: CrashPoint) -> bool {
+    armed() == Some(point)
 }
 
 /// Crashes the process if `point` is the armed one, once `ready` holds

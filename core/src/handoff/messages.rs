@@ -70,6 +70,16 @@ pub enum Message {
         /// These are all: forget the others.
         replace: bool,
     },
+    /// From a donor to its acceptor's backup: the record of a connection
+    /// just handed to `origin`, kept unless `origin` mirrored it already,
+    /// so that the backup knows it even if `origin` dies before its own
+    /// mirror arrives.
+    MirrorOf {
+        /// The acceptor.
+        origin: u16,
+        /// The connections, as the donor froze them.
+        records: Vec<MirrorRecord>,
+    },
     /// To the sender's backup: connections it no longer serves.
     MirrorClosed {
         /// The connections.

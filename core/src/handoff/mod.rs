@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::cluster::failover_metrics::FailoverMetrics;
 use crate::cluster::membership::Membership;
-use crate::cluster::mirror::{MirrorStore, Served};
+use crate::cluster::mirror::{MirrorRecord, MirrorStore, Served};
 use crate::cluster::peer_channel::PeerCodec;
 use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
 use crate::cluster::recovery::Claims;
@@ -219,7 +219,8 @@ impl Drop for Engine {
     }
 }
 
-fn flow_of(state: &TcpState) -> FlowKey {
+/// The connection `state` was dumped from.
+pub(crate) fn flow_of(state: &TcpState) -> FlowKey {
     FlowKey {
         client: *state.peer.ip(),
         client_port: state.peer.port(),
@@ -614,11 +615,13 @@ impl Engine {
         };
         // Step 2.
         let t_dumped = Instant::now();
+        let donor_seq = self.node.handoff_mark(flow.client);
+        let record = MirrorRecord::dumped(&state, edges, donor_seq.map(|q| q.0));
         let rx = self.wait_for(id);
         let offer = Message::Offer {
             id,
             state: state.to_bytes(),
-            donor_seq: self.node.handoff_mark(flow.client),
+            donor_seq,
             edges,
         };
         crash_point::reached(CrashPoint::BeforeOffer, || self.forwarded_any(&flow)).await;
@@ -641,6 +644,7 @@ impl Engine {
         let outcome = tokio::time::timeout(OUTCOME_TIMEOUT, rx).await;
         match outcome {
             Ok(Ok(Message::Outcome { ok: true, .. })) => {
+                self.tell_backup_of(to, record);
                 // Step 7: later packets still go to A for a while.
                 self.set_route(
                     flow,
@@ -708,6 +712,32 @@ impl Engine {
         }
         let copies = self.go_live(flow);
         self.replay(&copies);
+    }
+
+    /// A handoff to `to` succeeded: the connection's record as frozen
+    /// here goes to `to`'s backup too. `to` mirrors it itself, but a
+    /// message in flight dies with its node (its kernel resets the
+    /// stream), and without a record nobody would recover the connection.
+    fn tell_backup_of(self: &Arc<Self>, to: u16, record: MirrorRecord) {
+        let Some(backup) = self.membership.backup_of(to) else {
+            return;
+        };
+        if backup == self.me {
+            let mut m = self.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+            m.offer(to, vec![record]);
+            self.failover.mirrored.set(m.len() as i64);
+            return;
+        }
+        let e = self.clone();
+        tokio::spawn(async move {
+            let msg = Message::MirrorOf {
+                origin: to,
+                records: vec![record],
+            };
+            if let Err(err) = e.streams.send(backup, &msg).await {
+                tracing::debug!(backup, error = %err, "telling an acceptor's backup");
+            }
+        });
     }
 
     /// Whether the lock caught a packet of `flow` and sent it on.
@@ -979,6 +1009,9 @@ impl Engine {
         if let Err(e) = self.streams.send(from, &outcome).await {
             tracing::warn!(from, error = %e, "cannot report a handoff's outcome");
         }
+        if ok {
+            crash_point::reached(CrashPoint::BeforeMirror, || true).await;
+        }
     }
 
     async fn accept_offer(
@@ -1120,10 +1153,18 @@ impl Engine {
         if let Some(rtt) = crate::socket::rtt_of(&stream) {
             self.note_rtt(flow.client, rtt);
         }
-        self.serve(
-            flow,
-            Served::new(Arc::downgrade(&stream), base, &state, edges),
-        );
+        let mut served = Served::new(Arc::downgrade(&stream), base, &state, edges);
+        if crash_point::is_armed(CrashPoint::BeforeMirror) {
+            // Served but never mirrored (not even by the periodic round):
+            // this node crashes once its outcome left.
+            served.mirrored = Some(u64::MAX);
+            self.served
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(flow, served);
+        } else {
+            self.serve(flow, served);
+        }
         // A server socket that closed meanwhile: the connection is closed
         // with it, as any unaccepted connection would be.
         let _ = sink.send(Arrival {
@@ -1179,6 +1220,11 @@ async fn inbox_loop(
             Message::Mirror { records, replace } => {
                 let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
                 m.update(from, records, replace);
+                e.failover.mirrored.set(m.len() as i64);
+            }
+            Message::MirrorOf { origin, records } => {
+                let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+                m.offer(origin, records);
                 e.failover.mirrored.set(m.len() as i64);
             }
             Message::MirrorClosed { flows } => {
