@@ -228,7 +228,7 @@ impl Core {
     pub(crate) fn forget_flow(&self, flow: FlowKey) {
         {
             let _enter = self.rt.enter();
-            self.engine.unserve(flow);
+            self.engine.unserve(flow, None);
         }
         let node = self.engine.node().clone();
         let scope = Scope::Flow(flow);

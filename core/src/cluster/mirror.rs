@@ -182,14 +182,24 @@ impl Served {
 #[derive(Debug, Default)]
 pub struct MirrorStore {
     by_origin: HashMap<u16, HashMap<FlowKey, MirrorRecord>>,
-    /// Connections their node said closed lately: a donor's record of one
-    /// arriving after that is stale.
-    closed: HashMap<(u16, FlowKey), Instant>,
+    /// Connections their node said it no longer serves lately, and where
+    /// they left it: a donor's record from before that is stale.
+    left: HashMap<(u16, FlowKey), (Option<u64>, Instant)>,
 }
 
-/// How long a closed connection is remembered: far longer than a donor's
-/// record can take to arrive after the close.
-const CLOSED_MEMORY: Duration = Duration::from_secs(30);
+/// How long a connection that left its node is remembered: far longer
+/// than a donor's record can take to arrive.
+const LEFT_MEMORY: Duration = Duration::from_secs(30);
+
+/// A connection its node no longer serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unserved {
+    /// The connection.
+    pub flow: FlowKey,
+    /// Where it moved on to another node (acked plus received offsets),
+    /// or None: it ended.
+    pub moved_at: Option<u64>,
+}
 
 impl MirrorStore {
     /// Adds or updates records of `origin`; with `replace`, they are all
@@ -200,34 +210,43 @@ impl MirrorStore {
             held.clear();
         }
         for r in records {
-            self.closed.remove(&(origin, r.flow));
+            self.left.remove(&(origin, r.flow));
             held.insert(r.flow, r);
         }
     }
 
     /// Keeps records of `origin` sent by another node (its donor), unless
     /// `origin`'s own are here already (they are newer).
-    /// (`origin` may also have closed them, or handed them on, already.)
+    /// (`origin` may also have closed them, or handed them on, already:
+    /// then a record from before that is dropped. One from the very place
+    /// it moved on at is kept: a connection handed back and forth with no
+    /// byte between must not be lost.)
     pub fn offer(&mut self, origin: u16, records: Vec<MirrorRecord>) {
         let held = self.by_origin.entry(origin).or_default();
         for r in records {
-            if !self.closed.contains_key(&(origin, r.flow)) {
+            let position = r.acked.saturating_add(r.received);
+            let stale = match self.left.get(&(origin, r.flow)) {
+                Some((None, _)) => true,
+                Some((Some(at), _)) => position < *at,
+                None => false,
+            };
+            if !stale {
                 held.entry(r.flow).or_insert(r);
             }
         }
     }
 
-    /// Forgets closed (or departed) connections of `origin`.
-    pub fn remove(&mut self, origin: u16, flows: &[FlowKey]) {
+    /// Forgets connections `origin` no longer serves (closed, or moved on).
+    pub fn remove(&mut self, origin: u16, gone: &[Unserved]) {
         let now = Instant::now();
-        self.closed
-            .retain(|_, at| now.duration_since(*at) < CLOSED_MEMORY);
-        for f in flows {
-            self.closed.insert((origin, *f), now);
+        self.left
+            .retain(|_, (_, at)| now.duration_since(*at) < LEFT_MEMORY);
+        for u in gone {
+            self.left.insert((origin, u.flow), (u.moved_at, now));
         }
         if let Some(held) = self.by_origin.get_mut(&origin) {
-            for f in flows {
-                held.remove(f);
+            for u in gone {
+                held.remove(&u.flow);
             }
         }
     }
@@ -301,27 +320,63 @@ mod tests {
         let mut own = record(1);
         own.acked = 777;
         s.update(1, vec![own.clone()], false);
-        s.offer(1, vec![record(1), record(2)]);
+        // (One record each: each call reads the clock.)
+        let (donors_1, donors_2) = (record(1), record(2));
+        s.offer(1, vec![donors_1, donors_2.clone()]);
         let mut held = s.take(1);
         held.sort_by_key(|r| r.flow.client_port);
-        assert_eq!(held, vec![own.clone(), record(2)]);
+        assert_eq!(held, vec![own.clone(), donors_2]);
         // The origin's later record replaces the donor's.
         s.offer(3, vec![record(1)]);
         s.update(3, vec![own.clone()], false);
         assert_eq!(s.take(3), vec![own]);
     }
 
+    /// `port`'s record at position `acked` (nothing received).
+    fn at(port: u16, acked: u64) -> MirrorRecord {
+        MirrorRecord {
+            acked,
+            received: 0,
+            ..record(port)
+        }
+    }
+
+    fn gone(port: u16, moved_at: Option<u64>) -> Unserved {
+        Unserved {
+            flow: record(port).flow,
+            moved_at,
+        }
+    }
+
     #[test]
-    fn a_donor_s_late_record_of_a_closed_connection_is_ignored() {
+    fn a_donor_s_late_record_from_before_the_connection_left_is_dropped() {
         let mut s = MirrorStore::default();
-        s.update(1, vec![record(1)], false);
-        s.remove(1, &[record(1).flow]);
-        s.offer(1, vec![record(1)]);
-        assert!(s.take(1).is_empty());
-        // The node serving it again (handed back) mirrors it again.
-        s.remove(1, &[record(1).flow]);
-        s.update(1, vec![record(1)], false);
-        assert_eq!(s.take(1).len(), 1);
+        // Closed: no record of it is taken any more.
+        s.remove(1, &[gone(1, None)]);
+        s.offer(1, vec![at(1, 1 << 40)]);
+        // Moved on at 1000: a record from before is stale; one from there
+        // (handed back with no byte between) or later is not.
+        s.remove(
+            1,
+            &[
+                gone(2, Some(1000)),
+                gone(3, Some(1000)),
+                gone(4, Some(1000)),
+            ],
+        );
+        s.offer(1, vec![at(2, 999), at(3, 1000), at(4, 5000)]);
+        let mut held: Vec<(u16, u64)> = s
+            .take(1)
+            .iter()
+            .map(|r| (r.flow.client_port, r.acked))
+            .collect();
+        held.sort();
+        assert_eq!(held, vec![(3, 1000), (4, 5000)]);
+        // The node's own record says it serves the connection again.
+        let own = at(1, 7);
+        s.update(1, vec![own.clone()], false);
+        s.remove(1, &[]);
+        assert_eq!(s.take(1), vec![own]);
     }
 
     #[test]
@@ -329,7 +384,7 @@ mod tests {
         let mut s = MirrorStore::default();
         s.update(1, vec![record(1), record(2)], false);
         s.update(2, vec![record(3)], false);
-        s.remove(1, &[record(1).flow]);
+        s.remove(1, &[gone(1, None)]);
         assert_eq!(s.len(), 2);
         s.update(2, vec![record(4), record(5)], true);
         assert_eq!(s.len(), 3);

@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
-use crate::cluster::mirror::{MirrorRecord, Served};
+use crate::cluster::mirror::{MirrorRecord, Served, Unserved};
 use crate::dataplane::FlowKey;
 use crate::handoff::{flow_of_socket, Engine, Message};
 use crate::tcp::repair;
@@ -69,14 +69,16 @@ impl Engine {
         tokio::spawn(async move { e.mirror_now(&[flow]).await });
     }
 
-    /// A connection is no longer served here (closed or handed off).
-    pub fn unserve(self: &Arc<Self>, flow: FlowKey) {
+    /// A connection is no longer served here: it moved on to another
+    /// node at `moved_at` (acked plus received offsets), or ended (None).
+    pub fn unserve(self: &Arc<Self>, flow: FlowKey, moved_at: Option<u64>) {
         let was = self
             .served
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&flow);
-        if was.is_some_and(|s| s.mirrored.is_some()) {
+        // Told even if never mirrored: a donor's record may be on its way.
+        if was.is_some() {
             let e = self.clone();
             tokio::spawn(async move {
                 let to = *e
@@ -84,7 +86,8 @@ impl Engine {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 if let Some(to) = to {
-                    let msg = Message::MirrorClosed { flows: vec![flow] };
+                    let gone = vec![Unserved { flow, moved_at }];
+                    let msg = Message::MirrorGone { gone };
                     if let Err(err) = e.streams.send(to, &msg).await {
                         tracing::info!(to, error = %err, "telling the backup of a closed connection");
                         e.resend_all_after_failure(to);
@@ -196,7 +199,7 @@ async fn round(e: &Arc<Engine>) {
             .collect()
     };
     for f in gone {
-        e.unserve(f);
+        e.unserve(f, None);
     }
     if !e.is_joined() {
         // Left the replica network: nothing is mirrored until it joins.

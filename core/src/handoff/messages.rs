@@ -5,7 +5,7 @@ use std::net::Ipv6Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::mirror::MirrorRecord;
+use crate::cluster::mirror::{MirrorRecord, Unserved};
 use crate::dataplane::FlowKey;
 use crate::mipv6::seq::SeqNum;
 use crate::tcp::flow_lock::Captured;
@@ -80,10 +80,11 @@ pub enum Message {
         /// The connections, as the donor froze them.
         records: Vec<MirrorRecord>,
     },
-    /// To the sender's backup: connections it no longer serves.
-    MirrorClosed {
+    /// To the sender's backup: connections it no longer serves (closed,
+    /// or moved on to another node).
+    MirrorGone {
         /// The connections.
-        flows: Vec<FlowKey>,
+        gone: Vec<Unserved>,
     },
     /// From a node about to recover a dead node's connections: which of
     /// these does the receiver serve (or is taking in)?

@@ -655,7 +655,7 @@ impl Engine {
                     },
                 );
                 self.node.release(flow.client, Scope::Flow(flow));
-                self.unserve(flow);
+                self.unserve(flow, Some(edges.sent + edges.received));
                 Ok(())
             }
             Ok(Ok(Message::Outcome {
@@ -675,7 +675,7 @@ impl Engine {
                 // A may still be at work: tell it to stand down, and win
                 // the binding back in any case.
                 let _ = self.streams.send(to, &Message::Abort { id }).await;
-                self.reclaim_after_silence(stream, flow, &state, t_dumped, fences)
+                self.reclaim_after_silence(stream, flow, (&state, edges), t_dumped, fences)
                     .await;
                 Err(HandoffError::Timeout(OUTCOME_TIMEOUT))
             }
@@ -774,7 +774,7 @@ impl Engine {
         self: &Arc<Self>,
         stream: &std::net::TcpStream,
         flow: FlowKey,
-        state: &TcpState,
+        (state, edges): (&TcpState, StreamOffsets),
         dumped_at: Instant,
         fences: u64,
     ) {
@@ -828,7 +828,7 @@ impl Engine {
                     "the silent acceptor served the connection: left to its backup"
                 );
                 self.end_quietly(stream, flow);
-                self.unserve(flow);
+                self.unserve(flow, Some(edges.sent + edges.received));
                 return;
             }
             Ok(_) => {}
@@ -1227,9 +1227,9 @@ async fn inbox_loop(
                 m.offer(origin, records);
                 e.failover.mirrored.set(m.len() as i64);
             }
-            Message::MirrorClosed { flows } => {
+            Message::MirrorGone { gone } => {
                 let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
-                m.remove(from, &flows);
+                m.remove(from, &gone);
                 e.failover.mirrored.set(m.len() as i64);
             }
             Message::Claim { id, flows } => {
