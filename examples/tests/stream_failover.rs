@@ -113,6 +113,41 @@ fn downloads_survive_the_crash_of_a_node() {
     assert!(resumed, "a server resumed a recovered connection");
 }
 
+/// A node the others declare down while it lives (here it stalls for a
+/// while, as lost probes or a hung machine make it look) just as its
+/// backup crashes: nobody holds its connections' records. When it runs
+/// again it hears it was declared down, fences its connections and, as no
+/// node claims them, recovers them itself (it used to leave them to its
+/// backup, dead, and the downloads hung: seen under 5% loss).
+#[test]
+fn a_node_declared_down_whose_backup_died_recovers_its_own() {
+    if !root_or_skip("a_node_declared_down_whose_backup_died_recovers_its_own") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start("gk-fail-stall", 3, 1, file_mb(200), &[]);
+    let ds = downloads(&mut lab, 3);
+    let (stalled, backup) = (1, 2);
+    let served = open_on(&lab, stalled);
+    assert!(served >= 1.0, "node2 serves a download");
+    std::thread::sleep(Duration::from_millis(1200));
+    lab.signal_node(stalled, libc::SIGSTOP);
+    lab.kill_node(backup);
+    // Both are declared down well within this.
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.signal_node(stalled, libc::SIGCONT);
+    all_intact(&mut lab, ds);
+    let log = lab.server_log(stalled);
+    assert!(
+        log.contains("declared down by the others"),
+        "node2 was declared down: {log}"
+    );
+    assert!(
+        log.contains("recovered=true"),
+        "node2 resumed its own download as recovered: {log}"
+    );
+}
+
 #[test]
 fn downloads_survive_a_cut_link() {
     if !root_or_skip("downloads_survive_a_cut_link") {

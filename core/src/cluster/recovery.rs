@@ -55,6 +55,27 @@ const PENDING_WAIT: Duration = OUTCOME_TIMEOUT
     .saturating_add(Duration::from_secs(1));
 /// How often such a connection is asked about again.
 const PENDING_POLL: Duration = Duration::from_millis(100);
+/// How long a node the others declared down while it lived waits before
+/// it recovers its own connections that no other node claims: its
+/// backup, if alive, heard of the failure first and claims them by then.
+const OWN_RECOVERY_AFTER: Duration = Duration::from_secs(1);
+/// How long such a node waits for another node's recovery of one of its
+/// connections to end, served there or failed.
+const OWN_PENDING_WAIT: Duration = Duration::from_secs(60);
+
+/// Where a recovery of a connection stands on this node; told to a node
+/// that asks about it (a claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovering {
+    /// The failed node's backup recovers it (or is about to): pending.
+    ForFailed,
+    /// This node was declared down while it lived and fenced it: it
+    /// recovers it itself unless another node does. That node goes first:
+    /// asked about it, this node gives it up and claims nothing.
+    OwnUnlessClaimed,
+    /// This node recovers its own fenced connection now: pending.
+    Own,
+}
 
 /// Why one connection could not be recovered.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +142,17 @@ pub(crate) async fn watch(engine: Weak<Engine>) {
                 takeover = check_contact(&e, Some(dead)).await.then_some(dead);
                 tokio::spawn(async move { recover_node(&e, dead, detected).await });
             }
-            Some(MemberEvent::Evicted) => fence_self(&e),
+            Some(MemberEvent::Evicted) => {
+                let fenced = fence_self(&e);
+                if !fenced.is_empty() {
+                    let e = e.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(OWN_RECOVERY_AFTER).await;
+                        let me = e.me();
+                        recover_records(&e, me, fenced, Instant::now()).await;
+                    });
+                }
+            }
             Some(MemberEvent::Up(n)) => {
                 // The configured contact is back (it registers at its
                 // start): whoever stood in for it steps down.
@@ -151,8 +182,18 @@ pub(crate) async fn watch(engine: Weak<Engine>) {
 /// its connections, so it must not send on them again. Each is frozen
 /// (it sends nothing from now on; the application's reads and writes
 /// fail, and its close is silent) and forgotten. A stand-in contact
-/// steps down: the next in order takes over on the same news.
-fn fence_self(e: &Arc<Engine>) {
+/// steps down: the next in order takes over on the same news. Returns the
+/// records of the fenced connections: a connection no other node
+/// recovers (its backup died too) is recovered from them here.
+fn fence_self(e: &Arc<Engine>) -> Vec<MirrorRecord> {
+    // Read while the sockets still are connections.
+    let records = e.records(None);
+    {
+        let mut recovering = e.recovering.lock().unwrap_or_else(PoisonError::into_inner);
+        for r in &records {
+            recovering.insert(r.flow, Recovering::OwnUnlessClaimed);
+        }
+    }
     let served: Vec<(FlowKey, Served)> = e
         .served
         .lock()
@@ -188,8 +229,9 @@ fn fence_self(e: &Arc<Engine>) {
     tracing::error!(
         me = e.me(),
         frozen,
-        "declared down by the others: this node's connections are its backup's now"
+        "declared down by the others: connections fenced, left to the backup (recovered here if no node claims them)"
     );
+    records
 }
 
 /// Takes the contact role if the nodes before this one in the contact
@@ -243,48 +285,84 @@ async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
         );
         return;
     }
+    {
+        let mut recovering = e.recovering.lock().unwrap_or_else(PoisonError::into_inner);
+        for r in &records {
+            recovering.insert(r.flow, Recovering::ForFailed);
+        }
+    }
+    recover_records(e, dead, records, detected).await;
+}
+
+/// Recovers the connections of `records` that no live node serves: the
+/// failed node `origin`'s (this node is its backup), or this node's own
+/// (`origin` is this node: the others declared it down and it fenced
+/// them). Each is marked in [`Engine::recovering`] until its recovery
+/// ends.
+async fn recover_records(
+    e: &Arc<Engine>,
+    origin: u16,
+    records: Vec<MirrorRecord>,
+    detected: Instant,
+) {
+    let own = origin == e.me();
     let limit = Arc::new(Semaphore::new(PARALLEL));
     let mut jobs = tokio::task::JoinSet::new();
-    let give_up_waiting = tokio::time::Instant::now() + PENDING_WAIT;
+    let give_up_waiting =
+        tokio::time::Instant::now() + if own { OWN_PENDING_WAIT } else { PENDING_WAIT };
     let mut ask = records;
     let mut round = 0;
     // A connection a live node is taking in from the failed one (handoff
-    // outcome unknown) is recovered only if that hand-in fails: asked
-    // about again until it is served there or nowhere.
+    // outcome unknown), or recovering, is recovered only if that ends
+    // with it served nowhere: asked about again until then.
     while !ask.is_empty() {
         let flows: Vec<FlowKey> = ask.iter().map(|r| r.flow).collect();
-        let claims = claimed_elsewhere(e, dead, &flows).await;
+        let claims = claimed_elsewhere(e, &flows).await;
         let waiting = tokio::time::Instant::now() < give_up_waiting;
-        let (wait, go): (Vec<MirrorRecord>, Vec<MirrorRecord>) = ask
+        let (served_elsewhere, unserved): (Vec<MirrorRecord>, Vec<MirrorRecord>) = ask
             .into_iter()
-            .filter(|r| !claims.served.contains(&r.flow))
+            .partition(|r| claims.served.contains(&r.flow));
+        e.recovery_over(served_elsewhere.iter().map(|r| r.flow));
+        let (wait, go): (Vec<MirrorRecord>, Vec<MirrorRecord>) = unserved
+            .into_iter()
             .partition(|r| waiting && claims.pending.contains(&r.flow));
+        // Another node asked about one of this node's own: it goes first.
+        let go: Vec<MirrorRecord> = if own {
+            go.into_iter()
+                .filter(|r| e.start_own_recovery(r.flow))
+                .collect()
+        } else {
+            go
+        };
         // Later rounds ask about the few whose handoff was under way.
         if round == 0 {
             tracing::warn!(
                 me = e.me(),
-                dead,
+                origin,
+                own,
                 connections = flows.len(),
                 served_elsewhere = claims.served.len(),
                 waited_for = wait.len(),
-                "recovering the failed node's connections"
+                "recovering the connections of a node declared down"
             );
         } else {
             tracing::debug!(
                 me = e.me(),
-                dead,
+                origin,
                 round,
                 connections = flows.len(),
                 served_elsewhere = claims.served.len(),
                 waited_for = wait.len(),
-                "asked again about connections in a handoff"
+                "asked again about connections in a handoff or recovery"
             );
         }
         for r in go {
             let (e, limit) = (e.clone(), limit.clone());
             jobs.spawn(async move {
                 let flow = r.flow;
-                match recover_with_retries(&e, r, &limit).await {
+                let result = recover_with_retries(&e, r, &limit).await;
+                e.recovery_over([flow]);
+                match result {
                     Ok(None) => {}
                     Ok(Some(offsets)) => {
                         e.failover.recoveries.inc();
@@ -351,13 +429,78 @@ impl Engine {
     }
 }
 
-/// Asks the other live nodes which of `flows` they serve or take in.
-async fn claimed_elsewhere(e: &Arc<Engine>, dead: u16, flows: &[FlowKey]) -> Claims {
+impl Engine {
+    /// What this node tells a node that asks about `flows` (it is about to
+    /// recover them): served or taken in here, or being recovered here.
+    /// One of this node's own fenced connections not yet being recovered
+    /// here is given up to the asker.
+    pub(crate) fn answer_claim(&self, flows: &[FlowKey]) -> Claims {
+        let mut recovering = self
+            .recovering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let asked: Vec<FlowKey> = flows
+            .iter()
+            .filter(|f| {
+                let given_up = recovering.get(f) == Some(&Recovering::OwnUnlessClaimed);
+                if given_up {
+                    recovering.remove(f);
+                    tracing::info!(
+                        port = f.client_port,
+                        "another node recovers a fenced connection of this node"
+                    );
+                }
+                !given_up
+            })
+            .copied()
+            .collect();
+        let mut claims = self.claim(&asked);
+        for f in asked {
+            if recovering.contains_key(&f) && !claims.served.contains(&f) {
+                claims.pending.insert(f);
+            }
+        }
+        claims
+    }
+
+    /// Starts recovering one of this node's own fenced connections, unless
+    /// it was given up to another node meanwhile.
+    fn start_own_recovery(&self, flow: FlowKey) -> bool {
+        let mut recovering = self
+            .recovering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match recovering.get_mut(&flow) {
+            Some(r @ Recovering::OwnUnlessClaimed) => {
+                *r = Recovering::Own;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The recoveries of `flows` here ended (served, here or elsewhere, or
+    /// failed).
+    fn recovery_over(&self, flows: impl IntoIterator<Item = FlowKey>) {
+        let mut recovering = self
+            .recovering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for f in flows {
+            recovering.remove(&f);
+        }
+    }
+}
+
+/// Asks the other live nodes which of `flows` they serve, take in or
+/// recover (the failed node too, if it is back: declared down while it
+/// lived, it may recover its own).
+async fn claimed_elsewhere(e: &Arc<Engine>, flows: &[FlowKey]) -> Claims {
     let others: Vec<u16> = e
         .membership
         .live()
         .into_iter()
-        .filter(|n| *n != e.me() && *n != dead)
+        .filter(|n| *n != e.me())
         .collect();
     let mut claimed = Claims::default();
     if others.is_empty() {

@@ -31,7 +31,7 @@ use crate::cluster::membership::Membership;
 use crate::cluster::mirror::{MirrorRecord, MirrorStore, Served};
 use crate::cluster::peer_channel::PeerCodec;
 use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
-use crate::cluster::recovery::Claims;
+use crate::cluster::recovery::{Claims, Recovering};
 use crate::config::Config;
 use crate::dataplane::FlowKey;
 use crate::lowlevel::{Node, NodeError, Scope};
@@ -194,6 +194,8 @@ pub struct Engine {
     pub(crate) failover: FailoverMetrics,
     /// Claims waiting for answers, by question id.
     pub(crate) claims: Mutex<HashMap<u64, ClaimAnswers>>,
+    /// Connections a recovery here is about (see [`Recovering`]).
+    pub(crate) recovering: Mutex<HashMap<FlowKey, Recovering>>,
     /// Contact-node order: the configured contact, then its backups.
     pub(crate) contact_order: Vec<u16>,
     pub(crate) is_contact: std::sync::atomic::AtomicBool,
@@ -336,6 +338,7 @@ impl Engine {
             probes: ProbeSender::open()?,
             failover,
             claims: Mutex::new(HashMap::new()),
+            recovering: Mutex::new(HashMap::new()),
             contact_order,
             is_contact: std::sync::atomic::AtomicBool::new(is_contact),
             fences: std::sync::atomic::AtomicU64::new(0),
@@ -1233,7 +1236,7 @@ async fn inbox_loop(
                 e.failover.mirrored.set(m.len() as i64);
             }
             Message::Claim { id, flows } => {
-                let claims = e.claim(&flows);
+                let claims = e.answer_claim(&flows);
                 tokio::spawn(async move {
                     let answer = Message::Claimed {
                         id,

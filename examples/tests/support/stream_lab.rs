@@ -304,6 +304,15 @@ impl StreamLab {
         }
     }
 
+    /// Sends `signal` to node `i`'s server (its process group): SIGSTOP
+    /// stalls it as a hung machine would, SIGCONT lets it run on.
+    pub fn signal_node(&self, i: usize, signal: i32) {
+        if let Some(child) = &self.servers[i] {
+            // SAFETY: a signal to a process group this harness created.
+            unsafe { libc::kill(-(child.id() as i32), signal) };
+        }
+    }
+
     /// Runs `program args` in node `i`'s namespace and waits for it.
     pub fn run_in_node(&self, i: usize, program: &str, args: &[&str]) {
         let status = self
