@@ -699,6 +699,20 @@ pub(crate) async fn probe_client(
             }
         }
     }
+    // What was caught instead (nothing, or what could not be read).
+    let caught: Vec<String> = match e
+        .routes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(flow)
+    {
+        Some(Route::Hold { packets, .. }) => packets
+            .iter()
+            .map(|p| format!("{:?}", crate::tcp::ack_probe::view(&p.segment)))
+            .collect(),
+        other => vec![format!("no hold route: {other:?}")],
+    };
+    tracing::debug!(?flow, snd_una, rcv_nxt, ?caught, "no answer to the probes");
     Err(RecoveryError::NoAnswer)
 }
 
