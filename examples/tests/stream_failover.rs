@@ -75,7 +75,7 @@ fn intact_or_reset(lab: &mut StreamLab, ds: Vec<Download>) -> usize {
             g.prefix_ok,
             "download {i}: bytes that are not the file's: {g:?}"
         );
-        // curl's 28 is its --max-time: the connection hung.
+        // curl's 28: no byte for 30 s (or 600 s in all): it hung.
         assert_ne!(g.exit, Some(28), "download {i} hung: {g:?}");
         if g.exit == Some(0) {
             lab.assert_intact(g, &format!("download {i}"));

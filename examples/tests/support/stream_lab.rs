@@ -363,7 +363,10 @@ impl StreamLab {
 
     /// Starts `curl -sS --fail -o OUT -w '%{http_code} %{size_download}'`
     /// for `path` at G on `client`, with `extra` arguments (e.g.
-    /// `--limit-rate 5M` to keep a download running for a while).
+    /// `--limit-rate 5M` to keep a download running for a while). A
+    /// download that gets no byte for 30 s hung: curl ends it with exit
+    /// code 28, as it does one still running after 600 s (a slow one, on a
+    /// loaded machine, is not a hang).
     pub fn curl_spawn_with(&mut self, client: &str, path: &str, extra: &[&str]) -> Download {
         let out = self
             .tmp
@@ -374,7 +377,8 @@ impl StreamLab {
             .lab
             .command(client, "curl")
             .expect("command in the client")
-            .args(["-sS", "--fail", "--max-time", "120", "-o", &out_arg])
+            .args(["-sS", "--fail", "--max-time", "600", "-o", &out_arg])
+            .args(["--speed-limit", "1", "--speed-time", "30"])
             .args(["-w", "%{http_code} %{size_download}"])
             .args(extra)
             .arg(&url)
