@@ -552,19 +552,30 @@ async fn recover_with_retries(
     let flow = r.flow;
     let mut waits = RETRY_AFTER.iter();
     let give_up_waiting = Instant::now() + PENDING_WAIT;
+    // Whether the connection may have moved since the others were asked.
+    let mut ask_again = false;
     loop {
         // A handoff from the failed node may have brought it here
         // meanwhile (the donor dies, or is fenced, mid-handoff), or may
         // be bringing it: its outcome decides.
-        let claims = e.claim(&[flow]);
+        let mut claims = e.claim(&[flow]);
+        let waiting = Instant::now() < give_up_waiting;
+        let wait_here = waiting && !claims.pending.is_empty();
+        if ask_again && claims.served.is_empty() && !wait_here {
+            // It was here, or moving, or a try failed: it may be served
+            // elsewhere now (handed on from here while this waited).
+            claims = claimed_elsewhere(e, &[flow]).await;
+        }
         if !claims.served.is_empty() {
-            tracing::info!(port = flow.client_port, "connection already served here");
+            tracing::info!(port = flow.client_port, "connection already served");
             return Ok(None);
         }
-        if !claims.pending.is_empty() && Instant::now() < give_up_waiting {
+        if !claims.pending.is_empty() && waiting {
+            ask_again = true;
             tokio::time::sleep(PENDING_POLL).await;
             continue;
         }
+        ask_again = true;
         let result = {
             let Ok(_permit) = limit.acquire().await else {
                 return Err(step("recovery stopped"));
