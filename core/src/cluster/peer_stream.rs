@@ -171,14 +171,21 @@ impl PeerStreams {
         let mut conn = slot.lock().await;
         let send_err = |source| PeerStreamError::Send { node, source };
         let limit = SEND_TIMEOUT + Duration::from_millis(bytes.len() as u64 * 1000 / SEND_RATE);
-        let sent = tokio::time::timeout(limit, self.send_on(&mut conn, addr, node, &bytes)).await;
-        match sent {
-            Ok(r) => r,
-            Err(_) => {
-                *conn = None;
-                Err(send_err(io::ErrorKind::TimedOut.into()))
+        // A lost SYN (or segment) outlasts the limit: one more try on a
+        // fresh connection. The frame that timed out was not whole, so the
+        // peer cannot read it twice.
+        for attempt in 0..2 {
+            let sent =
+                tokio::time::timeout(limit, self.send_on(&mut conn, addr, node, &bytes)).await;
+            match sent {
+                Ok(r) => return r,
+                Err(_) => {
+                    *conn = None;
+                    tracing::debug!(node, attempt, "sending to a peer timed out");
+                }
             }
         }
+        Err(send_err(io::ErrorKind::TimedOut.into()))
     }
 
     async fn send_on(
