@@ -169,9 +169,6 @@ def test_misuse_raises_and_never_crashes(fw):
 def test_asyncio_accept_recv_send(fw):
     async def main():
         with fw.get_server_socket(PORT) as server:
-            # A cancelled accept loses no connection.
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(server.accept_async(), 0.2)
             ticks = 0
 
             async def ticker():
@@ -181,6 +178,11 @@ def test_asyncio_accept_recv_send(fw):
                     await asyncio.sleep(0.005)
 
             t = asyncio.ensure_future(ticker())
+            # A cancelled accept loses no connection; the loop runs while
+            # it waits (about 40 ticks in 0.2 s; a blocked loop makes 1).
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(server.accept_async(), 0.2)
+            assert ticks > 10
             procs = [client(PORT, 200_000) for _ in range(3)]
 
             async def serve(sock):
@@ -197,7 +199,6 @@ def test_asyncio_accept_recv_send(fw):
                 tasks.append(asyncio.ensure_future(serve(sock)))
             await asyncio.wait_for(asyncio.gather(*tasks), 20)
             t.cancel()
-            assert ticks > 10  # the loop ran while waiting
         return [p.wait(20) == 0 and p.stdout.read().strip() == "ok" for p in procs]
 
     assert asyncio.run(main()) == [True, True, True]
