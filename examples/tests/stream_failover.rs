@@ -302,6 +302,48 @@ fn an_acceptor_crashes_before_its_mirror_leaves() {
     crash_mid_handoff("gk-fail-mirror", CrashPoint::BeforeMirror, 2);
 }
 
+/// An acceptor's outcome is lost, and it lives on, serving the download
+/// and handing it on: the donor, silent acceptor, asks the other nodes
+/// before it binds the flow back, finds the connection served elsewhere,
+/// and leaves it there (it used to bind the flow back, which took the
+/// client away from the node serving it, and the download stalled).
+#[test]
+fn an_acceptors_lost_outcome_leaves_the_connection_where_it_is() {
+    let name = "gk-fail-lost";
+    if !root_or_skip(name) {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let (mut lab, victim) = lab_with_fault(name, CrashPoint::LostOutcome, 2);
+    let ds = downloads(&mut lab, 4);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab
+        .server_log(victim)
+        .contains("dropping this outcome on purpose")
+    {
+        assert!(Instant::now() < deadline, "node2 never took a download in");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    all_intact(&mut lab, ds);
+    let left = (0..lab.nodes.len())
+        .filter(|&i| lab.server_log(i).contains("it is served elsewhere"))
+        .count();
+    assert_eq!(left, 1, "one donor found its connection served elsewhere");
+}
+
+/// Four nodes; node2 with `point` armed, handing every download it gets
+/// to node `target`. Returns the lab and node2's index.
+fn lab_with_fault(name: &str, point: CrashPoint, target: usize) -> (StreamLab, usize) {
+    let mut lab = StreamLab::start(name, 4, 1, file_mb(200), &["--handoff-every", "16000000"]);
+    let victim = 1;
+    let policy = format!("node={}", lab.node_address(target));
+    lab.kill_node(victim);
+    lab.restart_node_with(victim, &[(CRASH_AT, point.name())], &["--policy", &policy]);
+    // Policies only pick nodes whose load reports they heard.
+    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    (lab, victim)
+}
+
 /// Four nodes; node2 hands every download it gets to node `target` and
 /// crashes (SIGKILL of itself) at `point` of its first such handoff, or,
 /// for an acceptor's point, of the first it takes in.
@@ -311,13 +353,7 @@ fn crash_mid_handoff(name: &str, point: CrashPoint, target: usize) {
         return;
     }
     let _one = one_lab_at_a_time();
-    let mut lab = StreamLab::start(name, 4, 1, file_mb(200), &["--handoff-every", "16000000"]);
-    let victim = 1;
-    let policy = format!("node={}", lab.node_address(target));
-    lab.kill_node(victim);
-    lab.restart_node_with(victim, &[(CRASH_AT, point.name())], &["--policy", &policy]);
-    // Policies only pick nodes whose load reports they heard.
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    let (mut lab, victim) = lab_with_fault(name, point, target);
     let ds = downloads(&mut lab, 4);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !lab.server_exited(victim) {

@@ -495,7 +495,7 @@ impl Engine {
 /// Asks the other live nodes which of `flows` they serve, take in or
 /// recover (the failed node too, if it is back: declared down while it
 /// lived, it may recover its own).
-async fn claimed_elsewhere(e: &Arc<Engine>, flows: &[FlowKey]) -> Claims {
+pub(crate) async fn claimed_elsewhere(e: &Arc<Engine>, flows: &[FlowKey]) -> Claims {
     let others: Vec<u16> = e
         .membership
         .live()

@@ -2,11 +2,13 @@
 //! what its backup recovers: `GECKO_CRASH_AT=<point>` in a node's
 //! environment SIGKILLs its own process the first time it gets there.
 //! Points: `before-offer`, `after-offer` (a donor), `before-outcome`,
-//! `before-mirror` (an acceptor).
+//! `before-mirror` (an acceptor). One more, `lost-outcome`, is no crash:
+//! an acceptor drops its first outcome, as loss would, and lives on.
 //! A kill from outside cannot hit a handoff's few milliseconds reliably;
 //! this one is still a real crash (nothing runs after it). Unarmed, a
 //! point costs one load of a static.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -28,14 +30,18 @@ pub enum CrashPoint {
     /// never reaches the backup (as a mirror still in flight dies with its
     /// node: the kernel resets the peer stream).
     BeforeMirror,
+    /// At the acceptor, and no crash: the first outcome is dropped (as if
+    /// lost on the way); the node lives on, serving the connection.
+    LostOutcome,
 }
 
 /// Every point.
-const ALL: [CrashPoint; 4] = [
+const ALL: [CrashPoint; 5] = [
     CrashPoint::BeforeOffer,
     CrashPoint::AfterOffer,
     CrashPoint::BeforeOutcome,
     CrashPoint::BeforeMirror,
+    CrashPoint::LostOutcome,
 ];
 
 impl CrashPoint {
@@ -46,6 +52,7 @@ impl CrashPoint {
             CrashPoint::AfterOffer => "after-offer",
             CrashPoint::BeforeOutcome => "before-outcome",
             CrashPoint::BeforeMirror => "before-mirror",
+            CrashPoint::LostOutcome => "lost-outcome",
         }
     }
 
@@ -71,6 +78,13 @@ fn armed() -> Option<CrashPoint> {
 /// Whether this process is to crash at `point`.
 pub(crate) fn is_armed(point: CrashPoint) -> bool {
     armed() == Some(point)
+}
+
+/// Whether `point` is the armed one and this is the first time it is
+/// reached (a fault that happens once, without a crash).
+pub(crate) fn first_time(point: CrashPoint) -> bool {
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    is_armed(point) && !FIRED.swap(true, Ordering::SeqCst)
 }
 
 /// Crashes the process if `point` is the armed one, once `ready` holds

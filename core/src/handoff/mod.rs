@@ -678,9 +678,15 @@ impl Engine {
                 // A may still be at work: tell it to stand down, and win
                 // the binding back in any case.
                 let _ = self.streams.send(to, &Message::Abort { id }).await;
-                self.reclaim_after_silence(stream, flow, (&state, edges), t_dumped, fences)
+                let kept = self
+                    .reclaim_after_silence(stream, flow, (&state, edges), t_dumped, fences)
                     .await;
-                Err(HandoffError::Timeout(OUTCOME_TIMEOUT))
+                // A connection left to another node has moved: the caller
+                // must not use this socket again.
+                match kept {
+                    Kept::Here => Err(HandoffError::Timeout(OUTCOME_TIMEOUT)),
+                    Kept::Elsewhere => Ok(()),
+                }
             }
         }
     }
@@ -764,8 +770,10 @@ impl Engine {
     }
 
     /// The failure path of a donor whose acceptor never answered: it may
-    /// have died after it took the connection and served it a while. The
-    /// flow is bound back here; then the client is probed: if it has
+    /// have died after it took the connection and served it a while, or
+    /// live on with it (its outcome lost), or have handed it on. The other
+    /// nodes are asked first: if one serves it, it is ended quietly here.
+    /// Otherwise the flow is bound back here; then the client is probed: if it has
     /// received no byte past what this frozen socket holds, the socket
     /// resumes as after any failed handoff. If it has, the acceptor moved
     /// the stream on and this socket cannot resume it: it is ended quietly
@@ -780,9 +788,21 @@ impl Engine {
         (state, edges): (&TcpState, StreamOffsets),
         dumped_at: Instant,
         fences: u64,
-    ) {
+    ) -> Kept {
         if self.fenced_since(fences) {
-            return self.restore_here(stream, flow, false, fences).await;
+            self.restore_here(stream, flow, false, fences).await;
+            return Kept::Here;
+        }
+        // Asked before binding back: binding here would take the client
+        // away from a node that serves the connection now.
+        if self.served_elsewhere(flow).await {
+            tracing::warn!(
+                ?flow,
+                "the silent acceptor took the connection: it is served elsewhere"
+            );
+            self.end_quietly(stream, flow);
+            self.unserve(flow, Some(edges.sent + edges.received));
+            return Kept::Elsewhere;
         }
         let bind = self
             .node
@@ -832,7 +852,7 @@ impl Engine {
                 );
                 self.end_quietly(stream, flow);
                 self.unserve(flow, Some(edges.sent + edges.received));
-                return;
+                return Kept::Elsewhere;
             }
             Ok(_) => {}
             Err(e) => tracing::info!(?flow, error = %e, "no answer from the client: resuming"),
@@ -842,6 +862,24 @@ impl Engine {
         }
         let copies = self.go_live(flow);
         self.replay(&copies);
+        Kept::Here
+    }
+
+    /// Whether another node serves `flow`: the acceptor, whose outcome was
+    /// lost, or a node it handed the connection on to. A handoff of it
+    /// still open elsewhere is waited for, up to [`ACCEPT_DEADLINE`].
+    async fn served_elsewhere(self: &Arc<Self>, flow: FlowKey) -> bool {
+        let until = Instant::now() + ACCEPT_DEADLINE;
+        loop {
+            let claims = crate::cluster::recovery::claimed_elsewhere(self, &[flow]).await;
+            if claims.served.contains(&flow) {
+                return true;
+            }
+            if !claims.pending.contains(&flow) || Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// How many times this node has been fenced so far.
@@ -1009,7 +1047,9 @@ impl Engine {
             maybe_bound,
             reason,
         };
-        if let Err(e) = self.streams.send(from, &outcome).await {
+        if ok && crash_point::first_time(CrashPoint::LostOutcome) {
+            tracing::warn!(from, id, "dropping this outcome on purpose");
+        } else if let Err(e) = self.streams.send(from, &outcome).await {
             tracing::warn!(from, error = %e, "cannot report a handoff's outcome");
         }
         if ok {
@@ -1301,6 +1341,14 @@ async fn inbox_loop(
             }
         }
     }
+}
+
+/// Where a donor's connection is served after its acceptor fell silent.
+enum Kept {
+    /// Here: the handoff failed.
+    Here,
+    /// On another node (or by the acceptor's backup): it has left.
+    Elsewhere,
 }
 
 /// Routes what the local lock captures.
