@@ -351,6 +351,62 @@ fn a_flow_binding_moves_one_connection_and_leaves_the_other() {
     echo_round(&mut b, &payload(20_000, 8)).unwrap();
 }
 
+/// A node binds many connections of one client at once (a backup
+/// recovering a crashed node's): the BUs are pipelined, numbered in the
+/// order they leave, so the client accepts every one of them at the first
+/// try, and each BA finds its own BU by the flow's Binding ID.
+#[test]
+fn many_flow_bindings_of_one_client_at_once() {
+    const FLOWS: u16 = 300;
+    let lab = LabGuard::up("m6many", 2);
+    let config = lab.config();
+    let _node1 = start_node(&lab, "node1", &config, true);
+    let node2 = start_node(&lab, "node2", &config, false);
+    let client = lab.address("client1");
+    let node = node2.node().clone();
+    let (g, port) = (config.global_address, config.service_port);
+    let results = node2
+        .block_on(async move {
+            let mut jobs = tokio::task::JoinSet::new();
+            for p in 0..FLOWS {
+                let node = node.clone();
+                jobs.spawn(async move {
+                    let flow = FlowKey {
+                        client,
+                        client_port: 42000 + p,
+                        server: g,
+                        server_port: port,
+                    };
+                    node.handoff_start(client, Scope::Flow(flow), None).await
+                });
+            }
+            let mut results = Vec::new();
+            while let Some(r) = jobs.join_next().await {
+                results.push(r.expect("a binding task"));
+            }
+            results
+        })
+        .unwrap();
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    let series = |s: &str| lab.metric("client1", s);
+    assert_eq!(series("gecko_bindings{kind=\"flow\"}"), f64::from(FLOWS));
+    assert_eq!(
+        series("gecko_messages_total{type=\"binding_update\"}"),
+        f64::from(FLOWS),
+        "a BU was sent again"
+    );
+    assert_eq!(
+        series("gecko_messages_rejected_total{reason=\"sequence_out_of_window\"}"),
+        0.0
+    );
+}
+
 /// How a hand-played node checks a BA.
 #[derive(Clone)]
 enum Check {

@@ -43,6 +43,9 @@ const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
 const ATTEMPTS: usize = 3;
 /// Binding Updates refused for an old sequence number before giving up.
 const MAX_SEQ_CURES: usize = 16;
+/// How far this node's own sequence numbers may run ahead of the number
+/// a client last accepted (its BUs in flight), and still be its own.
+const IN_FLIGHT_WINDOW: u16 = 4096;
 
 /// What a handoff binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,8 +128,12 @@ pub struct Prepared {
 #[derive(Debug, Default)]
 struct ClientState {
     tokens: Tokens,
-    /// The last sequence number this node used (or learned) for the client.
+    /// The last sequence number the client accepted from this node (or
+    /// this node learned).
     seq: Option<SeqNum>,
+    /// The last sequence number this node sent the client (its BA may be
+    /// on the way): the next BU takes a newer one.
+    sent: Option<SeqNum>,
     /// Bindings this node holds at the client, refreshed before expiry.
     bound: HashMap<Scope, Instant>,
 }
@@ -137,14 +144,24 @@ struct Ack {
     sequence: SeqNum,
 }
 
+/// A BU awaiting its BA.
+struct AckWaiter {
+    id: u64,
+    key: Option<BindingKey>,
+    tx: oneshot::Sender<Ack>,
+}
+
 #[derive(Default)]
 struct State {
     clients: HashMap<Ipv6Addr, ClientState>,
     /// Test Inits in flight, by cookie (random, so a plain map key).
     home_tests: Waiters,
     care_of_tests: Waiters,
-    /// BUs awaiting their BA, by peer, with the key the BA must carry.
-    acks: HashMap<Ipv6Addr, (Option<BindingKey>, oneshot::Sender<Ack>)>,
+    /// BUs awaiting their BA, by peer and Binding ID (a BA for a flow
+    /// binding names it), with the key the BA must carry.
+    acks: HashMap<(Ipv6Addr, Option<u16>), AckWaiter>,
+    /// Tells waiters apart (a later BU for the same binding replaces one).
+    next_waiter: u64,
     locks: HashMap<Ipv6Addr, Arc<tokio::sync::Mutex<()>>>,
     /// Home registration: last sequence number, and whether to keep it up.
     reg_seq: Option<SeqNum>,
@@ -446,17 +463,55 @@ async fn exchange_ack(
     src: Ipv6Addr,
     key: Option<BindingKey>,
 ) -> Result<Option<Ack>, NodeError> {
+    let pending = send_for_ack(inner, (peer, None), mh, src, key).await;
+    Ok(pending.wait(inner).await)
+}
+
+/// A BU sent, its BA not yet read.
+struct PendingAck {
+    binding: (Ipv6Addr, Option<u16>),
+    id: u64,
+    rx: oneshot::Receiver<Ack>,
+}
+
+impl PendingAck {
+    /// The BA, or `None` after [`REPLY_TIMEOUT`].
+    async fn wait(self, inner: &Inner) -> Option<Ack> {
+        let got = tokio::time::timeout(REPLY_TIMEOUT, self.rx).await;
+        let mut st = lock(inner);
+        if st.acks.get(&self.binding).is_some_and(|w| w.id == self.id) {
+            st.acks.remove(&self.binding);
+        }
+        got.ok().and_then(Result::ok)
+    }
+}
+
+/// Sends `mh` (from `src`) to the peer of `binding` (peer, Binding ID)
+/// and registers for its BA; `key`: the Kbm the BA of a correspondent
+/// must be signed with (`None` for the home agent, whose BA carries the
+/// MN-HA authenticator).
+async fn send_for_ack(
+    inner: &Arc<Inner>,
+    binding: (Ipv6Addr, Option<u16>),
+    mh: &[u8],
+    src: Ipv6Addr,
+    key: Option<BindingKey>,
+) -> PendingAck {
     let (tx, rx) = oneshot::channel();
-    lock(inner).acks.insert(peer, (key, tx));
+    let id = {
+        let mut st = lock(inner);
+        st.next_waiter += 1;
+        let id = st.next_waiter;
+        st.acks.insert(binding, AckWaiter { id, key, tx });
+        id
+    };
     // A send refused on the way out (a firewall's drop: EPERM; a link
     // down) is a lost message: the caller's retries cover it.
-    match inner.mh.send(mh, src, peer, None).await {
+    match inner.mh.send(mh, src, binding.0, None).await {
         Ok(_) => count(inner, "sent", mh),
-        Err(e) => tracing::debug!(%peer, error = %e, "sending a binding update"),
+        Err(e) => tracing::debug!(peer = %binding.0, error = %e, "sending a binding update"),
     }
-    let got = tokio::time::timeout(REPLY_TIMEOUT, rx).await;
-    lock(inner).acks.remove(&peer);
-    Ok(got.ok().and_then(Result::ok))
+    PendingAck { binding, id, rx }
 }
 
 fn count(inner: &Inner, direction: &'static str, mh: &[u8]) {
@@ -576,53 +631,48 @@ async fn bind(
         let mut st = lock(inner);
         st.locks.entry(client).or_default().clone()
     };
-    let t0 = Instant::now();
-    // One Binding Update in flight per client keeps sequence numbers in order.
-    let _guard = lock_of.lock().await;
-    let waited = t0.elapsed();
-    let mut seq = {
-        let st = lock(inner);
-        let own = st.clients.get(&client).and_then(|c| c.seq);
-        match (own, donor_seq) {
-            (Some(a), Some(b)) => {
-                if a.is_newer_than(b) {
-                    a
-                } else {
-                    b
-                }
-            }
-            (a, b) => a.or(b).unwrap_or(SeqNum(rand::random())),
-        }
-        .next()
-    };
+    let bid = flow.as_ref().map(|f| f.bid);
+    // The next number must be newer than this (besides this node's own).
+    let mut floor = donor_seq;
     let mut renewed = false;
     // An old sequence number is answered at once, so curing it does not
     // use up an attempt: nodes handing a client's connections among
     // themselves race for its numbers.
     let (mut attempts, mut behind) = (0, 0);
     while attempts < ATTEMPTS && behind < MAX_SEQ_CURES {
-        let t1 = Instant::now();
-        let (home, care_of) = fresh_tokens(inner, client, lifetime != 0).await?;
-        let tokens = t1.elapsed();
-        let req = BindingRequest {
-            home: inner.g,
-            correspondent: client,
-            care_of: inner.care_of,
-            sequence: seq,
-            lifetime,
-            flow,
+        let t0 = Instant::now();
+        // Numbers are taken, and their BUs sent, in order (the client
+        // accepts only a number newer than the last it accepted); the BAs
+        // are awaited outside the lock, so a client's BUs are pipelined.
+        let (seq, pending, waited, tokens) = {
+            let _guard = lock_of.lock().await;
+            let waited = t0.elapsed();
+            let t1 = Instant::now();
+            let (home, care_of) = fresh_tokens(inner, client, lifetime != 0).await?;
+            let tokens = t1.elapsed();
+            let seq = take_seq(inner, client, floor);
+            let req = BindingRequest {
+                home: inner.g,
+                correspondent: client,
+                care_of: inner.care_of,
+                sequence: seq,
+                lifetime,
+                flow,
+            };
+            let mh = mobile_node::binding_update(&req, &home, care_of.as_ref())
+                .map_err(|e| NodeError::Build(e.to_string()))?;
+            let key = mobile_node::binding_key(&home, care_of.as_ref(), lifetime == 0);
+            let pending = send_for_ack(inner, (client, bid), &mh, inner.g, Some(key)).await;
+            (seq, pending, waited, tokens)
         };
-        let mh = mobile_node::binding_update(&req, &home, care_of.as_ref())
-            .map_err(|e| NodeError::Build(e.to_string()))?;
-        let key = mobile_node::binding_key(&home, care_of.as_ref(), lifetime == 0);
         let t2 = Instant::now();
-        let ack = exchange_ack(inner, client, &mh, inner.g, Some(key)).await?;
+        let ack = pending.wait(inner).await;
         tracing::debug!(%client, ?waited, ?tokens, exchange = ?t2.elapsed(), status = ?ack.as_ref().map(|a| a.status), "binding update");
         match ack {
             Some(a) if a.status < 128 => {
                 let mut st = lock(inner);
                 let c = st.clients.entry(client).or_default();
-                c.seq = Some(seq);
+                c.seq = Some(latest(c.seq, seq));
                 match (lifetime, scope) {
                     (0, Scope::Client) => c.bound.clear(),
                     (0, s) => {
@@ -642,7 +692,7 @@ async fn bind(
             }
             Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW => {
                 behind += 1;
-                seq = a.sequence.next();
+                floor = Some(a.sequence);
                 continue;
             }
             Some(a)
@@ -666,7 +716,6 @@ async fn bind(
                 // No answer: the client agent drops a BU silently when the
                 // tokens no longer check (it restarted, with a new Kcn), so
                 // the next try starts with new tokens.
-                seq = seq.next();
                 if let Some(c) = lock(inner).clients.get_mut(&client) {
                     c.tokens = Tokens::default();
                 }
@@ -677,6 +726,41 @@ async fn bind(
         what: "binding acknowledgement",
         peer: client,
     })
+}
+
+/// Takes the sequence number for the next BU to `client`: the one after
+/// the newest this node sent or learned, or after `floor` (the number the
+/// client last accepted, as a donor or the client said it) unless this
+/// node's own are just ahead of it (BUs of this node in flight).
+fn take_seq(inner: &Inner, client: Ipv6Addr, floor: Option<SeqNum>) -> SeqNum {
+    let mut st = lock(inner);
+    let c = st.clients.entry(client).or_default();
+    let own = [c.seq, c.sent].into_iter().flatten().reduce(newest);
+    let last = match floor {
+        Some(f) => Some(latest(own, f)),
+        None => own,
+    };
+    let seq = last.map_or(SeqNum(rand::random()), SeqNum::next);
+    c.sent = Some(seq);
+    seq
+}
+
+/// The newer of two sequence numbers (RFC 6275 §9.5.1 order).
+fn newest(a: SeqNum, b: SeqNum) -> SeqNum {
+    if a.is_newer_than(b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// `own` if it is `other` or a little ahead of it (this node's BUs in
+/// flight), else `other`.
+fn latest(own: Option<SeqNum>, other: SeqNum) -> SeqNum {
+    match own {
+        Some(o) if o.0.wrapping_sub(other.0) < IN_FLIGHT_WINDOW => o,
+        _ => other,
+    }
 }
 
 /// Reads the Mobility Header socket for ever.
@@ -722,16 +806,36 @@ fn rejected(inner: &Inner, reason: &'static str) {
     );
 }
 
+/// Reads a message from `src`: a BA must carry the key of a BU awaiting
+/// its answer there (BUs to one client are pipelined, and new tokens may
+/// give them different keys: each is tried).
+fn read_reply(inner: &Inner, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8]) -> Result<Reply, ReplyError> {
+    if src == inner.home_agent {
+        return mobile_node::read_reply(mh, &src, &dst, &inner.g, AckKey::HomeAgent(&inner.ha_key));
+    }
+    let keys: Vec<BindingKey> = lock(inner)
+        .acks
+        .iter()
+        .filter(|((peer, _), _)| *peer == src)
+        .filter_map(|(_, w)| w.key.clone())
+        .collect();
+    if keys.is_empty() {
+        return mobile_node::read_reply(mh, &src, &dst, &inner.g, AckKey::None);
+    }
+    let mut result = Err(ReplyError::BadAuthenticator);
+    for k in &keys {
+        result = mobile_node::read_reply(mh, &src, &dst, &inner.g, AckKey::Correspondent(k));
+        if !matches!(result, Err(ReplyError::BadAuthenticator)) {
+            break;
+        }
+    }
+    result
+}
+
 /// Handles one message; `relay` says whether a Home Test not meant for this
 /// node goes on to the other nodes (not when it came from one).
 async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8], relay: bool) {
-    let expected = lock(inner).acks.get(&src).and_then(|(k, _)| k.clone());
-    let key = match &expected {
-        _ if src == inner.home_agent => AckKey::HomeAgent(&inner.ha_key),
-        Some(k) => AckKey::Correspondent(k),
-        None => AckKey::None,
-    };
-    let reply = match mobile_node::read_reply(mh, &src, &dst, &inner.g, key) {
+    let reply = match read_reply(inner, src, dst, mh) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(%src, error = %e, "message dropped");
@@ -782,12 +886,15 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
             }
         }
         Reply::BindingAck {
-            status, sequence, ..
+            status,
+            sequence,
+            bid,
+            ..
         } => {
-            let waiter = lock(inner).acks.remove(&src);
+            let waiter = lock(inner).acks.remove(&(src, bid));
             match waiter {
-                Some((_, tx)) => {
-                    let _ = tx.send(Ack { status, sequence });
+                Some(w) => {
+                    let _ = w.tx.send(Ack { status, sequence });
                 }
                 None => rejected(inner, "unexpected"),
             }
