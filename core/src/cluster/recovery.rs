@@ -317,7 +317,7 @@ async fn recover_records(
     // with it served nowhere: asked about again until then.
     while !ask.is_empty() {
         let flows: Vec<FlowKey> = ask.iter().map(|r| r.flow).collect();
-        let claims = claimed_elsewhere(e, &flows).await;
+        let claims = claimed_elsewhere(e, &flows, &[]).await;
         let waiting = tokio::time::Instant::now() < give_up_waiting;
         let (served_elsewhere, unserved): (Vec<MirrorRecord>, Vec<MirrorRecord>) = ask
             .into_iter()
@@ -325,7 +325,7 @@ async fn recover_records(
         e.recovery_over(served_elsewhere.iter().map(|r| r.flow));
         let (wait, go): (Vec<MirrorRecord>, Vec<MirrorRecord>) = unserved
             .into_iter()
-            .partition(|r| waiting && claims.pending.contains(&r.flow));
+            .partition(|r| waiting && claims.open(&r.flow));
         // Another node asked about one of this node's own: it goes first.
         let go: Vec<MirrorRecord> = if own {
             go.into_iter()
@@ -392,12 +392,21 @@ pub(crate) struct Claims {
     pub(crate) served: HashSet<FlowKey>,
     /// Being taken in there: a handoff whose outcome is not known yet.
     pub(crate) pending: HashSet<FlowKey>,
+    /// Being recovered there (a backup's, or a fenced node's own).
+    pub(crate) recovering: HashSet<FlowKey>,
 }
 
 impl Claims {
     fn extend(&mut self, other: Claims) {
         self.served.extend(other.served);
         self.pending.extend(other.pending);
+        self.recovering.extend(other.recovering);
+    }
+
+    /// Whether `flow` is in a handoff or a recovery there: it may end
+    /// served there.
+    fn open(&self, flow: &FlowKey) -> bool {
+        self.pending.contains(flow) || self.recovering.contains(flow)
     }
 }
 
@@ -457,7 +466,7 @@ impl Engine {
         let mut claims = self.claim(&asked);
         for f in asked {
             if recovering.contains_key(&f) && !claims.served.contains(&f) {
-                claims.pending.insert(f);
+                claims.recovering.insert(f);
             }
         }
         claims
@@ -492,16 +501,22 @@ impl Engine {
     }
 }
 
-/// Asks the other live nodes which of `flows` they serve, take in or
-/// recover (the failed node too, if it is back: declared down while it
-/// lived, it may recover its own).
-pub(crate) async fn claimed_elsewhere(e: &Arc<Engine>, flows: &[FlowKey]) -> Claims {
-    let others: Vec<u16> = e
+/// Asks the other live nodes, and `also` (nodes declared down that may
+/// live), which of `flows` they serve, take in or recover (the failed
+/// node too, if it is back: declared down while it lived, it may recover
+/// its own).
+pub(crate) async fn claimed_elsewhere(e: &Arc<Engine>, flows: &[FlowKey], also: &[u16]) -> Claims {
+    let mut others: Vec<u16> = e
         .membership
         .live()
         .into_iter()
         .filter(|n| *n != e.me())
         .collect();
+    for n in also {
+        if *n != e.me() && !others.contains(n) {
+            others.push(*n);
+        }
+    }
     let mut claimed = Claims::default();
     if others.is_empty() {
         return claimed;
@@ -564,13 +579,13 @@ async fn recover_with_retries(
         if ask_again && claims.served.is_empty() && !wait_here {
             // It was here, or moving, or a try failed: it may be served
             // elsewhere now (handed on from here while this waited).
-            claims = claimed_elsewhere(e, &[flow]).await;
+            claims = claimed_elsewhere(e, &[flow], &[]).await;
         }
         if !claims.served.is_empty() {
             tracing::info!(port = flow.client_port, "connection already served");
             return Ok(None);
         }
-        if !claims.pending.is_empty() && waiting {
+        if claims.open(&flow) && waiting {
             ask_again = true;
             tokio::time::sleep(PENDING_POLL).await;
             continue;

@@ -103,6 +103,8 @@ pub enum Message {
         /// The connections it is taking in now (a handoff whose outcome
         /// is not known yet).
         pending: Vec<FlowKey>,
+        /// The connections it is recovering.
+        recovering: Vec<FlowKey>,
     },
     /// Periodic load report of the sender.
     Load {

@@ -91,6 +91,9 @@ pub enum HandoffError {
     /// No answer in time.
     #[error("no answer from the acceptor within {0:?}")]
     Timeout(Duration),
+    /// The acceptor was declared down before it answered.
+    #[error("the acceptor was declared down before it answered")]
+    AcceptorDown,
     /// A socket call failed.
     #[error("{what}: {source}")]
     Io {
@@ -643,10 +646,15 @@ impl Engine {
             ?edges,
             "offer sent"
         );
-        // Steps 3-6 happen at A.
-        let outcome = tokio::time::timeout(OUTCOME_TIMEOUT, rx).await;
+        // Steps 3-6 happen at A. An acceptor declared down will not
+        // answer: its connection may need this node's decision now (its
+        // backup waits for it before recovering).
+        let outcome = tokio::select! {
+            got = tokio::time::timeout(OUTCOME_TIMEOUT, rx) => got.ok().and_then(Result::ok),
+            () = self.until_down(to) => None,
+        };
         match outcome {
-            Ok(Ok(Message::Outcome { ok: true, .. })) => {
+            Some(Message::Outcome { ok: true, .. }) => {
                 self.tell_backup_of(to, record);
                 // Step 7: later packets still go to A for a while.
                 self.set_route(
@@ -661,29 +669,33 @@ impl Engine {
                 self.unserve(flow, Some(edges.sent + edges.received));
                 Ok(())
             }
-            Ok(Ok(Message::Outcome {
+            Some(Message::Outcome {
                 maybe_bound,
                 reason,
                 ..
-            })) => {
+            }) => {
                 self.restore_here(stream, flow, maybe_bound, fences).await;
                 Err(HandoffError::Refused(reason))
             }
-            Ok(_) => {
+            Some(_) => {
                 self.restore_here(stream, flow, true, fences).await;
                 Err(HandoffError::Refused("unexpected answer".into()))
             }
-            Err(_) => {
+            None => {
                 self.stop_waiting(id);
-                // A may still be at work: tell it to stand down, and win
+                // A may still be at work: tell it to stand down (unless it
+                // is down: the send would wait out its timeout), and win
                 // the binding back in any case.
-                let _ = self.streams.send(to, &Message::Abort { id }).await;
+                if self.membership.is_live(to) {
+                    let _ = self.streams.send(to, &Message::Abort { id }).await;
+                }
                 let kept = self
-                    .reclaim_after_silence(stream, flow, (&state, edges), t_dumped, fences)
+                    .reclaim_after_silence(stream, (flow, to), (&state, edges), t_dumped, fences)
                     .await;
                 // A connection left to another node has moved: the caller
                 // must not use this socket again.
                 match kept {
+                    Kept::Here if !self.membership.is_live(to) => Err(HandoffError::AcceptorDown),
                     Kept::Here => Err(HandoffError::Timeout(OUTCOME_TIMEOUT)),
                     Kept::Elsewhere => Ok(()),
                 }
@@ -784,7 +796,7 @@ impl Engine {
     async fn reclaim_after_silence(
         self: &Arc<Self>,
         stream: &std::net::TcpStream,
-        flow: FlowKey,
+        (flow, to): (FlowKey, u16),
         (state, edges): (&TcpState, StreamOffsets),
         dumped_at: Instant,
         fences: u64,
@@ -795,7 +807,7 @@ impl Engine {
         }
         // Asked before binding back: binding here would take the client
         // away from a node that serves the connection now.
-        if self.served_elsewhere(flow).await {
+        if self.served_elsewhere(flow, to).await {
             tracing::warn!(
                 ?flow,
                 "the silent acceptor took the connection: it is served elsewhere"
@@ -867,11 +879,15 @@ impl Engine {
 
     /// Whether another node serves `flow`: the acceptor, whose outcome was
     /// lost, or a node it handed the connection on to. A handoff of it
-    /// still open elsewhere is waited for, up to [`ACCEPT_DEADLINE`].
-    async fn served_elsewhere(self: &Arc<Self>, flow: FlowKey) -> bool {
+    /// still open elsewhere is waited for, up to [`ACCEPT_DEADLINE`]; a
+    /// recovery of it is not (the acceptor's backup waits for this node's
+    /// decision).
+    /// The acceptor `to` is asked even if declared down: it may live on,
+    /// serving the connection until it hears so.
+    async fn served_elsewhere(self: &Arc<Self>, flow: FlowKey, to: u16) -> bool {
         let until = Instant::now() + ACCEPT_DEADLINE;
         loop {
-            let claims = crate::cluster::recovery::claimed_elsewhere(self, &[flow]).await;
+            let claims = crate::cluster::recovery::claimed_elsewhere(self, &[flow], &[to]).await;
             if claims.served.contains(&flow) {
                 return true;
             }
@@ -879,6 +895,14 @@ impl Engine {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Returns once `to` is declared down (polled: a handoff's wait is
+    /// seconds long, a poll costs a lock).
+    async fn until_down(&self, to: u16) {
+        while self.membership.is_live(to) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -1282,11 +1306,17 @@ async fn inbox_loop(
                         id,
                         flows: claims.served.into_iter().collect(),
                         pending: claims.pending.into_iter().collect(),
+                        recovering: claims.recovering.into_iter().collect(),
                     };
                     let _ = e.streams.send(from, &answer).await;
                 });
             }
-            Message::Claimed { id, flows, pending } => {
+            Message::Claimed {
+                id,
+                flows,
+                pending,
+                recovering,
+            } => {
                 let waiter = e
                     .claims
                     .lock()
@@ -1299,6 +1329,7 @@ async fn inbox_loop(
                         Claims {
                             served: flows.into_iter().collect(),
                             pending: pending.into_iter().collect(),
+                            recovering: recovering.into_iter().collect(),
                         },
                     ));
                 }
