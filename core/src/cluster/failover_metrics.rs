@@ -52,7 +52,7 @@ impl FailoverMetrics {
             )?,
             mirror_bytes: m.counter(
                 "gecko_mirror_bytes_total",
-                "Bytes of connection state this node sent to its backup",
+                "Bytes of connection state this node sent to backups (its own; an acceptor's after a handoff)",
                 &[],
             )?,
             contact: m.gauge(

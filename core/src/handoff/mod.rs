@@ -755,8 +755,10 @@ impl Engine {
                 origin: to,
                 records: vec![record],
             };
-            if let Err(err) = e.streams.send(backup, &msg).await {
-                tracing::debug!(backup, error = %err, "telling an acceptor's backup");
+            let size = postcard::to_allocvec(&msg).map_or(0, |b| b.len() as u64);
+            match e.streams.send(backup, &msg).await {
+                Ok(()) => e.failover.mirror_bytes.inc_by(size),
+                Err(err) => tracing::debug!(backup, error = %err, "telling an acceptor's backup"),
             }
         });
     }
