@@ -786,7 +786,8 @@ impl Engine {
     /// The failure path of a donor whose acceptor never answered: it may
     /// have died after it took the connection and served it a while, or
     /// live on with it (its outcome lost), or have handed it on. The other
-    /// nodes are asked first: if one serves it, it is ended quietly here.
+    /// nodes are asked first: if one serves it, or recovers it from the
+    /// acceptor's record, it is ended quietly here.
     /// Otherwise the flow is bound back here; then the client is probed: if it has
     /// received no byte past what this frozen socket holds, the socket
     /// resumes as after any failed handoff. If it has, the acceptor moved
@@ -809,9 +810,11 @@ impl Engine {
         }
         // Asked before binding back: binding here would take the client
         // away from a node that serves the connection now.
-        if self.served_elsewhere(flow, to).await {
+        let holder = self.holder_elsewhere(flow, to).await;
+        if holder != Holder::Nobody {
             tracing::warn!(
                 ?flow,
+                ?holder,
                 "the silent acceptor took the connection: it is served elsewhere"
             );
             self.end_quietly(stream, flow);
@@ -879,22 +882,31 @@ impl Engine {
         Kept::Here
     }
 
-    /// Whether another node serves `flow`: the acceptor, whose outcome was
-    /// lost, or a node it handed the connection on to. A handoff of it
-    /// still open elsewhere is waited for, up to [`ACCEPT_DEADLINE`]; a
-    /// recovery of it is not (the acceptor's backup waits for this node's
-    /// decision).
-    /// The acceptor `to` is asked even if declared down: it may live on,
-    /// serving the connection until it hears so.
-    async fn served_elsewhere(self: &Arc<Self>, flow: FlowKey, to: u16) -> bool {
+    /// Who else holds `flow`: the acceptor, whose outcome was lost, or a
+    /// node it handed the connection on to, serving it; or the acceptor's
+    /// backup (maybe this node), recovering it from the acceptor's own
+    /// record, which exists only if the acceptor took the connection in,
+    /// and so may have taken bytes from the client that this node's frozen
+    /// socket lacks. A handoff of it still open elsewhere is waited for,
+    /// up to [`ACCEPT_DEADLINE`]. The acceptor `to` is asked even if
+    /// declared down: it may live on, serving, until it hears so.
+    async fn holder_elsewhere(self: &Arc<Self>, flow: FlowKey, to: u16) -> Holder {
         let until = Instant::now() + ACCEPT_DEADLINE;
         loop {
             let claims = crate::cluster::recovery::claimed_elsewhere(self, &[flow], &[to]).await;
             if claims.served.contains(&flow) {
-                return true;
+                return Holder::Serving;
+            }
+            let recovering_here = self
+                .recovering
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&flow);
+            if claims.recovering.contains(&flow) || recovering_here {
+                return Holder::Recovering;
             }
             if !claims.pending.contains(&flow) || Instant::now() >= until {
-                return false;
+                return Holder::Nobody;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -1374,6 +1386,17 @@ async fn inbox_loop(
             }
         }
     }
+}
+
+/// Who holds a connection whose acceptor fell silent, besides its donor.
+#[derive(Debug, PartialEq, Eq)]
+enum Holder {
+    /// A node serves it.
+    Serving,
+    /// A node recovers it.
+    Recovering,
+    /// Nobody: the donor may take it back.
+    Nobody,
 }
 
 /// Where a donor's connection is served after its acceptor fell silent.
