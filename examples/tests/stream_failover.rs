@@ -292,6 +292,17 @@ fn an_acceptor_crashes_before_its_outcome_leaves() {
     crash_mid_handoff("gk-fail-outcome", CrashPoint::BeforeOutcome, 2);
 }
 
+/// An acceptor crashes after it took a download in and served it a while,
+/// with neither its outcome nor its own record of the connection sent (as
+/// when both are in flight under loss): its backup recovers the download
+/// from the record the donor sent it with the offer (the donor found the
+/// stream moved past its frozen socket and left it to a backup that held
+/// nothing: the download hung, seen once in CI under 5% loss).
+#[test]
+fn an_acceptor_crashes_unmirrored_before_its_outcome_leaves() {
+    crash_mid_handoff("gk-fail-unmirr", CrashPoint::UnmirroredBeforeOutcome, 2);
+}
+
 /// An acceptor crashes right after its outcome left, before its backup got
 /// the connection's record (under loss, a mirror still in flight dies with
 /// its node): the donor sent its own record of the connection to the

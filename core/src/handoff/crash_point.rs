@@ -2,7 +2,7 @@
 //! what its backup recovers: `GECKO_CRASH_AT=<point>` in a node's
 //! environment SIGKILLs its own process the first time it gets there.
 //! Points: `before-offer`, `after-offer` (a donor), `before-outcome`,
-//! `before-mirror` (an acceptor). One more, `lost-outcome`, is no crash:
+//! `before-mirror`, `unmirrored-before-outcome` (an acceptor). One more, `lost-outcome`, is no crash:
 //! an acceptor drops its first outcome, as loss would, and lives on.
 //! A kill from outside cannot hit a handoff's few milliseconds reliably;
 //! this one is still a real crash (nothing runs after it). Unarmed, a
@@ -30,17 +30,21 @@ pub enum CrashPoint {
     /// never reaches the backup (as a mirror still in flight dies with its
     /// node: the kernel resets the peer stream).
     BeforeMirror,
+    /// At the acceptor: as `BeforeOutcome`, and the connection's own record
+    /// never left either (both in flight under loss, reset with the node).
+    UnmirroredBeforeOutcome,
     /// At the acceptor, and no crash: the first outcome is dropped (as if
     /// lost on the way); the node lives on, serving the connection.
     LostOutcome,
 }
 
 /// Every point.
-const ALL: [CrashPoint; 5] = [
+const ALL: [CrashPoint; 6] = [
     CrashPoint::BeforeOffer,
     CrashPoint::AfterOffer,
     CrashPoint::BeforeOutcome,
     CrashPoint::BeforeMirror,
+    CrashPoint::UnmirroredBeforeOutcome,
     CrashPoint::LostOutcome,
 ];
 
@@ -52,6 +56,7 @@ impl CrashPoint {
             CrashPoint::AfterOffer => "after-offer",
             CrashPoint::BeforeOutcome => "before-outcome",
             CrashPoint::BeforeMirror => "before-mirror",
+            CrashPoint::UnmirroredBeforeOutcome => "unmirrored-before-outcome",
             CrashPoint::LostOutcome => "lost-outcome",
         }
     }

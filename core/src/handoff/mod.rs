@@ -637,6 +637,11 @@ impl Engine {
             return Err(e.into());
         }
         crash_point::reached(CrashPoint::AfterOffer, || true).await;
+        // The acceptor's backup gets the connection's record now, not at
+        // the outcome: an acceptor that took the connection in and served
+        // it can die before its outcome and its own record leave (under
+        // loss, both in flight), and then nobody else would hold one.
+        self.tell_backup_of(to, record);
         tracing::debug!(
             me = self.me,
             port = flow.client_port,
@@ -655,7 +660,6 @@ impl Engine {
         };
         match outcome {
             Some(Message::Outcome { ok: true, .. }) => {
-                self.tell_backup_of(to, record);
                 // Step 7: later packets still go to A for a while.
                 self.set_route(
                     flow,
@@ -1068,10 +1072,15 @@ impl Engine {
                 // Serving a while first: the client gets bytes its donor
                 // never had.
                 let served_at = Instant::now();
-                crash_point::reached(CrashPoint::BeforeOutcome, || {
-                    served_at.elapsed() > Duration::from_millis(200)
-                })
-                .await;
+                for point in [
+                    CrashPoint::BeforeOutcome,
+                    CrashPoint::UnmirroredBeforeOutcome,
+                ] {
+                    crash_point::reached(point, || {
+                        served_at.elapsed() > Duration::from_millis(200)
+                    })
+                    .await;
+                }
                 (true, false, String::new())
             }
             Err((maybe_bound, e)) => {
@@ -1235,7 +1244,9 @@ impl Engine {
             self.note_rtt(flow.client, rtt);
         }
         let mut served = Served::new(Arc::downgrade(&stream), base, &state, edges);
-        if crash_point::is_armed(CrashPoint::BeforeMirror) {
+        if crash_point::is_armed(CrashPoint::BeforeMirror)
+            || crash_point::is_armed(CrashPoint::UnmirroredBeforeOutcome)
+        {
             // Served but never mirrored (not even by the periodic round):
             // this node crashes once its outcome left.
             served.mirrored = Some(u64::MAX);
