@@ -71,7 +71,8 @@ pub enum Message {
         replace: bool,
     },
     /// From a donor to its acceptor's backup: the record of a connection
-    /// just handed to `origin`, kept unless `origin` mirrored it already,
+    /// offered to `origin` (sent with the offer), kept unless `origin`
+    /// mirrored it already,
     /// so that the backup knows it even if `origin` dies before its own
     /// mirror arrives.
     MirrorOf {

@@ -739,9 +739,9 @@ impl Engine {
         self.replay(&copies);
     }
 
-    /// A handoff to `to` succeeded: the connection's record as frozen
-    /// here goes to `to`'s backup too. `to` mirrors it itself, but a
-    /// message in flight dies with its node (its kernel resets the
+    /// An offer left for `to`: the connection's record as frozen here goes
+    /// to `to`'s backup too. `to` mirrors it itself once it took it in,
+    /// but a message in flight dies with its node (its kernel resets the
     /// stream), and without a record nobody would recover the connection.
     fn tell_backup_of(self: &Arc<Self>, to: u16, record: MirrorRecord) {
         let Some(backup) = self.membership.backup_of(to) else {
@@ -791,9 +791,9 @@ impl Engine {
     /// have died after it took the connection and served it a while, or
     /// live on with it (its outcome lost), or have handed it on. The other
     /// nodes are asked first: if one serves it, or recovers it from the
-    /// acceptor's record, it is ended quietly here.
-    /// Otherwise the flow is bound back here; then the client is probed: if it has
-    /// received no byte past what this frozen socket holds, the socket
+    /// acceptor's record, it is ended quietly here. Otherwise the flow is
+    /// bound back here; then the client is probed: if it has received no
+    /// byte past what this frozen socket holds, the socket
     /// resumes as after any failed handoff. If it has, the acceptor moved
     /// the stream on and this socket cannot resume it: it is ended quietly
     /// and left to the acceptor's backup, which recovers the connection
@@ -1248,7 +1248,7 @@ impl Engine {
             || crash_point::is_armed(CrashPoint::UnmirroredBeforeOutcome)
         {
             // Served but never mirrored (not even by the periodic round):
-            // this node crashes once its outcome left.
+            // this node crashes before or after its outcome leaves.
             served.mirrored = Some(u64::MAX);
             self.served
                 .lock()
