@@ -43,6 +43,12 @@ pub struct Config {
     /// a client agent does not need to be listed to work.
     #[serde(default)]
     pub client_agents: Vec<ClientAgentConfig>,
+    /// The data plane: `"auto"` (default: seg6 where the kernel has it,
+    /// else vxlan), `"seg6"` or `"vxlan"`. Each host checks its kernel at
+    /// start and refuses a backend it cannot run. Nodes receive every
+    /// backend their kernel can take, whatever this says.
+    #[serde(default)]
+    pub dataplane: crate::dataplane::DataplaneChoice,
 }
 
 fn default_peer_port() -> u16 {
@@ -619,6 +625,23 @@ mod tests {
         assert!(
             !format!("{c:?}").contains("00112233"),
             "keys leak into Debug"
+        );
+    }
+
+    #[test]
+    fn dataplane_defaults_to_auto_and_a_bad_one_names_line_and_field() {
+        use crate::dataplane::{DataplaneChoice, Encap};
+        assert_eq!(parse(GOOD).unwrap().dataplane, DataplaneChoice::Auto);
+        let text = format!("dataplane = \"vxlan\"\n{GOOD}");
+        assert_eq!(
+            parse(&text).unwrap().dataplane,
+            DataplaneChoice::Only(Encap::Vxlan)
+        );
+        let (line, field, message) = refused(&format!("dataplane = \"ebpf\"\n{GOOD}"));
+        assert_eq!((line, field.as_str()), (1, "dataplane"));
+        assert!(
+            message.contains("\"auto\", \"seg6\" or \"vxlan\""),
+            "{message}"
         );
     }
 

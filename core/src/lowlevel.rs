@@ -96,6 +96,9 @@ pub enum NodeError {
     /// A message could not be built (a bug).
     #[error("cannot build a message: {0}")]
     Build(String),
+    /// This host's kernel cannot be a node (a feature or option missing).
+    #[error(transparent)]
+    Kernel(#[from] dataplane::KernelCheckError),
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> NodeError {
@@ -210,6 +213,9 @@ impl Node {
             .iter()
             .position(|n| n.name == name)
             .ok_or_else(|| NodeError::UnknownNode(name.to_string()))?;
+        // Refused here, at once, rather than by the first packet that
+        // cannot arrive.
+        dataplane::KernelReport::get().check(dataplane::HostRole::Node, config.dataplane)?;
         let me = &config.nodes[index];
         let key: [u8; 32] = config
             .security
@@ -259,7 +265,8 @@ impl Node {
             .await
             .map_err(io("serving the node's metrics"))?;
         tasks.push(server);
-        tracing::info!(node = name, care_of = %me.address, "node started");
+        tracing::info!(node = name, care_of = %me.address, dataplane = %config.dataplane,
+            "node started (receives every encapsulation its kernel takes)");
         Ok(Node { inner, tasks })
     }
 

@@ -17,9 +17,14 @@ struct Args {
     /// The cluster configuration file.
     #[arg(long, env = "GECKO_CONFIG")]
     config: PathBuf,
-    /// MTU of the host's links; routes to G leave room for the SRv6 header.
+    /// MTU of the host's links; routes to G leave room for the
+    /// encapsulation.
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1280..))]
     link_mtu: u32,
+    /// The data plane, instead of the configuration's `dataplane`: auto,
+    /// seg6 or vxlan.
+    #[arg(long, env = "GECKO_DATAPLANE")]
+    dataplane: Option<gecko::dataplane::DataplaneChoice>,
     /// This host's address (one of `[[client_agents]]`, or any address of
     /// the host when it has no entry: metrics are then not served).
     #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
@@ -33,5 +38,6 @@ fn main() -> ExitCode {
         args.config,
         args.address,
         args.link_mtu,
+        args.dataplane,
     ))
 }

@@ -12,13 +12,22 @@ struct Args {
     /// The cluster configuration file.
     #[arg(long, env = "GECKO_CONFIG")]
     config: PathBuf,
-    /// MTU of the host's links; routes to G leave room for the SRv6 header.
+    /// MTU of the host's links; routes to G leave room for the
+    /// encapsulation.
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1280..))]
     link_mtu: u32,
+    /// The data plane, instead of the configuration's `dataplane`: auto,
+    /// seg6 or vxlan.
+    #[arg(long, env = "GECKO_DATAPLANE")]
+    dataplane: Option<gecko::dataplane::DataplaneChoice>,
 }
 
 fn main() -> ExitCode {
     gecko::daemon::init_tracing();
     let args = Args::parse();
-    gecko::daemon::run(gecko::daemon::home_agent::run(args.config, args.link_mtu))
+    gecko::daemon::run(gecko::daemon::home_agent::run(
+        args.config,
+        args.link_mtu,
+        args.dataplane,
+    ))
 }

@@ -40,6 +40,17 @@ enum Command {
         nodes: usize,
         #[arg(long, default_value_t = 1)]
         clients: usize,
+        /// The data plane written to the lab's configuration: auto, seg6 or vxlan.
+        #[arg(long, env = "GECKO_DATAPLANE", default_value = "auto")]
+        dataplane: gecko::dataplane::DataplaneChoice,
+    },
+    /// Check what this kernel offers Gecko: each feature, its kernel option,
+    /// the usable data planes and the one `auto` chooses. Exits non-zero
+    /// when no data plane is usable.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a lab: its processes, namespaces, links and state (also after a crash).
     Down {
@@ -96,6 +107,8 @@ enum Command {
         config: std::path::PathBuf,
         #[arg(long, env = "GECKO_LOCAL_ADDRESS")]
         address: std::net::Ipv6Addr,
+        #[arg(long, env = "GECKO_DATAPLANE")]
+        dataplane: Option<gecko::dataplane::DataplaneChoice>,
     },
 }
 
@@ -122,6 +135,33 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> Result<ExitCode> {
+    if let Command::Doctor { json } = &command {
+        let report = gecko::dataplane::KernelReport::probe();
+        let usable = report
+            .choose(gecko::dataplane::DataplaneChoice::Auto)
+            .is_ok();
+        if *json {
+            let mut value = serde_json::to_value(&report)?;
+            value["usable"] = serde_json::to_value(report.usable())?;
+            value["auto"] =
+                serde_json::to_value(report.choose(gecko::dataplane::DataplaneChoice::Auto).ok())?;
+            value["missing"] = report
+                .findings
+                .iter()
+                .filter(|f| !f.present)
+                .map(|f| (format!("{:?}", f.feature), f.feature.option().into()))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            print!("{}", report.table());
+        }
+        return Ok(if usable {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     if let Command::CheckConfig { file } = &command {
         let config = gecko::config::Config::load(file)?;
         println!(
@@ -138,14 +178,17 @@ fn run(command: Command) -> Result<ExitCode> {
         which,
         config,
         address,
+        dataplane,
     } = command
     {
         gecko::daemon::init_tracing();
         return Ok(match which.as_str() {
-            "gecko-ha" => gecko::daemon::run(gecko::daemon::home_agent::run(config, 1500)),
-            "gecko-cn" => {
-                gecko::daemon::run(gecko::daemon::client_agent::run(config, address, 1500))
+            "gecko-ha" => {
+                gecko::daemon::run(gecko::daemon::home_agent::run(config, 1500, dataplane))
             }
+            "gecko-cn" => gecko::daemon::run(gecko::daemon::client_agent::run(
+                config, address, 1500, dataplane,
+            )),
             other => anyhow::bail!("no daemon `{other}`: gecko-ha or gecko-cn"),
         });
     }
@@ -170,8 +213,12 @@ fn run(command: Command) -> Result<ExitCode> {
                 name,
                 nodes,
                 clients,
+                dataplane,
             } => {
-                let lab = Lab::up(&name, nodes, clients, &mut |step| println!("  {step}")).await?;
+                let lab = Lab::up_with(&name, nodes, clients, dataplane, &mut |step| {
+                    println!("  {step}")
+                })
+                .await?;
                 start_daemons(&lab)?;
                 println!(
                     "lab `{name}` is up; config: {}",
@@ -195,7 +242,10 @@ fn run(command: Command) -> Result<ExitCode> {
             Command::Cut { name, host } => Lab::open(&name)?.set_link(&host, false).await?,
             Command::Heal { name, host } => Lab::open(&name)?.set_link(&host, true).await?,
             Command::Demo { name } => demo(name).await?,
-            Command::Exec { .. } | Command::CheckConfig { .. } | Command::Daemon { .. } => {
+            Command::Exec { .. }
+            | Command::CheckConfig { .. }
+            | Command::Daemon { .. }
+            | Command::Doctor { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -234,9 +284,11 @@ fn start_daemons(lab: &Lab) -> Result<()> {
 fn print_topology(lab: &Lab) {
     let t = &lab.topology;
     println!(
-        "lab `{}`: G = {}, config {}",
+        "lab `{}`: G = {}, data plane {} ({}), config {}",
         t.name,
         t.global_address,
+        t.encap.map(|e| e.name()).unwrap_or("unknown"),
+        t.dataplane,
         lab.config_path().display()
     );
     for h in &t.hosts {

@@ -8,19 +8,29 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::dataplane::client_plane::{ClientPlane, HOME_MARK, SRH_OVERHEAD};
-use crate::dataplane::BindingPlane;
+use crate::dataplane::client_plane::{ClientPlane, HOME_MARK};
+use crate::dataplane::{BindingPlane, DataplaneChoice, HostRole, KernelReport};
 use crate::metrics::Metrics;
 use crate::mipv6::correspondent::{Action, Correspondent};
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::rr::{CorrespondentKeys, Kcn, NonceTable, NonceTableConfig};
 
-/// Runs the client agent of the host at `address` until SIGTERM.
-pub async fn run(path: PathBuf, address: Ipv6Addr, link_mtu: u32) -> anyhow::Result<()> {
+/// Runs the client agent of the host at `address` until SIGTERM;
+/// `dataplane`, if given, overrides the file's.
+pub async fn run(
+    path: PathBuf,
+    address: Ipv6Addr,
+    link_mtu: u32,
+    dataplane: Option<DataplaneChoice>,
+) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let g = config.global_address;
-    let mut plane = ClientPlane::install(g, link_mtu - SRH_OVERHEAD)
-        .context("installing the client data plane")?;
+    let choice = dataplane.unwrap_or(config.dataplane);
+    let encap = KernelReport::get()
+        .check(HostRole::ClientAgent, choice)?
+        .expect("a client agent sends by a backend");
+    let mut plane = ClientPlane::install(g, link_mtu, encap)
+        .with_context(|| format!("installing the client data plane ({encap})"))?;
     let result = serve(&config, address, &mut plane).await;
     plane
         .uninstall()
@@ -50,7 +60,7 @@ async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> a
             .await
             .with_context(|| format!("serving metrics on {}", agent.metrics))?;
     }
-    tracing::info!(%address, home = %g, "client agent ready");
+    tracing::info!(%address, home = %g, dataplane = %plane.encap(), "client agent ready");
 
     let mut buf = vec![0u8; 2048];
     let shutdown = super::shutdown_signal();

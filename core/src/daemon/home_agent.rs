@@ -7,16 +7,25 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::dataplane::client_plane::SRH_OVERHEAD;
 use crate::dataplane::home_plane::HomePlane;
+use crate::dataplane::{DataplaneChoice, HostRole, KernelReport};
 use crate::metrics::Metrics;
 use crate::mipv6::home_agent::{HaAction, HomeAgent, HomeAgentConfig};
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::MnHaKey;
 
-/// Runs the home agent of the configuration at `path` until SIGTERM.
-pub async fn run(path: PathBuf, link_mtu: u32) -> anyhow::Result<()> {
+/// Runs the home agent of the configuration at `path` until SIGTERM;
+/// `dataplane`, if given, overrides the file's.
+pub async fn run(
+    path: PathBuf,
+    link_mtu: u32,
+    dataplane: Option<DataplaneChoice>,
+) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
+    let choice = dataplane.unwrap_or(config.dataplane);
+    let encap = KernelReport::get()
+        .check(HostRole::HomeAgent, choice)?
+        .expect("a home agent sends by a backend");
     let key = MnHaKey::new(config.security.mn_ha_spi, &config.security.mn_ha_key)?;
     let authorised = std::iter::once(&config.contact.node)
         .chain(&config.contact.backups)
@@ -31,8 +40,8 @@ pub async fn run(path: PathBuf, link_mtu: u32) -> anyhow::Result<()> {
         max_lifetime: Duration::from_secs(u64::from(config.timers.binding_lifetime_secs)),
     });
     let mh = MhSocket::open().context("opening the Mobility Header socket")?;
-    // Room for the inline SRH on every packet the route carries.
-    let mut plane = HomePlane::open(link_mtu - SRH_OVERHEAD).context("opening netlink")?;
+    let mut plane = HomePlane::open(link_mtu, encap)
+        .with_context(|| format!("setting up the {encap} data plane"))?;
     let metrics = Metrics::new();
     let bindings = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "home")])?;
     let registrations = metrics.counter(
@@ -44,7 +53,7 @@ pub async fn run(path: PathBuf, link_mtu: u32) -> anyhow::Result<()> {
     crate::metrics::bind_and_serve(metrics.clone(), addr)
         .await
         .with_context(|| format!("serving metrics on {addr}"))?;
-    tracing::info!(home = %config.global_address, %addr, "home agent ready");
+    tracing::info!(home = %config.global_address, %addr, dataplane = %encap, "home agent ready");
 
     let g = config.global_address;
     let mut buf = vec![0u8; 2048];

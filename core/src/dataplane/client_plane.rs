@@ -7,20 +7,21 @@
 //! rule 1100  fwmark MARK_BASE+s          lookup TABLE_BASE+s  (one per node's care-of address)
 //! rule 1200  to G/128                    lookup PLAIN_TABLE   (falls through to main when empty)
 //! main:            G/128 via gw dev oif mtu M            (the home route)
-//! PLAIN_TABLE:     G/128 encap seg6 inline segs CoA dev oif mtu M+40
-//! TABLE_BASE+s:    G/128 encap seg6 inline segs CoA_s dev oif mtu M+40
+//! PLAIN_TABLE:     G/128 <backend> to CoA                (see `encap`)
+//! TABLE_BASE+s:    G/128 <backend> to CoA_s
 //! nft route hook:  flow -> MARK_BASE+s
 //! ```
 //!
-//! M is the link's MTU minus the SRH the home agent will add. On a seg6
-//! route the kernel itself subtracts the SRH from the MTU metric for local
-//! traffic (`ip6_mtu`), so those routes carry the link's MTU: both paths
-//! then give connections the same MSS (measured: 1388 with timestamps on a
-//! 1500-byte link, instead of 1348 with M on the seg6 routes too).
+//! M is the link's MTU minus the largest encapsulation any backend adds
+//! ([`MAX_OVERHEAD`]): the home agent may use another backend than this
+//! host. Every route to G lets through packets of M bytes, so a connection
+//! has the same MSS whichever way it goes (1358 with timestamps on a
+//! 1500-byte link) and never needs a Packet Too Big after a handoff.
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
+use super::encap::{Encap, EncapSender, Traffic, MAX_OVERHEAD};
 use super::nftables::FlowTable;
 use super::routes::{NextHop, Routes, RuleMatch, MAIN_TABLE};
 use super::{BindingPlane, DataPlaneError, FlowKey};
@@ -42,9 +43,6 @@ pub const SLOT_RULE_PRIORITY: u32 = 1100;
 pub const PLAIN_RULE_PRIORITY: u32 = 1200;
 /// How many distinct care-of addresses (nodes) flows may be bound to.
 pub const MAX_SLOTS: usize = 4096;
-/// Bytes an inline SRH with two segments adds to each packet to G: the
-/// caller passes the link MTU minus this.
-pub const SRH_OVERHEAD: u32 = 40;
 
 const ALL_BITS: u32 = u32::MAX;
 
@@ -53,9 +51,11 @@ const ALL_BITS: u32 = u32::MAX;
 #[derive(Debug)]
 pub struct ClientPlane {
     routes: Routes,
+    sender: EncapSender,
     flows: Option<FlowTable>,
     g: Ipv6Addr,
     home: NextHop,
+    /// The largest packet any route to G carries.
     mtu: u32,
     /// Care-of address of each slot, by slot number.
     slots: Vec<Ipv6Addr>,
@@ -65,16 +65,24 @@ pub struct ClientPlane {
 }
 
 impl ClientPlane {
-    /// Installs the plane for `g`: the home route along the current route
-    /// to `g` (with MTU `mtu`: the link's minus [`SRH_OVERHEAD`]), the
-    /// HOME_MARK and plain rules, and the nftables flow map. Leftovers of a
+    /// Installs the plane for `g` with backend `encap` on links of MTU
+    /// `link_mtu`: the home route along the current route to `g` (with room
+    /// for [`MAX_OVERHEAD`]), the HOME_MARK and plain rules, the backend's
+    /// device if it has one, and the nftables flow map. Leftovers of a
     /// previous instance that died are removed first.
-    pub fn install(g: Ipv6Addr, mtu: u32) -> Result<ClientPlane, DataPlaneError> {
+    pub fn install(
+        g: Ipv6Addr,
+        link_mtu: u32,
+        encap: Encap,
+    ) -> Result<ClientPlane, DataPlaneError> {
         let mut routes = Routes::open()?;
         remove_leftovers(&mut routes)?;
         let home = routes.lookup_route(g)?;
+        let sender = EncapSender::open(&mut routes, encap, link_mtu)?;
+        let mtu = link_mtu - MAX_OVERHEAD;
         let mut plane = ClientPlane {
             routes,
+            sender,
             flows: None,
             g,
             home,
@@ -95,8 +103,13 @@ impl ClientPlane {
             .routes
             .add_to_rule(PLAIN_RULE_PRIORITY, g, PLAIN_TABLE)?;
         plane.flows = Some(FlowTable::create()?);
-        tracing::info!(%g, ?home, mtu, "client data plane installed");
+        tracing::info!(%g, ?home, mtu, dataplane = %encap, "client data plane installed");
         Ok(plane)
+    }
+
+    /// The backend that carries the bindings.
+    pub fn encap(&self) -> Encap {
+        self.sender.encap()
     }
 
     /// G.
@@ -168,6 +181,7 @@ impl ClientPlane {
         );
         keep(r.delete_route(PLAIN_TABLE, g).map(drop));
         keep(r.delete_route(MAIN_TABLE, g).map(drop));
+        keep(self.sender.close(r));
         self.slots.clear();
         self.bound.clear();
         self.plain = None;
@@ -186,9 +200,7 @@ impl ClientPlane {
             return Err(DataPlaneError::NoFreeSlot(care_of, MAX_SLOTS));
         }
         let (mark, table) = slot_ids(slot);
-        let oif = self.routes.lookup_route(care_of)?.oif;
-        self.routes
-            .replace_seg6_route(table, self.g, care_of, oif, self.mtu + SRH_OVERHEAD)?;
+        self.route(table, care_of)?;
         // Pushed before the rule, so uninstall also removes a route whose
         // rule could not be added.
         self.slots.push(care_of);
@@ -197,21 +209,24 @@ impl ClientPlane {
         tracing::debug!(%care_of, slot, mark, table, "binding slot made");
         Ok(slot)
     }
+
+    /// G's route in `table` to `care_of`, by the backend.
+    fn route(&mut self, table: u32, care_of: Ipv6Addr) -> Result<(), DataPlaneError> {
+        self.sender.route(
+            &mut self.routes,
+            table,
+            self.g,
+            care_of,
+            self.mtu,
+            Traffic::Local,
+        )
+    }
 }
 
 impl BindingPlane for ClientPlane {
     fn set_plain(&mut self, care_of: Option<Ipv6Addr>) -> Result<(), DataPlaneError> {
         match care_of {
-            Some(c) => {
-                let oif = self.routes.lookup_route(c)?.oif;
-                self.routes.replace_seg6_route(
-                    PLAIN_TABLE,
-                    self.g,
-                    c,
-                    oif,
-                    self.mtu + SRH_OVERHEAD,
-                )?;
-            }
+            Some(c) => self.route(PLAIN_TABLE, c)?,
             None => {
                 self.routes.delete_route(PLAIN_TABLE, self.g)?;
             }

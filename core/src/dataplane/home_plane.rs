@@ -3,35 +3,50 @@
 
 use std::net::Ipv6Addr;
 
+use super::encap::{Encap, EncapSender, Traffic};
 use super::routes::{Routes, MAIN_TABLE};
 use super::DataPlaneError;
 
-/// The home agent's routes for its registered addresses: `G/128 encap seg6
-/// mode inline segs CoA` in the main table, which overrides the home
-/// prefix's connected route.
+/// The home agent's routes for its registered addresses: G/128 to the
+/// contact's care-of address by the backend (see `encap`), in the main
+/// table, which overrides the home prefix's connected route.
 #[derive(Debug)]
 pub struct HomePlane {
     routes: Routes,
+    sender: EncapSender,
+    /// The largest forwarded packet that fits the link once encapsulated.
     mtu: u32,
 }
 
 impl HomePlane {
-    /// Opens the home agent's plane in the calling thread's namespace;
-    /// `mtu` goes on each route (the kernel subtracts the SRH itself when
-    /// forwarding, so the link's MTU fits).
-    pub fn open(mtu: u32) -> Result<HomePlane, DataPlaneError> {
+    /// Opens the home agent's plane with backend `encap` in the calling
+    /// thread's namespace, for links of MTU `link_mtu`.
+    pub fn open(link_mtu: u32, encap: Encap) -> Result<HomePlane, DataPlaneError> {
+        let mut routes = Routes::open()?;
+        let sender = EncapSender::open(&mut routes, encap, link_mtu)?;
         Ok(HomePlane {
-            routes: Routes::open()?,
-            mtu,
+            routes,
+            sender,
+            mtu: link_mtu - encap.overhead(),
         })
+    }
+
+    /// The backend.
+    pub fn encap(&self) -> Encap {
+        self.sender.encap()
     }
 
     /// Forwards G's traffic to `care_of` (out of the interface that
     /// reaches `care_of`).
     pub fn set_binding(&mut self, g: Ipv6Addr, care_of: Ipv6Addr) -> Result<(), DataPlaneError> {
-        let to_care_of = self.routes.lookup_route(care_of)?;
-        self.routes
-            .replace_seg6_route(MAIN_TABLE, g, care_of, to_care_of.oif, self.mtu)?;
+        self.sender.route(
+            &mut self.routes,
+            MAIN_TABLE,
+            g,
+            care_of,
+            self.mtu,
+            Traffic::Forwarded,
+        )?;
         tracing::info!(%g, %care_of, "home binding set");
         Ok(())
     }
@@ -44,10 +59,19 @@ impl HomePlane {
     }
 }
 
+impl Drop for HomePlane {
+    fn drop(&mut self) {
+        if let Err(e) = self.sender.close(&mut self.routes) {
+            tracing::warn!(error = %e, "removing the home agent's data plane");
+        }
+    }
+}
+
 /// Puts G on this node's `lo` (a /128, no duplicate address detection), so
-/// the node accepts G's traffic as its own.
+/// the node accepts G's traffic as its own, and takes in every
+/// encapsulation the kernel can ([`super::reception::receive`]).
 pub fn add_home_address(g: Ipv6Addr) -> Result<(), DataPlaneError> {
-    Routes::open()?.add_local_address_nodad("lo", g)
+    super::reception::receive(g).map(drop)
 }
 
 /// Removes G from this node's `lo`; false if it was not there.

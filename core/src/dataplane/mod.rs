@@ -1,23 +1,30 @@
 //! The kernel data plane that realises Mobile IPv6 bindings (DESIGN.md,
-//! "Wire and data plane"): seg6 inline routes, policy-routing rules and an
-//! nftables flow map, all set through netlink (nothing spawns `ip` or `nft`).
+//! "Wire and data plane"): encapsulating routes of one backend (`encap`:
+//! seg6 inline or VXLAN), policy-routing rules and an nftables flow map,
+//! all set through netlink (nothing spawns `ip` or `nft`); a kernel check
+//! that tells which backends the kernel can run; a node's reception.
 //!
 //! Every call is synchronous: it sends its request and waits for the
 //! kernel's acknowledgement. Each handle acts in the network namespace of
 //! the thread that opened it, for as long as it lives.
 
 pub mod client_plane;
+pub mod encap;
 pub mod home_plane;
+pub mod kernel_check;
 pub mod netlink;
 pub mod nft;
 pub mod nftables;
 pub mod node_fence;
+pub mod reception;
 pub mod routes;
 
 use std::net::Ipv6Addr;
 
-pub use client_plane::{ClientPlane, HOME_MARK, SRH_OVERHEAD};
+pub use client_plane::{ClientPlane, HOME_MARK};
+pub use encap::{DataplaneChoice, Encap, EncapSender, Traffic, MAX_OVERHEAD};
 pub use home_plane::HomePlane;
+pub use kernel_check::{HostRole, KernelCheckError, KernelReport};
 pub use nftables::FlowTable;
 pub use routes::{NextHop, RouteEntry, Routes, RuleEntry, RuleMatch};
 

@@ -1,6 +1,7 @@
-//! Routes, policy-routing rules and addresses through rtnetlink: the seg6
-//! inline route that realises a binding, the plain route beside it, the
-//! rules that choose a table by mark or destination, and G on `lo`.
+//! Routes, policy-routing rules, links and addresses through rtnetlink: the
+//! seg6 inline and `encap ip6` routes that realise a binding, the plain
+//! route beside it, the rules that choose a table by mark or destination,
+//! the VXLAN device and neighbour entry of the VXLAN backend, and G on `lo`.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -8,7 +9,12 @@ use netlink_packet_core::{DefaultNla, NetlinkHeader, NetlinkMessage, NetlinkPayl
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteLwEnCapType, RouteMessage, RouteMetric, RouteProtocol,
     RouteScope, RouteType,
@@ -36,6 +42,15 @@ const SEG6_IPTUNNEL_SRH: u16 = 1;
 const SEG6_IPTUN_MODE_INLINE: i32 = 0;
 /// `IPV6_SRCRT_TYPE_4`: the segment routing header's routing type.
 const SRH_ROUTING_TYPE: u8 = 4;
+/// `LWTUNNEL_IP6_ID`, `LWTUNNEL_IP6_DST`, `LWTUNNEL_IP6_HOPLIMIT` and
+/// `LWTUNNEL_IP6_FLAGS`, inside `RTA_ENCAP` of an `encap ip6` route.
+const LWTUNNEL_IP6_ID: u16 = 1;
+const LWTUNNEL_IP6_DST: u16 = 2;
+const LWTUNNEL_IP6_HOPLIMIT: u16 = 5;
+const LWTUNNEL_IP6_FLAGS: u16 = 7;
+/// `TUNNEL_CSUM` (big endian on the wire): the outer UDP checksum is
+/// computed. Without it the checksum is zero, which an IPv6 receiver drops.
+const TUNNEL_CSUM: u16 = 0x0001;
 
 /// Where the kernel sends packets for an address: what `lookup_route` finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +106,8 @@ pub struct RouteEntry {
     pub mtu: Option<u32>,
     /// Whether it carries a seg6 encapsulation.
     pub seg6: bool,
+    /// Whether it carries an `encap ip6` (tunnel metadata) encapsulation.
+    pub ip6_encap: bool,
 }
 
 /// An rtnetlink socket in the namespace of the thread that opened it.
@@ -130,6 +147,153 @@ impl Routes {
         self.request(
             &format!("routing {dst} through {care_of} (seg6 inline) in table {table}"),
             RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
+    /// `ip -6 route replace DST/128 encap ip6 dst REMOTE hoplimit 64 csum
+    /// dev OIF mtu MTU table TABLE`: the tunnel device `oif` (a VXLAN
+    /// device in collect-metadata mode) carries the packet to `remote`.
+    pub fn replace_ip6_encap_route(
+        &mut self,
+        table: u32,
+        dst: Ipv6Addr,
+        remote: Ipv6Addr,
+        oif: u32,
+        mtu: u32,
+    ) -> Result<(), DataPlaneError> {
+        let mut msg = host_route(table, dst);
+        msg.attributes.extend([
+            RouteAttribute::Oif(oif),
+            RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]),
+            RouteAttribute::EncapType(RouteLwEnCapType::Ip6),
+            RouteAttribute::Other(DefaultNla::new(
+                RTA_ENCAP | NLA_F_NESTED,
+                ip6_tunnel_encap(remote),
+            )),
+        ]);
+        self.request(
+            &format!("routing {dst} through {remote} (encap ip6) in table {table}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
+    /// `ip link add NAME address MAC mtu MTU type vxlan external dstport
+    /// PORT udp6zerocsumrx` and `ip link set NAME up`: a VXLAN device in
+    /// collect-metadata mode (every VNI, remote from each route). Returns
+    /// its index.
+    pub fn add_vxlan_device(
+        &mut self,
+        name: &str,
+        mac: [u8; 6],
+        mtu: u32,
+        port: u16,
+    ) -> Result<u32, DataPlaneError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.extend([
+            LinkAttribute::IfName(name.into()),
+            LinkAttribute::Address(mac.to_vec()),
+            LinkAttribute::Mtu(mtu),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Vxlan),
+                LinkInfo::Data(InfoData::Vxlan(vec![
+                    InfoVxlan::CollectMetadata(true),
+                    InfoVxlan::Port(port),
+                    InfoVxlan::Learning(false),
+                    // Senders that leave the outer checksum zero are
+                    // accepted too.
+                    InfoVxlan::UDPZeroCsumRX(true),
+                ])),
+            ]),
+        ]);
+        self.request(
+            &format!("creating VXLAN device {name} (external, port {port})"),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_CREATE | super::netlink::NLM_F_EXCL,
+        )?;
+        let index = self.link_index(name)?;
+        self.set_link_up(index)?;
+        Ok(index)
+    }
+
+    /// `ip link set dev INDEX up`.
+    pub fn set_link_up(&mut self, index: u32) -> Result<(), DataPlaneError> {
+        let mut up = LinkMessage::default();
+        up.header.index = index;
+        up.header.flags = LinkFlags::Up;
+        up.header.change_mask = LinkFlags::Up;
+        self.request(
+            &format!("setting interface {index} up"),
+            RouteNetlinkMessage::SetLink(up),
+            0,
+        )
+    }
+
+    /// The link-layer address of interface `name`.
+    pub fn link_mac(&mut self, name: &str) -> Result<Vec<u8>, DataPlaneError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.into()));
+        let answers = match self.collect(
+            &format!("reading interface {name}"),
+            RouteNetlinkMessage::GetLink(msg),
+            false,
+        ) {
+            Err(e) if e.errno() == Some(Errno::ENODEV) => {
+                return Err(DataPlaneError::NoSuchLink(name.into()))
+            }
+            r => r?,
+        };
+        Ok(answers
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::Address(mac) => Some(mac.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .unwrap_or_default())
+    }
+
+    /// `ip link del NAME`; false if there was no such link.
+    pub fn delete_link(&mut self, name: &str) -> Result<bool, DataPlaneError> {
+        let index = match self.link_index(name) {
+            Ok(i) => i,
+            Err(DataPlaneError::NoSuchLink(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        match self.request(
+            &format!("deleting interface {name}"),
+            RouteNetlinkMessage::DelLink(msg),
+            0,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno() == Some(Errno::ENODEV) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `ip -6 neigh replace DST lladdr MAC dev OIF nud permanent`.
+    pub fn replace_neighbour(
+        &mut self,
+        oif: u32,
+        dst: Ipv6Addr,
+        mac: [u8; 6],
+    ) -> Result<(), DataPlaneError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.ifindex = oif;
+        msg.header.state = NeighbourState::Permanent;
+        msg.attributes.extend([
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(dst)),
+            NeighbourAttribute::LinkLayerAddress(mac.to_vec()),
+        ]);
+        self.request(
+            &format!("setting the neighbour entry of {dst}"),
+            RouteNetlinkMessage::NewNeighbour(msg),
             NLM_F_CREATE | NLM_F_REPLACE,
         )
     }
@@ -410,6 +574,18 @@ pub fn seg6_inline_encap(care_of: Ipv6Addr) -> Vec<u8> {
     out
 }
 
+/// The contents of `RTA_ENCAP` for `encap ip6 id 0 dst REMOTE hoplimit 64
+/// csum` (iproute2's `parse_encap_ip6`): tunnel metadata that a
+/// collect-metadata device (VXLAN) turns into its outer header.
+pub fn ip6_tunnel_encap(remote: Ipv6Addr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48);
+    push_attr(&mut out, LWTUNNEL_IP6_ID, &0u64.to_be_bytes());
+    push_attr(&mut out, LWTUNNEL_IP6_DST, &remote.octets());
+    push_attr(&mut out, LWTUNNEL_IP6_HOPLIMIT, &[64]);
+    push_attr(&mut out, LWTUNNEL_IP6_FLAGS, &TUNNEL_CSUM.to_be_bytes());
+    out
+}
+
 /// A unicast route message to DST/128 in `table`, without next hop.
 fn host_route(table: u32, dst: Ipv6Addr) -> RouteMessage {
     let mut msg = RouteMessage::default();
@@ -476,6 +652,7 @@ fn route_entry(r: &RouteMessage) -> RouteEntry {
         oif: None,
         mtu: None,
         seg6: false,
+        ip6_encap: false,
     };
     for attr in &r.attributes {
         match attr {
@@ -484,6 +661,7 @@ fn route_entry(r: &RouteMessage) -> RouteEntry {
             RouteAttribute::Oif(i) => entry.oif = Some(*i),
             RouteAttribute::Table(t) => entry.table = *t,
             RouteAttribute::EncapType(RouteLwEnCapType::Seg6) => entry.seg6 = true,
+            RouteAttribute::EncapType(RouteLwEnCapType::Ip6) => entry.ip6_encap = true,
             RouteAttribute::Metrics(ms) => {
                 for m in ms {
                     if let RouteMetric::Mtu(mtu) = m {

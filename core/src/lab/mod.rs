@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use crate::dataplane::{DataplaneChoice, HostRole, KernelReport};
 pub use topology::{Host, Role, Topology};
 
 /// Where labs keep their state (`lab.json`, `gecko.toml`).
@@ -70,6 +72,12 @@ pub enum LabError {
     /// Not root: namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN.
     #[error("the lab needs root (network namespaces): run as root")]
     NotRoot,
+    /// The kernel cannot run the lab with the data plane asked for.
+    #[error(transparent)]
+    Kernel(#[from] crate::dataplane::KernelCheckError),
+    /// `GECKO_DATAPLANE` holds no data plane.
+    #[error("{0}")]
+    BadDataplane(String),
 }
 
 impl LabError {
@@ -103,18 +111,41 @@ impl Lab {
         Path::new(STATE_DIR).join(name)
     }
 
-    /// Builds lab `name`; `progress` hears each step. On any failure what was
-    /// built is removed again.
+    /// Builds lab `name` with the data plane of `GECKO_DATAPLANE` (default
+    /// auto); `progress` hears each step. On any failure what was built is
+    /// removed again.
     pub async fn up(
         name: &str,
         nodes: usize,
         clients: usize,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Lab, LabError> {
-        let topology = Topology::plan(name, nodes, clients)?;
+        let dataplane = DataplaneChoice::from_env()
+            .map_err(LabError::BadDataplane)?
+            .unwrap_or_default();
+        Lab::up_with(name, nodes, clients, dataplane, progress).await
+    }
+
+    /// Builds lab `name` with data plane `dataplane`, after the kernel check
+    /// (a kernel that cannot run it is refused before anything is built).
+    pub async fn up_with(
+        name: &str,
+        nodes: usize,
+        clients: usize,
+        dataplane: DataplaneChoice,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Lab, LabError> {
+        let mut topology = Topology::plan(name, nodes, clients)?;
         if !nix::unistd::geteuid().is_root() {
             return Err(LabError::NotRoot);
         }
+        topology.dataplane = dataplane;
+        topology.encap = KernelReport::get().check(HostRole::Lab, dataplane)?;
+        progress(&format!(
+            "data plane {} ({dataplane} on kernel {})",
+            topology.encap.map(|e| e.name()).unwrap_or("none"),
+            KernelReport::get().release
+        ));
         if Lab::dir_of(name).exists() || !namespaces_of(name)?.is_empty() {
             return Err(LabError::Exists(name.into()));
         }
@@ -409,6 +440,8 @@ impl Lab {
         serde_json::json!({
             "name": self.topology.name,
             "global_address": self.topology.global_address.to_string(),
+            "dataplane": self.topology.dataplane,
+            "encap": self.topology.encap,
             "config": self.config_path(),
             "hosts": hosts,
         })

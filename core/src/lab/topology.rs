@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LabError;
 use crate::config::valid_name;
+use crate::dataplane::{DataplaneChoice, Encap};
 
 /// G, the distributed server's one address, on the home link.
 pub const GLOBAL_ADDRESS: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
@@ -72,6 +73,12 @@ pub struct Topology {
     pub global_address: Ipv6Addr,
     /// The router first, then nodes, then clients.
     pub hosts: Vec<Host>,
+    /// The data plane asked for (written to the configuration).
+    #[serde(default)]
+    pub dataplane: DataplaneChoice,
+    /// The backend the kernel check chose for it at `up`.
+    #[serde(default)]
+    pub encap: Option<Encap>,
 }
 
 impl Topology {
@@ -118,6 +125,8 @@ impl Topology {
             name: name.into(),
             global_address: GLOBAL_ADDRESS,
             hosts,
+            dataplane: DataplaneChoice::Auto,
+            encap: None,
         })
     }
 
@@ -156,11 +165,13 @@ impl Topology {
             "# Gecko lab `{name}`: written by gecko-lab up.\n\
              global_address = \"{g}\"\n\
              home_prefix = \"{HOME_PREFIX}\"\n\
-             service_port = {SERVICE_PORT}\n\n\
+             service_port = {SERVICE_PORT}\n\
+             dataplane = \"{dataplane}\"\n\n\
              [home_agent]\n\
              address = \"{ha}\"\n\
              metrics = \"{ham}\"\n",
             name = self.name,
+            dataplane = self.dataplane,
             g = self.global_address,
             ha = self.router().address,
             ham = self.router().metrics,
