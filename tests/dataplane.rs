@@ -4,7 +4,8 @@
 //! name, so the answer says which node a connection reached. Needs root.
 //!
 //! Each test uses its own lab (namespaces `gecko-t-dp-*`), taken down by a
-//! guard however the test ends.
+//! guard however the test ends, and runs once per data-plane backend the
+//! kernel offers (`gecko::lab::backends_under_test`).
 
 use std::io::{self, Read};
 use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream};
@@ -16,19 +17,20 @@ use std::time::{Duration, Instant};
 use gecko::dataplane::client_plane::{
     HOME_RULE_PRIORITY, MAX_SLOTS, PLAIN_RULE_PRIORITY, PLAIN_TABLE, SLOT_RULE_PRIORITY, TABLE_BASE,
 };
+use gecko::dataplane::encap::VXLAN_DEVICE;
 use gecko::dataplane::home_plane::add_home_address;
 use gecko::dataplane::routes::MAIN_TABLE;
 use gecko::dataplane::{
-    BindingPlane, ClientPlane, FlowKey, FlowTable, HomePlane, Routes, HOME_MARK, SRH_OVERHEAD,
+    BindingPlane, ClientPlane, Encap, FlowKey, FlowTable, HomePlane, Routes, HOME_MARK,
 };
-use gecko::lab::{netns, Lab};
+use gecko::lab::{backends_under_test, netns, Lab};
 
 const G: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
 const NODE1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 2);
 const NODE2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, 2);
 const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 1, 0, 0, 0, 2);
 const PORT: u16 = 7;
-const MTU: u32 = 1500 - SRH_OVERHEAD;
+const LINK_MTU: u32 = 1500;
 
 /// A lab that is taken down when the test ends, however it ends.
 struct LabGuard {
@@ -174,6 +176,9 @@ fn client_plane_leftovers(client: &std::fs::File) -> Vec<String> {
         if FlowTable::present().unwrap() {
             left.push("nftables table gecko".into());
         }
+        if routes.link_index(VXLAN_DEVICE).is_ok() {
+            left.push(format!("link {VXLAN_DEVICE}"));
+        }
         left
     })
     .unwrap()
@@ -181,13 +186,38 @@ fn client_plane_leftovers(client: &std::fs::File) -> Vec<String> {
 
 #[test]
 fn connections_follow_plain_flow_and_home_bindings() {
-    let (lab, _servers) = serving_lab("t-dp-flows");
+    for encap in backends_under_test("connections_follow_plain_flow_and_home_bindings") {
+        follow_bindings("t-dp-flows", encap, encap);
+    }
+}
+
+/// The home agent on one backend, the client on another: a node takes
+/// both, so hosts whose kernels chose differently work together.
+#[test]
+fn a_home_agent_and_a_client_on_different_backends() {
+    let usable = backends_under_test("a_home_agent_and_a_client_on_different_backends");
+    if usable.len() < 2 {
+        eprintln!(
+            "NOT RUN: a_home_agent_and_a_client_on_different_backends needs two backends; \
+             this kernel offers {usable:?}"
+        );
+    }
+    for ha in &usable {
+        for client in usable.iter().filter(|c| *c != ha) {
+            follow_bindings("t-dp-mixed", *ha, *client);
+        }
+    }
+}
+
+fn follow_bindings(lab_name: &'static str, ha_encap: Encap, client_encap: Encap) {
+    eprintln!("home agent on {ha_encap}, client on {client_encap}");
+    let (lab, _servers) = serving_lab(lab_name);
     let client = lab.ns("client1");
-    let mut ha = netns::run_in(&lab.ns("ha"), || HomePlane::open(1500))
+    let mut ha = netns::run_in(&lab.ns("ha"), || HomePlane::open(LINK_MTU, ha_encap))
         .unwrap()
         .unwrap();
 
-    let mut plane = netns::run_in(&client, || ClientPlane::install(G, MTU))
+    let mut plane = netns::run_in(&client, || ClientPlane::install(G, LINK_MTU, client_encap))
         .unwrap()
         .expect("install");
     assert_eq!(
@@ -239,7 +269,7 @@ fn connections_follow_plain_flow_and_home_bindings() {
     assert_eq!(ask(&client, Some(40003), None).unwrap(), "node2");
 
     // A second install works, and dropping it cleans up too.
-    let mut again = netns::run_in(&client, || ClientPlane::install(G, MTU))
+    let mut again = netns::run_in(&client, || ClientPlane::install(G, LINK_MTU, client_encap))
         .unwrap()
         .expect("second install");
     again.bind_flow(flow(40004), NODE1).unwrap();
@@ -253,13 +283,19 @@ fn connections_follow_plain_flow_and_home_bindings() {
 
 #[test]
 fn ten_thousand_flows_in_the_map() {
+    for encap in backends_under_test("ten_thousand_flows_in_the_map") {
+        ten_thousand_flows(encap);
+    }
+}
+
+fn ten_thousand_flows(encap: Encap) {
     let (lab, _servers) = serving_lab("t-dp-many");
     let client = lab.ns("client1");
-    let mut ha = netns::run_in(&lab.ns("ha"), || HomePlane::open(1500))
+    let mut ha = netns::run_in(&lab.ns("ha"), || HomePlane::open(LINK_MTU, encap))
         .unwrap()
         .unwrap();
     ha.set_binding(G, NODE2).unwrap();
-    let mut plane = netns::run_in(&client, || ClientPlane::install(G, MTU))
+    let mut plane = netns::run_in(&client, || ClientPlane::install(G, LINK_MTU, encap))
         .unwrap()
         .expect("install");
     plane.set_plain(Some(NODE1)).unwrap();
@@ -293,7 +329,7 @@ fn ten_thousand_flows_in_the_map() {
     // replaced by the next install.
     plane.bind_flow(flow(20002), NODE2).unwrap();
     std::mem::forget(plane);
-    let fresh = netns::run_in(&client, || ClientPlane::install(G, MTU))
+    let fresh = netns::run_in(&client, || ClientPlane::install(G, LINK_MTU, encap))
         .unwrap()
         .expect("install over leftovers");
     assert_eq!(

@@ -1,7 +1,8 @@
 //! What the flow map costs a flow-bound TCP connection on the client: data
 //! segments per second of 64-byte writes (TCP_NODELAY) through the
-//! nftables route hook and a seg6 inline route, with 10 map entries and
-//! with 10,000, in alternating rounds of one run.
+//! nftables route hook and the data plane `auto` chooses (seg6 inline or
+//! VXLAN), with 10 map entries and with 10,000, in alternating rounds of
+//! one run.
 //!
 //! Two namespaces joined by a veth pair: the client (with `ClientPlane`)
 //! and the server (G on `lo`). The client's home route points at a gateway
@@ -17,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use gecko::dataplane::home_plane::add_home_address;
-use gecko::dataplane::{BindingPlane, ClientPlane, FlowKey, SRH_OVERHEAD};
+use gecko::dataplane::{BindingPlane, ClientPlane, DataplaneChoice, FlowKey, KernelReport};
 use gecko::lab::{links, netns};
 
 const CLIENT_NS: &str = "gecko-t-dp-bench-client";
@@ -144,7 +145,10 @@ fn data_segs_out(stream: &TcpStream) -> Result<u32, String> {
 fn run() -> Result<(), String> {
     let c = netns::open(CLIENT_NS).map_err(|e| e.to_string())?;
     let s = netns::open(SERVER_NS).map_err(|e| e.to_string())?;
-    let mut plane = netns::run_in(&c, || ClientPlane::install(G, 1500 - SRH_OVERHEAD))
+    let encap = KernelReport::get()
+        .choose(DataplaneChoice::Auto)
+        .map_err(|e| e.to_string())?;
+    let mut plane = netns::run_in(&c, || ClientPlane::install(G, 1500, encap))
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
 
@@ -184,9 +188,7 @@ fn run() -> Result<(), String> {
     let payload = [0x5au8; 64];
     let mut fillers = 0usize;
     let mut results: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    println!(
-        "flow_map: 64-byte writes, TCP_NODELAY, flow-bound (seg6 inline), {ROUND_TIME:?} rounds"
-    );
+    println!("flow_map: 64-byte writes, TCP_NODELAY, flow-bound ({encap}), {ROUND_TIME:?} rounds");
     for round in 1..=ROUNDS {
         for (which, size) in SIZES.iter().enumerate() {
             let want = size - 1; // the measured flow is one entry

@@ -275,7 +275,6 @@ mod tests {
     use super::*;
     use crate::lab::{links, netns};
     use crate::mipv6::wire::{self, Message, Packet, Repr};
-    use rtnetlink::packet_route::route::Seg6Mode;
     use rtnetlink::packet_route::rule::RuleAction;
     use rtnetlink::{Handle, RouteMessageBuilder};
     use std::fs::File;
@@ -285,7 +284,8 @@ mod tests {
     const B: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x4d, 0, 0, 0, 0, 2);
     /// G on A's `lo`.
     const G: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x4e, 0, 0, 0, 0, 1);
-    /// On A's `lo` too; B reaches it only through a marked seg6 route.
+    /// On A's `lo` too; B reaches it only through a marked route of the
+    /// data plane (seg6 inline or VXLAN).
     const G2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x4e, 0, 0, 0, 0, 2);
 
     /// Deletes its namespaces when dropped, also when a test fails.
@@ -512,21 +512,13 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn marked_message_through_srv6_inline_arrives_bare() {
+    async fn marked_message_through_each_backend_arrives_bare() {
         let p = pair("sr").await;
         let sa = open_in(&p.a);
         let sb = open_in(&p.b);
-        let index = links::index(&p.hb, "met-b").await.unwrap();
-        // G2 only in table 100, through an inline SRH toward A; mark 7 uses it.
-        // Inline mode: the last segment is a place the kernel fills with
-        // the original destination (iproute2 adds it; rtnetlink does not).
-        let route = RouteMessageBuilder::<Ipv6Addr>::new()
-            .destination_prefix(G2, 128)
-            .output_interface(index)
-            .table_id(100)
-            .output_seg6(Seg6Mode::Inline, vec![A, Ipv6Addr::UNSPECIFIED])
-            .build();
-        p.hb.route().add(route).execute().await.unwrap();
+        netns::run_in(&p.a, || crate::dataplane::reception::receive(G2))
+            .unwrap()
+            .unwrap();
         p.hb.rule()
             .add()
             .v6()
@@ -540,9 +532,20 @@ mod tests {
         let m = hoti(9, 0);
         let err = sb.send(&m.1, B, G2, None).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NetworkUnreachable, "{err}");
-        sb.send(&m.1, B, G2, Some(7)).await.unwrap();
-        // The MH alone (no SRH before it), dst the final segment G2.
-        check(&recv(&sa).await, &m, B, G2);
+        for encap in crate::lab::backends_under_test("marked_message_through_each_backend") {
+            // G2 only in table 100, toward A by this backend; mark 7 uses it.
+            netns::run_in(&p.b, || {
+                use crate::dataplane::{EncapSender, Routes, Traffic};
+                let mut routes = Routes::open()?;
+                let mut sender = EncapSender::open(&mut routes, encap, 1500)?;
+                sender.route(&mut routes, 100, G2, A, 1430, Traffic::Local)
+            })
+            .unwrap()
+            .unwrap();
+            sb.send(&m.1, B, G2, Some(7)).await.unwrap();
+            // The MH alone (no SRH or tunnel header before it), dst G2.
+            check(&recv(&sa).await, &m, B, G2);
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::dataplane::Routes;
+use crate::dataplane::{EncapSender, Routes, Traffic, MAX_OVERHEAD};
 use crate::lab::{links, netns};
 use proptest::prelude::*;
 use rtnetlink::Handle;
@@ -30,8 +30,9 @@ impl Drop for Namespaces {
 }
 
 /// A client and a server node joined by a veth pair; the client reaches G
-/// through a seg6 inline route to the server's care-of address, as a
-/// correspondent with a binding does.
+/// through the data plane's route to the server's care-of address (seg6
+/// inline or VXLAN: `backend_under_test`), as a correspondent with a
+/// binding does.
 struct Path {
     client: File,
     server: File,
@@ -78,15 +79,23 @@ async fn path(tag: &str) -> Path {
     }
     links::add_address(&hc, "lock-c", CLIENT, 64).await.unwrap();
     links::add_address(&hs, "lock-s", COA, 64).await.unwrap();
-    netns::run_in(&server, || Routes::open()?.add_local_address_nodad("lo", G))
+    netns::run_in(&server, || crate::dataplane::reception::receive(G))
         .unwrap()
         .unwrap();
     wait_up(&hc, "lock-c").await;
     wait_up(&hs, "lock-s").await;
     netns::run_in(&client, || {
         let mut routes = Routes::open()?;
-        let oif = routes.link_index("lock-c")?;
-        routes.replace_seg6_route(MAIN_TABLE, G, COA, oif, 1500)
+        let encap = crate::lab::backend_under_test();
+        let mut sender = EncapSender::open(&mut routes, encap, 1500)?;
+        sender.route(
+            &mut routes,
+            MAIN_TABLE,
+            G,
+            COA,
+            1500 - MAX_OVERHEAD,
+            Traffic::Local,
+        )
     })
     .unwrap()
     .unwrap();
@@ -116,7 +125,7 @@ async fn wait_up(h: &Handle, link: &str) {
     panic!("{link} not up in 5 s");
 }
 
-/// A connection client -> [G]:port through the seg6 route: (client side,
+/// A connection client -> [G]:port through the data plane: (client side,
 /// server side, its flow).
 fn connect(p: &Path, listener: &TcpListener, port: u16) -> (TcpStream, TcpStream, FlowKey) {
     let client = netns::run_in(&p.client, || {
