@@ -24,6 +24,44 @@ PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --root-user-action=ig
 GECKO_PY_LAB_REQUIRED=1 python3 -m pytest -q -p no:cacheprovider bindings-python/tests \
   2>&1 | tee -a "$log"
 
+echo "== data planes: the core set again with each backend besides auto's"
+# The runs above used `auto`. Each other backend this kernel offers runs the
+# core set (mid-stream handoffs, flow bindings to two nodes, a crash
+# recovery, geckoproxy); each backend it lacks is reported, never skipped
+# silently.
+doctor=$(cargo run -q -p gecko --bin gecko-lab -- doctor --json || true)
+backends=$(python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read() or "{}")
+usable, auto = r.get("usable", []), r.get("auto")
+need = {"seg6": ["Seg6Encap", "SrhReception"], "vxlan": ["Vxlan", "Ip6Encap"]}
+for b in ("seg6", "vxlan"):
+    if b == auto:
+        print(b, "auto")
+    elif b in usable:
+        print(b, "run")
+    else:
+        missing = r.get("missing", {})
+        opts = [missing[f] for f in need[b] if f in missing] or ["the kernel check failed"]
+        print(b, "missing", ", ".join(opts))
+' <<<"$doctor")
+summary=()
+while read -r backend state options; do
+  case "$state" in
+    auto) summary+=("data plane $backend: every test above (auto chose it)") ;;
+    run)
+      echo "-- core set with GECKO_DATAPLANE=$backend"
+      GECKO_DATAPLANE=$backend cargo test -p gecko --test handoff --test mip6 -- \
+        busy_connections_survive_hundreds_of_mid_stream_handoffs \
+        a_flow_binding_moves_one_connection_and_leaves_the_other 2>&1 | tee -a "$log"
+      GECKO_DATAPLANE=$backend cargo test -p gecko-examples --test stream_failover \
+        --test proxy_example -- downloads_survive_the_crash_of_a_node \
+        http_servers_behind_proxies_serve_every_client_by_the_policy 2>&1 | tee -a "$log"
+      summary+=("data plane $backend: the core set") ;;
+    *) summary+=("data plane $backend: NOT RUN, this kernel lacks $options") ;;
+  esac
+done <<<"$backends"
+
 echo "== fuzz: the Mobility Header parser"
 fuzz_seconds=${GECKO_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" = 0 ]; then
@@ -36,6 +74,8 @@ elif cargo +nightly fuzz --version >/dev/null 2>&1; then
 else
   echo "fuzz: skipped (needs the nightly toolchain and 'cargo install cargo-fuzz')"
 fi
+
+printf '%s\n' "${summary[@]}"
 
 # One line for all cargo test and pytest runs (a failure stops the script
 # before this).

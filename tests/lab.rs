@@ -421,3 +421,96 @@ fn two_ups_of_one_name_build_one_lab() {
     .expect("the lab works");
     drop(guard);
 }
+
+#[test]
+fn doctor_prints_every_feature_its_option_and_the_choice() {
+    let out = lab(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json: serde_json::Value = serde_json::from_str(&lab_ok(&["doctor", "--json"])).unwrap();
+    let findings = json["findings"].as_array().expect("findings");
+    assert_eq!(
+        findings.len(),
+        gecko::dataplane::kernel_check::Feature::ALL.len()
+    );
+    for f in gecko::dataplane::kernel_check::Feature::ALL {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(f.title()))
+            .unwrap_or_else(|| panic!("no line for {}:\n{text}", f.title()));
+        assert!(line.contains(f.option()), "{line}");
+    }
+    for missing in findings.iter().filter(|f| f["present"] == false) {
+        assert!(
+            text.contains("MISSING"),
+            "{missing} not shown missing:\n{text}"
+        );
+    }
+    let usable = json["usable"].as_array().unwrap();
+    assert_eq!(out.status.success(), !usable.is_empty(), "exit code");
+    match json["auto"].as_str() {
+        Some(auto) => assert!(text.contains(&format!("auto chooses: {auto}")), "{text}"),
+        None => assert!(text.contains("auto chooses nothing"), "{text}"),
+    }
+}
+
+/// Runs `program ARGS` in a network namespace of its own (it vanishes with
+/// the process), so nothing it might do reaches the machine's.
+fn run_isolated(program: &str, args: &[&str]) -> (bool, String, Duration) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(program);
+    cmd.args(args).env_remove("GECKO_DATAPLANE");
+    // SAFETY: unshare is async-signal-safe; nothing else runs before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        });
+    }
+    let t0 = std::time::Instant::now();
+    let out = cmd.output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("$ {program} {}\n{err}", args.join(" "));
+    (out.status.success(), err, t0.elapsed())
+}
+
+#[test]
+fn a_data_plane_the_kernel_lacks_is_refused_at_once_naming_the_option() {
+    use gecko::dataplane::{Encap, KernelReport};
+    let before = own_namespace();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/gecko.toml");
+    let mut refused = 0;
+    for encap in Encap::ALL {
+        let Some(feature) = KernelReport::get().missing_for(encap) else {
+            continue;
+        };
+        refused += 1;
+        // The lab refuses before it builds anything.
+        let out = lab(&["up", "--name", "t-forced", "--dataplane", encap.name()]);
+        assert!(!out.status.success(), "lab up with {encap} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(feature.option()), "{err}");
+        assert!(lab_namespaces("t-forced").is_empty(), "namespaces left");
+        assert!(!std::path::Path::new("/run/gecko-lab/t-forced").exists());
+        // So do the daemons, at once, in one line naming the option.
+        for (program, extra) in [
+            (env!("CARGO_BIN_EXE_gecko-ha"), vec![]),
+            (
+                env!("CARGO_BIN_EXE_gecko-cn"),
+                vec!["--address", "2001:db8:2:1::2"],
+            ),
+        ] {
+            let mut args = vec!["--config", config, "--dataplane", encap.name()];
+            args.extend(extra);
+            let (ok, err, took) = run_isolated(program, &args);
+            assert!(!ok, "{program} started with {encap}");
+            assert!(err.contains(feature.option()), "{err}");
+            assert!(
+                took < Duration::from_secs(5),
+                "{program} took {took:?} to refuse"
+            );
+        }
+    }
+    if refused == 0 {
+        eprintln!("NOT RUN: this kernel runs every backend, so none can be refused");
+    }
+    assert_eq!(own_namespace(), before, "the machine's namespace changed");
+}

@@ -741,6 +741,29 @@ mod tests {
     }
 
     #[test]
+    fn ip6_tunnel_encap_matches_iproute2() {
+        // What `ip -6 route add ... encap ip6 dst 2001:db8:1:2::2 hoplimit
+        // 64 csum dev gecko-vx` puts in RTA_ENCAP (iproute2
+        // parse_encap_ip6; id 0 written as iproute2 does with `id 0`).
+        let remote: Ipv6Addr = "2001:db8:1:2::2".parse().unwrap();
+        let bytes = ip6_tunnel_encap(remote);
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&12u16.to_ne_bytes());
+        expected.extend_from_slice(&1u16.to_ne_bytes()); // LWTUNNEL_IP6_ID
+        expected.extend_from_slice(&[0; 8]);
+        expected.extend_from_slice(&20u16.to_ne_bytes());
+        expected.extend_from_slice(&2u16.to_ne_bytes()); // LWTUNNEL_IP6_DST
+        expected.extend_from_slice(&remote.octets());
+        expected.extend_from_slice(&5u16.to_ne_bytes());
+        expected.extend_from_slice(&5u16.to_ne_bytes()); // LWTUNNEL_IP6_HOPLIMIT
+        expected.extend_from_slice(&[64, 0, 0, 0]); // padded to 4
+        expected.extend_from_slice(&6u16.to_ne_bytes());
+        expected.extend_from_slice(&7u16.to_ne_bytes()); // LWTUNNEL_IP6_FLAGS
+        expected.extend_from_slice(&[0, 1, 0, 0]); // TUNNEL_CSUM, big endian
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
     fn seg6_route_message_carries_encap_type_encap_and_mtu() {
         let mut msg = host_route(0x4745_0001, "2001:db8:ffff::1".parse().unwrap());
         msg.attributes.extend([
