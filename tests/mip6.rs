@@ -229,6 +229,13 @@ fn client_follows_the_handoff_and_the_clear() {
     assert_eq!(served_by(&lab, &config, &nodes, None), 0);
     let home_mss = client_mss(&lab, &config);
     assert!(lab.metric("ha", "gecko_registrations_total") >= 1.0);
+    // Both daemons say which data plane carries G's packets.
+    let info = format!(
+        "gecko_dataplane_info{{dataplane=\"{}\"}}",
+        gecko::lab::backend_under_test()
+    );
+    assert_eq!(lab.metric("ha", &info), 1.0);
+    assert_eq!(lab.metric("client1", &info), 1.0);
     assert_eq!(lab.metric("ha", "gecko_bindings{kind=\"home\"}"), 1.0);
 
     // Handoff of the client to node2: new connections reach node2, and

@@ -265,8 +265,13 @@ impl Node {
             .await
             .map_err(io("serving the node's metrics"))?;
         tasks.push(server);
+        let receives: Vec<&str> = dataplane::Encap::ALL
+            .into_iter()
+            .filter(|e| dataplane::KernelReport::get().receives(*e))
+            .map(|e| e.name())
+            .collect();
         tracing::info!(node = name, care_of = %me.address, dataplane = %config.dataplane,
-            "node started (receives every encapsulation its kernel takes)");
+            receives = ?receives, "node started");
         Ok(Node { inner, tasks })
     }
 

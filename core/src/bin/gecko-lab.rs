@@ -567,7 +567,11 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     drop(nodes);
 
     crash_step(lab, g)?;
-    println!("demo done in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "demo done in {:.1} s (data plane {})",
+        started.elapsed().as_secs_f64(),
+        lab.topology.encap.map(|e| e.name()).unwrap_or("unknown")
+    );
     Ok(())
 }
 

@@ -48,6 +48,13 @@ async fn serve(config: &Config, address: Ipv6Addr, plane: &mut ClientPlane) -> a
     );
     let mut cn = Correspondent::new(keys, g);
     let metrics = Metrics::new();
+    metrics
+        .gauge(
+            "gecko_dataplane_info",
+            "The data plane this daemon sends by (value 1)",
+            &[("dataplane", plane.encap().name())],
+        )?
+        .set(1);
     let plain = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "plain")])?;
     let flows = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "flow")])?;
     let failures = metrics.counter(

@@ -43,6 +43,13 @@ pub async fn run(
     let mut plane = HomePlane::open(link_mtu, encap)
         .with_context(|| format!("setting up the {encap} data plane"))?;
     let metrics = Metrics::new();
+    metrics
+        .gauge(
+            "gecko_dataplane_info",
+            "The data plane this daemon sends by (value 1)",
+            &[("dataplane", encap.name())],
+        )?
+        .set(1);
     let bindings = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "home")])?;
     let registrations = metrics.counter(
         "gecko_registrations_total",

@@ -243,6 +243,11 @@ impl KernelReport {
         }
     }
 
+    /// Whether a node on this kernel takes in `encap`'s packets.
+    pub fn receives(&self, encap: Encap) -> bool {
+        Self::receiver_needs(encap).iter().all(|f| self.has(*f))
+    }
+
     /// The backends this kernel can run (send and receive), in `auto`'s
     /// order of preference.
     pub fn usable(&self) -> Vec<Encap> {
