@@ -134,21 +134,9 @@ impl Routes {
         oif: u32,
         mtu: u32,
     ) -> Result<(), DataPlaneError> {
-        let mut msg = host_route(table, dst);
-        msg.attributes.extend([
-            RouteAttribute::Oif(oif),
-            RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]),
-            RouteAttribute::EncapType(RouteLwEnCapType::Seg6),
-            RouteAttribute::Other(DefaultNla::new(
-                RTA_ENCAP | NLA_F_NESTED,
-                seg6_inline_encap(care_of),
-            )),
-        ]);
-        self.request(
-            &format!("routing {dst} through {care_of} (seg6 inline) in table {table}"),
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_REPLACE,
-        )
+        let encap = (RouteLwEnCapType::Seg6, seg6_inline_encap(care_of));
+        let op = format!("routing {dst} through {care_of} (seg6 inline) in table {table}");
+        self.replace_encap_route(&op, table, dst, oif, mtu, encap)
     }
 
     /// `ip -6 route replace DST/128 encap ip6 dst REMOTE hoplimit 64 csum
@@ -162,18 +150,31 @@ impl Routes {
         oif: u32,
         mtu: u32,
     ) -> Result<(), DataPlaneError> {
+        let encap = (RouteLwEnCapType::Ip6, ip6_tunnel_encap(remote));
+        let op = format!("routing {dst} through {remote} (encap ip6) in table {table}");
+        self.replace_encap_route(&op, table, dst, oif, mtu, encap)
+    }
+
+    /// A route to DST/128 out of `oif` with a lightweight-tunnel
+    /// encapsulation: its type and the contents of `RTA_ENCAP`.
+    fn replace_encap_route(
+        &mut self,
+        op: &str,
+        table: u32,
+        dst: Ipv6Addr,
+        oif: u32,
+        mtu: u32,
+        (kind, encap): (RouteLwEnCapType, Vec<u8>),
+    ) -> Result<(), DataPlaneError> {
         let mut msg = host_route(table, dst);
         msg.attributes.extend([
             RouteAttribute::Oif(oif),
             RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]),
-            RouteAttribute::EncapType(RouteLwEnCapType::Ip6),
-            RouteAttribute::Other(DefaultNla::new(
-                RTA_ENCAP | NLA_F_NESTED,
-                ip6_tunnel_encap(remote),
-            )),
+            RouteAttribute::EncapType(kind),
+            RouteAttribute::Other(DefaultNla::new(RTA_ENCAP | NLA_F_NESTED, encap)),
         ]);
         self.request(
-            &format!("routing {dst} through {remote} (encap ip6) in table {table}"),
+            op,
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_REPLACE,
         )
