@@ -340,3 +340,77 @@ fn ten_thousand_flows(encap: Encap) {
     drop(fresh);
     assert_eq!(client_plane_leftovers(&client), Vec::<String>::new());
 }
+
+/// A node takes in a segment behind an inline SRH (what a seg6 sender
+/// sends) whatever its own kernel can send: here the client crafts the
+/// SRH itself on a raw socket, so this runs on kernels without seg6
+/// lwtunnels too, and the node answers the SYN from G.
+#[test]
+fn a_node_takes_an_srh_from_any_sender() {
+    use gecko::dataplane::KernelReport;
+    if !KernelReport::get().receives(Encap::Seg6) {
+        eprintln!("NOT RUN: a_node_takes_an_srh_from_any_sender: this kernel lacks SRH reception");
+        return;
+    }
+    let (lab, _servers) = serving_lab("t-dp-srh");
+    let client = lab.ns("client1");
+    let (tx, rx) = netns::run_in(&client, || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let tx = Socket::new(
+            Domain::IPV6,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_RAW)),
+        )?;
+        let rx = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::TCP))?;
+        rx.set_read_timeout(Some(Duration::from_secs(2)))?;
+        io::Result::Ok((tx, rx))
+    })
+    .unwrap()
+    .unwrap();
+    let (port, seq) = (40100u16, 0x1234_5678u32);
+    let mut syn = Vec::new();
+    syn.extend_from_slice(&port.to_be_bytes());
+    syn.extend_from_slice(&PORT.to_be_bytes());
+    syn.extend_from_slice(&seq.to_be_bytes());
+    syn.extend_from_slice(&0u32.to_be_bytes());
+    syn.extend_from_slice(&[0x50, 0x02]); // 20 bytes, SYN
+    syn.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]); // window, checksum, urgent
+                                                      // The checksum covers the final destination, G (RFC 8200 §8.1).
+    let sum = gecko::tcp::flow_lock::tcp_checksum(&CLIENT, &G, &syn);
+    syn[16..18].copy_from_slice(&sum.to_be_bytes());
+    let mut packet = vec![0x60, 0, 0, 0];
+    packet.extend_from_slice(&((40 + syn.len()) as u16).to_be_bytes());
+    packet.extend_from_slice(&[43, 64]); // routing header, hop limit
+    packet.extend_from_slice(&CLIENT.octets());
+    packet.extend_from_slice(&NODE1.octets()); // segments[1]: first hop
+                                               // SRH: TCP next, 4 x 8 bytes more, type 4, segments left 1, last entry 1.
+    packet.extend_from_slice(&[6, 4, 4, 1, 1, 0, 0, 0]);
+    packet.extend_from_slice(&G.octets()); // segments[0]: the final one
+    packet.extend_from_slice(&NODE1.octets());
+    packet.extend_from_slice(&syn);
+    tx.send_to(&packet, &SocketAddrV6::new(NODE1, 0, 0, 0).into())
+        .unwrap();
+    // The node answers from G straight to the client: a SYN-ACK of ours.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
+    loop {
+        assert!(Instant::now() < deadline, "no SYN-ACK from G");
+        let Ok((n, from)) = rx.recv_from(&mut buf) else {
+            continue;
+        };
+        // SAFETY: recv_from initialised the first n bytes.
+        let seg: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        let from = from.as_socket_ipv6().map(|a| *a.ip());
+        let dst_port = u16::from_be_bytes([seg[2], seg[3]]);
+        if from != Some(G) || dst_port != port {
+            continue;
+        }
+        let ack = u32::from_be_bytes([seg[8], seg[9], seg[10], seg[11]]);
+        assert_eq!(seg[13] & 0x12, 0x12, "SYN and ACK set");
+        assert_eq!(ack, seq.wrapping_add(1));
+        break;
+    }
+}

@@ -218,12 +218,12 @@ impl Lab {
             let mut settings = vec![
                 // Inherited by every link made later in this namespace,
                 // veth peers created straight inside it included.
+                // No seg6_enabled: a node enables its own reception
+                // (`dataplane::reception`), as on a real host.
                 ("conf/default/accept_dad", "0"),
-                ("conf/default/seg6_enabled", "1"),
                 ("conf/default/keep_addr_on_down", "1"),
                 ("conf/default/accept_ra", "0"),
                 ("conf/all/accept_dad", "0"),
-                ("conf/all/seg6_enabled", "1"),
                 ("conf/all/keep_addr_on_down", "1"),
             ];
             if host.role == Role::Ha {
