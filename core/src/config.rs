@@ -51,8 +51,11 @@ pub struct Config {
     pub dataplane: crate::dataplane::DataplaneChoice,
 }
 
+/// The peer channel's UDP port when the configuration names none.
+pub const DEFAULT_PEER_PORT: u16 = 7450;
+
 fn default_peer_port() -> u16 {
-    crate::cluster::peer_channel::DEFAULT_PEER_PORT
+    DEFAULT_PEER_PORT
 }
 
 /// The home agent (`gecko-ha`).

@@ -7,10 +7,7 @@
 //! application's threads call in through blocking methods; async callers
 //! use the `_async` forms.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
-use std::panic::AssertUnwindSafe;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -19,250 +16,17 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::cluster::membership::{Membership, MembershipConfig};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::dataplane::node_fence::NodeFence;
 use crate::dataplane::FlowKey;
-use crate::handoff::{flow_of_socket, Arrival, Engine, HandoffError, Listeners};
-use crate::lowlevel::{Node, NodeError, Scope};
-use crate::metrics::{Counter, Gauge, Metrics};
-use crate::policy::{ClientInfo, GeckoPolicy, RandomPolicy};
-use crate::socket::{rtt_of, GeckoServerSocket};
+use crate::handoff::{Arrival, Engine, Listeners};
+use crate::lowlevel::Node;
+use crate::metrics::Metrics;
+use crate::policy::{GeckoPolicy, RandomPolicy};
+use crate::socket::GeckoServerSocket;
 
-/// Why a framework call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GeckoError {
-    /// The configuration file is bad.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The local address is not a node of the configuration.
-    #[error("{0} is not the address of a node in the configuration")]
-    NotANode(Ipv6Addr),
-    /// The network interface does not exist.
-    #[error("no network interface `{0}` on this host")]
-    NoInterface(String),
-    /// Signalling failed.
-    #[error(transparent)]
-    Node(#[from] NodeError),
-    /// A handoff failed; the connection stayed here.
-    #[error(transparent)]
-    Handoff(#[from] HandoffError),
-    /// A system call failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A server socket on this port exists already.
-    #[error("a server socket on port {0} exists already")]
-    PortInUse(u16),
-    /// The server socket or the framework is closed.
-    #[error("closed")]
-    Closed,
-    /// A blocking call was made from inside an async runtime.
-    #[error("blocking call from inside an async runtime: use the async form")]
-    InAsyncContext,
-    /// A handoff of this connection is running already.
-    #[error("a handoff of this connection is running already")]
-    Busy,
-    /// The connection is served by another node now.
-    #[error("the connection was handed off to another node")]
-    Moved,
-    /// Only connections accepted through a server socket can move.
-    #[error("this socket is not served by the distributed server")]
-    NotServed,
-}
-
-impl GeckoError {
-    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> GeckoError {
-        move |source| GeckoError::Io { what, source }
-    }
-}
-
-/// What the framework's parts share.
-pub(crate) struct Core {
-    rt: tokio::runtime::Handle,
-    engine: Arc<Engine>,
-    policy: RwLock<Arc<dyn GeckoPolicy>>,
-    listeners: Listeners,
-    listen_tasks: std::sync::Mutex<HashMap<u16, tokio::task::JoinHandle<()>>>,
-    split: AtomicBool,
-    accepted: Counter,
-    open: Gauge,
-}
-
-impl Core {
-    pub(crate) fn opened(&self) {
-        self.open.inc();
-    }
-
-    pub(crate) fn closed(&self) {
-        self.open.dec();
-    }
-
-    pub(crate) fn count_accepted(&self) {
-        self.accepted.inc();
-    }
-
-    pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
-        self.rt.spawn(fut);
-    }
-
-    /// Runs `fut` on the runtime's threads (so sockets it opens live in
-    /// the framework's network namespace, whatever the caller's) and waits
-    /// for it from an application thread.
-    pub(crate) fn block_on<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = T> + Send + 'static,
-    ) -> Result<T, GeckoError> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(GeckoError::InAsyncContext);
-        }
-        self.rt
-            .block_on(self.rt.spawn(fut))
-            .map_err(|e| GeckoError::Io {
-                what: "running on the framework's runtime",
-                source: std::io::Error::other(e.to_string()),
-            })
-    }
-
-    /// Waits for `fut` on the calling thread (for futures that open no
-    /// sockets).
-    pub(crate) fn wait<T>(&self, fut: impl Future<Output = T>) -> Result<T, GeckoError> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(GeckoError::InAsyncContext);
-        }
-        Ok(self.rt.block_on(fut))
-    }
-
-    /// Asks the policy, off the runtime's threads (user code may block or
-    /// panic: a panic counts as "keep it here").
-    async fn select(&self, info: ClientInfo) -> Option<Ipv6Addr> {
-        let policy = self
-            .policy
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let choice = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| policy.select_target(&info)))
-        })
-        .await;
-        match choice {
-            Ok(Ok(t)) => t,
-            _ => {
-                tracing::error!("the policy's select_target panicked; keeping the connection");
-                None
-            }
-        }
-    }
-
-    fn notify_failed(&self, target: Ipv6Addr) {
-        let policy = self
-            .policy
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        self.rt.spawn_blocking(move || {
-            let r =
-                std::panic::catch_unwind(AssertUnwindSafe(|| policy.notify_failed_handoff(target)));
-            if r.is_err() {
-                tracing::error!("the policy's notify_failed_handoff panicked");
-            }
-        });
-    }
-
-    /// Hands `stream` to `target`, or to the policy's choice (retrying
-    /// with its next choice after a failure). `Ok(true)`: served elsewhere
-    /// now (the caller closes its descriptors); `Ok(false)`: stays here.
-    pub(crate) async fn place(
-        &self,
-        stream: Arc<TcpStream>,
-        target: Option<Ipv6Addr>,
-    ) -> Result<bool, GeckoError> {
-        let stream = &*stream;
-        let split = self.split.load(Ordering::Relaxed);
-        if let Some(t) = target {
-            if t == self.engine.address() {
-                return Ok(false);
-            }
-            return match self.engine.hand_off(stream, t, split).await {
-                Ok(()) => Ok(true),
-                Err(e) => {
-                    self.notify_failed(t);
-                    Err(e.into())
-                }
-            };
-        }
-        let peer = match stream.peer_addr() {
-            Ok(SocketAddr::V6(p)) => p,
-            _ => return Ok(false),
-        };
-        let mut failed = Vec::new();
-        for _ in 0..self.engine.node_count() {
-            let info = self.engine.client_info(peer, &failed);
-            let Some(t) = self.select(info).await else {
-                return Ok(false);
-            };
-            if t == self.engine.address() {
-                return Ok(false);
-            }
-            if self.engine.index_of(t).is_none() {
-                tracing::warn!(target = %t, "the policy chose an address that is not a node");
-                return Ok(false);
-            }
-            match self.engine.hand_off(stream, t, split).await {
-                Ok(()) => return Ok(true),
-                Err(e) => {
-                    tracing::info!(target = %t, error = %e, "handoff failed; asking the policy again");
-                    self.notify_failed(t);
-                    failed.push(t);
-                }
-            }
-        }
-        Ok(false)
-    }
-
-    /// A connection served here closed: its flow binding, if this node
-    /// holds one, is removed at the client.
-    pub(crate) fn forget_flow(&self, flow: FlowKey) {
-        {
-            let _enter = self.rt.enter();
-            self.engine.unserve(flow, None);
-        }
-        let node = self.engine.node().clone();
-        let scope = Scope::Flow(flow);
-        if node.holds_binding(flow.client, scope) {
-            node.release(flow.client, scope);
-            self.rt.spawn(async move {
-                if let Err(e) = node.handoff_clear(flow.client, scope).await {
-                    tracing::debug!(?flow, error = %e, "clearing a closed connection's binding");
-                }
-            });
-        }
-    }
-
-    pub(crate) fn close_port(&self, port: u16) {
-        self.listeners
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&port);
-        if let Some(t) = self
-            .listen_tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&port)
-        {
-            t.abort();
-            // Its listener closes when the task ends: wait for that (off
-            // the runtime), so that the port can be listened on again at
-            // once.
-            if tokio::runtime::Handle::try_current().is_err() {
-                let _ = self.rt.block_on(t);
-            }
-        }
-    }
-}
+pub(crate) use crate::framework_core::Core;
+pub use crate::framework_core::GeckoError;
 
 /// The seed's `GeckoFramework`: this process is one node of the
 /// distributed server. Dropping it stops the node (connections already
@@ -546,7 +310,8 @@ async fn listen(
                 Ok(s) => Arc::new(s),
                 Err(e) => return tracing::warn!(error = %e, "taking an accepted connection"),
             };
-            if let (Some(rtt), Ok(flow)) = (rtt_of(&stream), flow_of_socket(&stream)) {
+            let rtt = crate::tcp::info::rtt(std::os::fd::AsFd::as_fd(&stream));
+            if let (Some(rtt), Ok(flow)) = (rtt, FlowKey::of_socket(&stream)) {
                 core.engine.note_rtt(flow.client, rtt);
             }
             let placed = core.place(stream.clone(), None).await;

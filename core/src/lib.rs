@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod framework;
+mod framework_core;
 pub mod handoff;
 pub mod lab;
 pub mod lowlevel;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::framework::{Core, GeckoError};
+use crate::framework_core::{Core, GeckoError};
 use crate::handoff::Arrival;
 use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 
@@ -67,23 +67,6 @@ fn moved() -> io::Error {
         io::ErrorKind::NotConnected,
         "the connection was handed off to another node",
     )
-}
-
-/// The round-trip time the kernel measured on a connection.
-pub fn rtt_of(stream: &TcpStream) -> Option<Duration> {
-    // SAFETY: tcp_info is plain data and the length passed is its size.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0 && info.tcpi_rtt > 0).then(|| Duration::from_micros(u64::from(info.tcpi_rtt)))
 }
 
 /// The seed's `GeckoSocket`: one client connection served by this node.

@@ -86,7 +86,7 @@ impl MirrorRecord {
     /// (socket frozen) with its edges at `edges`.
     pub fn dumped(state: &TcpState, edges: StreamOffsets, bu_seq: Option<u16>) -> MirrorRecord {
         MirrorRecord {
-            flow: crate::handoff::flow_of(state),
+            flow: state.flow(),
             snd_una: state.snd_una,
             acked: edges.sent,
             rcv_nxt: state.rcv_nxt,

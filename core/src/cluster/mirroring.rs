@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::cluster::mirror::{MirrorRecord, Served, Unserved};
 use crate::dataplane::FlowKey;
-use crate::handoff::{flow_of_socket, Engine, Message};
+use crate::handoff::{Engine, Message};
 use crate::tcp::repair;
 use crate::tcp::stream_offsets::StreamBase;
 
@@ -37,7 +37,7 @@ impl Engine {
     /// the backup. Returns its base (zero: its counters started with it).
     pub fn serve_accepted(self: &Arc<Self>, stream: &Arc<std::net::TcpStream>) -> StreamBase {
         let base = StreamBase::default();
-        let (Ok(flow), fd) = (flow_of_socket(stream), stream.as_fd()) else {
+        let (Ok(flow), fd) = (FlowKey::of_socket(stream), stream.as_fd()) else {
             return base;
         };
         let dumped = repair::freeze(fd).and_then(|()| {

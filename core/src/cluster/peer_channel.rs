@@ -43,8 +43,8 @@ use tokio::net::UdpSocket;
 
 use crate::config::Config;
 
-/// The UDP port every node's peer channel listens on.
-pub const DEFAULT_PEER_PORT: u16 = 7450;
+/// The UDP port every node's peer channel listens on by default.
+pub use crate::config::DEFAULT_PEER_PORT;
 
 /// The datagram format version this code writes and reads.
 pub const VERSION: u8 = 1;

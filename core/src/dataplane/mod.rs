@@ -41,6 +41,28 @@ pub struct FlowKey {
     pub server_port: u16,
 }
 
+impl FlowKey {
+    /// The flow of a connected IPv6 socket, seen from the server side
+    /// (its local address is G).
+    pub fn of_socket(stream: &std::net::TcpStream) -> std::io::Result<FlowKey> {
+        let v6 = |a: std::net::SocketAddr| match a {
+            std::net::SocketAddr::V6(a) => Ok(a),
+            std::net::SocketAddr::V4(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not an IPv6 connection",
+            )),
+        };
+        let local = v6(stream.local_addr()?)?;
+        let peer = v6(stream.peer_addr()?)?;
+        Ok(FlowKey {
+            client: *peer.ip(),
+            client_port: peer.port(),
+            server: *local.ip(),
+            server_port: local.port(),
+        })
+    }
+}
+
 /// Why a data-plane operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DataPlaneError {

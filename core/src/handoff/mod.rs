@@ -224,35 +224,11 @@ impl Drop for Engine {
     }
 }
 
-/// The connection `state` was dumped from.
-pub(crate) fn flow_of(state: &TcpState) -> FlowKey {
-    FlowKey {
-        client: *state.peer.ip(),
-        client_port: state.peer.port(),
-        server: *state.local.ip(),
-        server_port: state.local.port(),
-    }
-}
-
 /// The flow of a connected socket seen from the server side.
 pub fn flow_of_socket(stream: &std::net::TcpStream) -> Result<FlowKey, HandoffError> {
-    let io = |what| move |source| HandoffError::Io { what, source };
-    let v6 = |a: SocketAddr| match a {
-        SocketAddr::V6(a) => Ok(a),
-        SocketAddr::V4(_) => Err(HandoffError::Io {
-            what: "reading the socket's addresses",
-            source: std::io::Error::other("not an IPv6 connection"),
-        }),
-    };
-    let local: SocketAddrV6 = v6(stream
-        .local_addr()
-        .map_err(io("reading the local address"))?)?;
-    let peer: SocketAddrV6 = v6(stream.peer_addr().map_err(io("reading the peer address"))?)?;
-    Ok(FlowKey {
-        client: *peer.ip(),
-        client_port: peer.port(),
-        server: *local.ip(),
-        server_port: local.port(),
+    FlowKey::of_socket(stream).map_err(|source| HandoffError::Io {
+        what: "reading the socket's addresses",
+        source,
     })
 }
 
@@ -1113,7 +1089,7 @@ impl Engine {
         edges: StreamOffsets,
     ) -> Result<(), (bool, HandoffError)> {
         let state = TcpState::from_bytes(state).map_err(|e| (false, e.into()))?;
-        let flow = flow_of(&state);
+        let flow = state.flow();
         let sink = self
             .listeners
             .read()
@@ -1240,7 +1216,7 @@ impl Engine {
         );
         self.metrics.into.inc();
         let stream = Arc::new(std::net::TcpStream::from(fd));
-        if let Some(rtt) = crate::socket::rtt_of(&stream) {
+        if let Some(rtt) = crate::tcp::info::rtt(stream.as_fd()) {
             self.note_rtt(flow.client, rtt);
         }
         let mut served = Served::new(Arc::downgrade(&stream), base, &state, edges);

@@ -24,6 +24,12 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
     Ok(info)
 }
 
+/// The round-trip time the kernel measured on a connection, if it has one.
+pub fn rtt(fd: BorrowedFd<'_>) -> Option<std::time::Duration> {
+    let info = tcp_info(fd).ok()?;
+    (info.tcpi_rtt > 0).then(|| std::time::Duration::from_micros(u64::from(info.tcpi_rtt)))
+}
+
 /// Bytes in the send queue (unacknowledged and unsent) and in the receive
 /// queue (not read yet).
 pub fn queued(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {

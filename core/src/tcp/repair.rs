@@ -196,6 +196,16 @@ pub struct TcpState {
 }
 
 impl TcpState {
+    /// The connection this state was dumped from.
+    pub fn flow(&self) -> crate::dataplane::FlowKey {
+        crate::dataplane::FlowKey {
+            client: *self.peer.ip(),
+            client_port: self.peer.port(),
+            server: *self.local.ip(),
+            server_port: self.local.port(),
+        }
+    }
+
     /// Postcard encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serialising plain integers and byte strings into a Vec cannot
