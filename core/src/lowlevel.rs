@@ -78,7 +78,7 @@ pub enum NodeError {
     #[error("no {what} from {peer} after {ATTEMPTS} attempts")]
     Timeout {
         /// The reply waited for.
-        what: &'static str,
+        what: Awaited,
         /// Who should have answered.
         peer: Ipv6Addr,
     },
@@ -99,6 +99,28 @@ pub enum NodeError {
     /// This host's kernel cannot be a node (a feature or option missing).
     #[error(transparent)]
     Kernel(#[from] dataplane::KernelCheckError),
+}
+
+/// A reply a node waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Awaited {
+    /// A Binding Acknowledgement (from the home agent or a client).
+    BindingAck,
+    /// A Home Test.
+    HomeTest,
+    /// A Care-of Test.
+    CareOfTest,
+}
+
+impl std::fmt::Display for Awaited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Awaited::BindingAck => "binding acknowledgement",
+            Awaited::HomeTest => "home test",
+            Awaited::CareOfTest => "care-of test",
+        })
+    }
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> NodeError {
@@ -460,7 +482,7 @@ async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
         }
     }
     Err(NodeError::Timeout {
-        what: "binding acknowledgement",
+        what: Awaited::BindingAck,
         peer: ha,
     })
 }
@@ -610,7 +632,11 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
         }
     }
     Err(NodeError::Timeout {
-        what: if home { "home test" } else { "care-of test" },
+        what: if home {
+            Awaited::HomeTest
+        } else {
+            Awaited::CareOfTest
+        },
         peer: client,
     })
 }
@@ -735,7 +761,7 @@ async fn bind(
         }
     }
     Err(NodeError::Timeout {
-        what: "binding acknowledgement",
+        what: Awaited::BindingAck,
         peer: client,
     })
 }

@@ -1163,7 +1163,14 @@ impl Engine {
             Ok(Ok(())) if !aborted => None,
             Ok(Ok(())) => Some((true, HandoffError::Refused("the donor gave up".into()))),
             Ok(Err(e)) => {
-                let maybe = matches!(e, NodeError::Timeout { what, .. } if what == "binding acknowledgement");
+                // The client may have taken the BU whose BA was lost.
+                let maybe = matches!(
+                    e,
+                    NodeError::Timeout {
+                        what: crate::lowlevel::Awaited::BindingAck,
+                        ..
+                    }
+                );
                 Some((maybe, e.into()))
             }
             Err(_) => Some((true, HandoffError::Timeout(ACCEPT_DEADLINE))),

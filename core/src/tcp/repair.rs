@@ -384,9 +384,12 @@ fn ioctl_len(fd: RawFd, req: u64, op: &'static str) -> Result<usize, RepairError
 }
 
 fn tcp_info(fd: RawFd) -> Result<libc::tcp_info, RepairError> {
-    // SAFETY: tcp_info is plain integers, for which all zeroes is valid.
-    let zero: libc::tcp_info = unsafe { std::mem::zeroed() };
-    get_opt(fd, libc::SOL_TCP, libc::TCP_INFO, zero, "reading TCP_INFO")
+    // SAFETY: the caller holds the descriptor open for this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    super::info::tcp_info(fd).map_err(|source| RepairError::Sys {
+        op: "reading TCP_INFO",
+        source,
+    })
 }
 
 /// Whether the socket is in repair mode. TCP_REPAIR_WINDOW can only be read

@@ -185,21 +185,10 @@ fn readable_within(s: &TcpStream, wait: Duration) -> usize {
 
 /// `tcpi_total_retrans` from the socket's TCP_INFO.
 fn total_retrans(s: &TcpStream) -> u32 {
-    // SAFETY: tcp_info is plain data; all zero is a valid value.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` is valid for `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
-    info.tcpi_total_retrans
+    use std::os::fd::AsFd;
+    crate::tcp::info::tcp_info(s.as_fd())
+        .expect("TCP_INFO")
+        .tcpi_total_retrans
 }
 
 /// The payload of a TCP segment.
