@@ -16,6 +16,7 @@
 
 pub mod crash_point;
 pub mod messages;
+mod route_table;
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -44,6 +45,8 @@ use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 pub use messages::Message;
 
 use crash_point::CrashPoint;
+pub(crate) use route_table::Route;
+use route_table::{Next, RouteTable};
 
 /// How long a donor waits for the acceptor's outcome. Longer than the
 /// acceptor's own deadline, so that the acceptor gives up first.
@@ -125,29 +128,6 @@ pub struct Arrival {
 /// Where a node's server sockets take their connections, by port.
 pub type Listeners = Arc<RwLock<HashMap<u16, mpsc::UnboundedSender<Arrival>>>>;
 
-/// Where the captured packets of a locked flow go.
-#[derive(Debug)]
-pub(crate) enum Route {
-    /// To the node that holds (or will hold) the connection. A donor keeps
-    /// copies until the outcome, to replay them itself on failure.
-    Forward {
-        to: u16,
-        copies: Option<Vec<Captured>>,
-        until: Option<Instant>,
-    },
-    /// Kept until the local frozen socket thaws. `taking_in`: an offer
-    /// (or a recovery) is being taken in here; false while only a peer's
-    /// forwarded packets wait, which claims nothing (its donor may die
-    /// before its offer leaves).
-    Hold {
-        packets: Vec<Captured>,
-        since: Instant,
-        taking_in: bool,
-    },
-    /// Replayed into the local socket at once.
-    Live { until: Instant },
-}
-
 #[derive(Debug, Default)]
 struct Load {
     connections: u32,
@@ -173,7 +153,7 @@ pub struct Engine {
     pub(crate) lock: FlowLock,
     replayer: Replayer,
     listeners: Listeners,
-    pub(crate) routes: Mutex<HashMap<FlowKey, Route>>,
+    pub(crate) routes: Mutex<RouteTable>,
     /// Donors waiting for an outcome or a prepare answer, by handoff id.
     waiting: Mutex<HashMap<u64, oneshot::Sender<Message>>>,
     aborted: Mutex<HashMap<u64, Instant>>,
@@ -328,7 +308,7 @@ impl Engine {
             lock: FlowLock::open()?,
             replayer: Replayer::open()?,
             listeners,
-            routes: Mutex::new(HashMap::new()),
+            routes: Mutex::new(RouteTable::default()),
             waiting: Mutex::new(HashMap::new()),
             aborted: Mutex::new(HashMap::new()),
             loads: Mutex::new(HashMap::new()),
@@ -978,48 +958,11 @@ impl Engine {
     /// Routes one captured packet (from the local lock, or from peer
     /// `from`).
     async fn route_packet(&self, packet: Captured, from: Option<u16>) {
-        enum Next {
-            Send(u16),
-            Replay,
-            Drop,
-        }
-        let next = {
-            let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-            // (A grace route only: a handoff under way keeps its copies.)
-            let handed_back = matches!(
-                routes.get(&packet.flow),
-                Some(Route::Forward { to, copies: None, .. }) if from == Some(*to)
-            );
-            match routes.get_mut(&packet.flow) {
-                Some(Route::Forward { to, copies, .. }) if !handed_back => {
-                    if let Some(c) = copies {
-                        c.push(packet.clone());
-                    }
-                    Next::Send(*to)
-                }
-                Some(Route::Hold { packets, .. }) => {
-                    packets.push(packet.clone());
-                    Next::Drop
-                }
-                Some(Route::Live { .. }) => Next::Replay,
-                // A peer's packets may come before its offer. The peer this
-                // connection went to may also hand it back before this
-                // node's grace ended: its packets wait for the offer too,
-                // rather than going back and forth.
-                _ if from.is_some() => {
-                    routes.insert(
-                        packet.flow,
-                        Route::Hold {
-                            packets: vec![packet.clone()],
-                            since: Instant::now(),
-                            taking_in: false,
-                        },
-                    );
-                    Next::Drop
-                }
-                _ => Next::Drop,
-            }
-        };
+        let next = self
+            .routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .route_packet(&packet, from, Instant::now());
         match next {
             Next::Send(to) => {
                 if let Err(e) = self.streams.send(to, &Message::Captured(packet)).await {
@@ -1425,24 +1368,11 @@ async fn housekeeping_loop(engine: std::sync::Weak<Engine>) {
         tick.tick().await;
         let Some(e) = engine.upgrade() else { return };
         let now = Instant::now();
-        let mut unlock = Vec::new();
-        e.routes
+        let unlock = e
+            .routes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|flow, r| {
-                let keep = match r {
-                    Route::Forward { until, .. } => until.is_none_or(|t| t > now),
-                    Route::Live { until } => *until > now,
-                    Route::Hold { since, .. } => now.duration_since(*since) < ORPHAN,
-                };
-                // A departed flow's lock goes with its route, as does that
-                // of an orphan (a Hold whose offer never came: the grace
-                // lock of a connection handed straight back).
-                if !keep && matches!(r, Route::Forward { .. } | Route::Hold { .. }) {
-                    unlock.push(*flow);
-                }
-                keep
-            });
+            .expire(now, ORPHAN);
         for flow in unlock {
             if let Err(err) = e.lock.unlock(&flow) {
                 tracing::warn!(?flow, error = %err, "unlocking a departed flow");
