@@ -31,11 +31,6 @@ impl HomePlane {
         })
     }
 
-    /// The backend.
-    pub fn encap(&self) -> Encap {
-        self.sender.encap()
-    }
-
     /// Forwards G's traffic to `care_of` (out of the interface that
     /// reaches `care_of`).
     pub fn set_binding(&mut self, g: Ipv6Addr, care_of: Ipv6Addr) -> Result<(), DataPlaneError> {

@@ -415,7 +415,7 @@ fn probe_all() -> Vec<Finding> {
     let mut routes = Routes::open();
     let lo = routes.as_mut().ok().and_then(|r| {
         let i = r.link_index("lo").ok()?;
-        set_up(r, i).ok()?;
+        r.set_link_up(i).ok()?;
         Some(i)
     });
     let mut vxlan_index = None;
@@ -468,10 +468,6 @@ fn probe_all() -> Vec<Finding> {
 
 fn brief(e: DataPlaneError) -> String {
     e.to_string()
-}
-
-fn set_up(routes: &mut Routes, index: u32) -> Result<(), DataPlaneError> {
-    routes.set_link_up(index)
 }
 
 fn socket(
