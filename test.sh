@@ -9,6 +9,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+# Root-only tests fail rather than report NOT RUN (gecko_netns::root_test).
+export GECKO_ROOT_TESTS=required
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -29,7 +32,7 @@ echo "== data planes: the core set again with each backend besides auto's"
 # core set (mid-stream handoffs, flow bindings to two nodes, a crash
 # recovery, geckoproxy); each backend it lacks is reported, never skipped
 # silently.
-doctor=$(cargo run -q -p gecko --bin gecko-lab -- doctor --json || true)
+doctor=$(cargo run -q -p gecko-lab -- doctor --json || true)
 backends=$(python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read() or "{}")
@@ -51,7 +54,7 @@ while read -r backend state options; do
     auto) summary+=("data plane $backend: every test above (auto chose it)") ;;
     run)
       echo "-- core set with GECKO_DATAPLANE=$backend"
-      GECKO_DATAPLANE=$backend cargo test -p gecko --test handoff --test mip6 -- \
+      GECKO_DATAPLANE=$backend cargo test -p gecko-lab --test handoff --test mip6 -- \
         busy_connections_survive_hundreds_of_mid_stream_handoffs \
         a_flow_binding_moves_one_connection_and_leaves_the_other 2>&1 | tee -a "$log"
       GECKO_DATAPLANE=$backend cargo test -p gecko-examples --test stream_failover \

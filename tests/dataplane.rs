@@ -5,7 +5,7 @@
 //!
 //! Each test uses its own lab (namespaces `gecko-t-dp-*`), taken down by a
 //! guard however the test ends, and runs once per data-plane backend the
-//! kernel offers (`gecko::lab::backends_under_test`).
+//! kernel offers (`gecko_lab::backends_under_test`).
 
 use std::io::{self, Read};
 use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream};
@@ -23,7 +23,7 @@ use gecko::dataplane::routes::MAIN_TABLE;
 use gecko::dataplane::{
     BindingPlane, ClientPlane, Encap, FlowKey, FlowTable, HomePlane, Routes, HOME_MARK,
 };
-use gecko::lab::{backends_under_test, netns, Lab};
+use gecko_lab::{backends_under_test, netns, Lab};
 
 const G: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
 const NODE1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 2);

@@ -9,15 +9,15 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gecko::lab::framework_host::{echo_handler, EchoHandoffs, FrameworkHost, Handler};
-use gecko::lab::service::connect_in;
-use gecko::lab::Lab;
 use gecko::policy::{ClientInfo, GeckoPolicy, LeastConnectionsPolicy, RoundRobinPolicy};
+use gecko_lab::framework_host::{echo_handler, EchoHandoffs, FrameworkHost, Handler};
+use gecko_lab::service::connect_in;
+use gecko_lab::Lab;
 use sha2::{Digest, Sha256};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,11 +60,7 @@ impl LabGuard {
             .expect("lab up");
         let guard = LabGuard(lab);
         let bins = |daemon: &str| {
-            let exe = match daemon {
-                "gecko-ha" => env!("CARGO_BIN_EXE_gecko-ha"),
-                _ => env!("CARGO_BIN_EXE_gecko-cn"),
-            };
-            (PathBuf::from(exe), vec![])
+            gecko_lab::agent_program(Path::new(env!("CARGO_BIN_EXE_gecko-lab")), daemon)
         };
         guard.0.start_daemons(&bins).expect("daemons start");
         guard
@@ -167,7 +163,7 @@ fn connections_are_placed_at_establishment_and_spread_by_policy() {
         let mut s = lab.connect(&client);
         let payload: Vec<u8> = (0..10_000).map(|j| (i * 7 + j) as u8).collect();
         let sent: [u8; 32] = Sha256::digest(&payload).into();
-        let got = gecko::lab::service::echo_round(&mut s, &payload).expect("echo");
+        let got = gecko_lab::service::echo_round(&mut s, &payload).expect("echo");
         assert_eq!(got, sent, "connection {i} from {client}");
         open.push(s);
     }
@@ -197,7 +193,7 @@ fn connections_are_placed_at_establishment_and_spread_by_policy() {
     for (i, s) in open.iter_mut().enumerate() {
         let payload = vec![i as u8; 3000];
         let sent: [u8; 32] = Sha256::digest(&payload).into();
-        assert_eq!(gecko::lab::service::echo_round(s, &payload).unwrap(), sent);
+        assert_eq!(gecko_lab::service::echo_round(s, &payload).unwrap(), sent);
     }
     // Least connections: close node1's, and the next ones fill node1 up
     // again before the others (the load the nodes share says where).
@@ -224,7 +220,7 @@ fn connections_are_placed_at_establishment_and_spread_by_policy() {
         let payload = vec![b'l'; 2000];
         let sent: [u8; 32] = Sha256::digest(&payload).into();
         assert_eq!(
-            gecko::lab::service::echo_round(&mut s, &payload).unwrap(),
+            gecko_lab::service::echo_round(&mut s, &payload).unwrap(),
             sent
         );
         kept.push(s);
@@ -345,7 +341,7 @@ fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
     let payload = b"hello H and more".to_vec();
     let sent: [u8; 32] = Sha256::digest(&payload).into();
     assert_eq!(
-        gecko::lab::service::echo_round(&mut s, &payload).unwrap(),
+        gecko_lab::service::echo_round(&mut s, &payload).unwrap(),
         sent
     );
     wait_for("placement and the H handoff to fail", || {
@@ -371,7 +367,7 @@ fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
     let payload = vec![b'H'; 50_000];
     let sent: [u8; 32] = Sha256::digest(&payload).into();
     assert_eq!(
-        gecko::lab::service::echo_round(&mut s, &payload).unwrap(),
+        gecko_lab::service::echo_round(&mut s, &payload).unwrap(),
         sent
     );
     wait_for("the refused handoff", || {
@@ -382,7 +378,7 @@ fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
     let payload = vec![7u8; 100_000];
     let sent: [u8; 32] = Sha256::digest(&payload).into();
     assert_eq!(
-        gecko::lab::service::echo_round(&mut s, &payload).unwrap(),
+        gecko_lab::service::echo_round(&mut s, &payload).unwrap(),
         sent
     );
 }

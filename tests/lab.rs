@@ -5,10 +5,11 @@
 //! each lab down even when the test fails.
 
 use std::net::{Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use gecko::lab::{netns, service};
+use gecko_lab::{netns, service};
 
 const LAB: &str = env!("CARGO_BIN_EXE_gecko-lab");
 
@@ -476,7 +477,7 @@ fn run_isolated(program: &str, args: &[&str]) -> (bool, String, Duration) {
 fn a_data_plane_the_kernel_lacks_is_refused_at_once_naming_the_option() {
     use gecko::dataplane::{Encap, KernelReport};
     let before = own_namespace();
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/gecko.toml");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gecko.toml");
     let mut refused = 0;
     for encap in Encap::ALL {
         let Some(feature) = KernelReport::get().missing_for(encap) else {
@@ -491,15 +492,15 @@ fn a_data_plane_the_kernel_lacks_is_refused_at_once_naming_the_option() {
         assert!(lab_namespaces("t-forced").is_empty(), "namespaces left");
         assert!(!std::path::Path::new("/run/gecko-lab/t-forced").exists());
         // So do the daemons, at once, in one line naming the option.
-        for (program, extra) in [
-            (env!("CARGO_BIN_EXE_gecko-ha"), vec![]),
-            (
-                env!("CARGO_BIN_EXE_gecko-cn"),
-                vec!["--address", "2001:db8:2:1::2"],
-            ),
+        for (agent, extra) in [
+            ("gecko-ha", vec![]),
+            ("gecko-cn", vec!["--address", "2001:db8:2:1::2"]),
         ] {
-            let mut args = vec!["--config", config, "--dataplane", encap.name()];
-            args.extend(extra);
+            let (program, mut args) = gecko_lab::agent_program(Path::new(LAB), agent);
+            let program = program.to_str().unwrap();
+            args.extend(["--config", config, "--dataplane", encap.name()].map(String::from));
+            args.extend(extra.into_iter().map(String::from));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let (ok, err, took) = run_isolated(program, &args);
             assert!(!ok, "{program} started with {encap}");
             assert!(err.contains(feature.option()), "{err}");

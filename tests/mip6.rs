@@ -8,18 +8,13 @@
 
 use std::fs::File;
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use gecko::cluster::peer_channel::PeerCodec;
 use gecko::config::Config;
 use gecko::dataplane::FlowKey;
-use gecko::lab::framework_host::metric_in;
-use gecko::lab::node_host::NodeHost;
-use gecko::lab::ns_runtime::NsRuntime;
-use gecko::lab::service::{connect_in, echo_round, serve_echo, tcp_segments_in, Accepted};
-use gecko::lab::{netns, Lab};
 use gecko::lowlevel::{PeerMessage, Scope};
 use gecko::mipv6::mh_socket::MhSocket;
 use gecko::mipv6::mn_ha_auth::{MnHaKey, NtpTimestamp};
@@ -27,6 +22,11 @@ use gecko::mipv6::mobile_node::{self, AckKey, BindingRequest, HomeRegistration, 
 use gecko::mipv6::rr::BindingKey;
 use gecko::mipv6::rr::Cookie;
 use gecko::mipv6::seq::SeqNum;
+use gecko_lab::framework_host::metric_in;
+use gecko_lab::node_host::NodeHost;
+use gecko_lab::ns_runtime::NsRuntime;
+use gecko_lab::service::{connect_in, echo_round, serve_echo, tcp_segments_in, Accepted};
+use gecko_lab::{netns, Lab};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -45,11 +45,7 @@ impl LabGuard {
             .expect("lab up");
         let guard = LabGuard(lab);
         let bins = |daemon: &str| {
-            let exe = match daemon {
-                "gecko-ha" => env!("CARGO_BIN_EXE_gecko-ha"),
-                _ => env!("CARGO_BIN_EXE_gecko-cn"),
-            };
-            (PathBuf::from(exe), vec![])
+            gecko_lab::agent_program(Path::new(env!("CARGO_BIN_EXE_gecko-lab")), daemon)
         };
         guard.0.start_daemons(&bins).expect("daemons start");
         guard
@@ -79,10 +75,13 @@ impl LabGuard {
             netns::pids_in(&ns).unwrap().is_empty()
         });
         let log = std::fs::File::create(self.0.dir.join("client1-2.log")).unwrap();
+        let (program, args) =
+            gecko_lab::agent_program(Path::new(env!("CARGO_BIN_EXE_gecko-lab")), "gecko-cn");
         let mut child = self
             .0
-            .command("client1", env!("CARGO_BIN_EXE_gecko-cn"))
+            .command("client1", program.to_str().unwrap())
             .unwrap()
+            .args(args)
             .stderr(log)
             .spawn()
             .unwrap();
@@ -232,7 +231,7 @@ fn client_follows_the_handoff_and_the_clear() {
     // Both daemons say which data plane carries G's packets.
     let info = format!(
         "gecko_dataplane_info{{dataplane=\"{}\"}}",
-        gecko::lab::backend_under_test()
+        gecko_lab::backend_under_test()
     );
     assert_eq!(lab.metric("ha", &info), 1.0);
     assert_eq!(lab.metric("client1", &info), 1.0);

@@ -45,7 +45,7 @@ impl PyFramework {
         interface: &str,
     ) -> PyResult<Self> {
         let local = ipv6_of(local_address)?;
-        gecko::daemon::init_tracing();
+        let _ = gecko_bridge::logging::init(None);
         let interface = interface.to_string();
         let fw = py
             .detach(|| GeckoFramework::new(local, &config_path, &interface))

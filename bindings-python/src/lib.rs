@@ -17,12 +17,9 @@ use pyo3::prelude::*;
 /// call wins.
 #[pyfunction]
 #[pyo3(signature = (filter = None))]
-fn init_logging(filter: Option<&str>) {
-    if let Some(f) = filter {
-        // init_tracing reads its filter from RUST_LOG.
-        std::env::set_var("RUST_LOG", f);
-    }
-    gecko::daemon::init_tracing();
+fn init_logging(filter: Option<&str>) -> PyResult<()> {
+    gecko_bridge::logging::init(filter)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
 #[pymodule]

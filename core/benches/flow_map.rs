@@ -14,12 +14,11 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use gecko::dataplane::home_plane::add_home_address;
 use gecko::dataplane::{BindingPlane, ClientPlane, DataplaneChoice, FlowKey, KernelReport};
-use gecko::lab::{links, netns};
+use gecko_netns::{links, netns};
 
 const CLIENT_NS: &str = "gecko-t-dp-bench-client";
 const SERVER_NS: &str = "gecko-t-dp-bench-server";
@@ -123,23 +122,10 @@ fn filler(i: usize) -> FlowKey {
 }
 
 fn data_segs_out(stream: &TcpStream) -> Result<u32, String> {
-    use nix::libc;
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: a tcp_info-sized buffer and its length, for a TCP socket.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            &mut info as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(format!("TCP_INFO: {}", std::io::Error::last_os_error()));
-    }
-    Ok(info.tcpi_data_segs_out)
+    use std::os::fd::AsFd;
+    gecko::tcp::info::tcp_info(stream.as_fd())
+        .map(|info| info.tcpi_data_segs_out)
+        .map_err(|e| format!("TCP_INFO: {e}"))
 }
 
 fn run() -> Result<(), String> {

@@ -518,7 +518,7 @@ impl Config {
 }
 
 /// Names are used for namespaces and interfaces, so they stay short and plain.
-pub(crate) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     (1..=15).contains(&name.len())
         && name
             .bytes()

@@ -5,17 +5,13 @@
 
 pub mod cluster;
 pub mod config;
-pub mod daemon;
 pub mod dataplane;
 pub mod framework;
 mod framework_core;
 pub mod handoff;
-pub mod lab;
 pub mod lowlevel;
 pub mod metrics;
 pub mod mipv6;
-pub mod node_args;
 pub mod policy;
-pub mod proxy;
 pub mod socket;
 pub mod tcp;

@@ -195,9 +195,9 @@ fn main() {
     if run("3") {
         eprintln!("== lab gk-bench-fo-n: 2 nodes, 4 clients, {conns} connections on node2");
         // node1 (the contact) places every connection on node2.
-        let plan = gecko::lab::topology::Topology::plan("gk-bench-fo-n", 2, 4).expect("a lab plan");
+        let plan = gecko_lab::topology::Topology::plan("gk-bench-fo-n", 2, 4).expect("a lab plan");
         let node2 = plan
-            .hosts_of(gecko::lab::topology::Role::Node)
+            .hosts_of(gecko_lab::topology::Role::Node)
             .nth(1)
             .expect("node2 in the plan")
             .address;
@@ -633,9 +633,9 @@ fn many_connections(lab: &mut StreamLab, conns: u64, asked: u64, rows: &mut Vec<
     let (mut recovered, mut failed) = (0.0, 0.0);
     while Instant::now() < deadline {
         if let Some(text) = lab.metrics(0) {
-            recovered = gecko::lab::framework_host::metric_in(&text, "gecko_recoveries_total") - r0;
+            recovered = gecko_lab::framework_host::metric_in(&text, "gecko_recoveries_total") - r0;
             failed =
-                gecko::lab::framework_host::metric_in(&text, "gecko_recovery_failures_total") - f0;
+                gecko_lab::framework_host::metric_in(&text, "gecko_recovery_failures_total") - f0;
             if first.is_none() && recovered > 0.0 {
                 first = Some(t0.elapsed());
             }

@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gecko::lab::netns;
+use gecko_lab::netns;
 use proxy_lab::{App, ProxyLab};
 use stream_lab::{kill_group, require, root_or_skip};
 
@@ -69,7 +69,7 @@ fn main() {
         return;
     }
     require("haproxy");
-    if let Err(e) = gecko::proxy::limits::raise_open_files() {
+    if let Err(e) = geckoproxy::limits::raise_open_files() {
         eprintln!("cannot raise the open-file limit: {e}");
     }
     let mb: u64 = std::env::var("GECKO_BENCH_MB")

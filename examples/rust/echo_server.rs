@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use gecko::socket::GeckoSocket;
 
-use gecko::node_args::NodeArgs;
+use gecko_agents::node_args::NodeArgs;
 
 #[derive(Parser)]
 #[command(about = "Gecko echo server: hands each connection off at establishment and on each `H`")]
@@ -26,9 +26,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    gecko::daemon::init_tracing();
+    gecko_agents::init_tracing();
     let args = Args::parse();
-    gecko::daemon::exit_code("echo-server", run(args))
+    gecko_agents::exit_code("echo-server", run(args))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use clap::Parser;
 use gecko::socket::GeckoSocket;
 
-use gecko::node_args::NodeArgs;
+use gecko_agents::node_args::NodeArgs;
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -53,9 +53,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    gecko::daemon::init_tracing();
+    gecko_agents::init_tracing();
     let args = Args::parse();
-    gecko::daemon::exit_code("stream-server", run(args))
+    gecko_agents::exit_code("stream-server", run(args))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gecko::lab::framework_host::metric_in;
-use gecko::lab::{netns, Lab, Role};
+use gecko_lab::framework_host::metric_in;
+use gecko_lab::{netns, Lab, Role};
 use sha2::{Digest, Sha256};
 
 const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo-server");

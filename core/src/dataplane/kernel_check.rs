@@ -506,6 +506,44 @@ fn tcp_repair() -> Result<(), String> {
     Ok(())
 }
 
+/// The data-plane backends a test should run with: those this kernel can
+/// run, narrowed to `GECKO_DATAPLANE` when that names one. Each backend
+/// left out is printed as not run, with the kernel option it lacks.
+pub fn backends_under_test(test: &str) -> Vec<crate::dataplane::Encap> {
+    let report = KernelReport::get();
+    let only = match DataplaneChoice::from_env() {
+        Ok(Some(DataplaneChoice::Only(e))) => Some(e),
+        _ => None,
+    };
+    crate::dataplane::Encap::ALL
+        .into_iter()
+        .filter(|e| only.is_none_or(|o| o == *e))
+        .filter(|e| match report.missing_for(*e) {
+            None => true,
+            Some(f) => {
+                eprintln!(
+                    "NOT RUN: {test} with {e}: this kernel lacks {} ({})",
+                    f.title(),
+                    f.option()
+                );
+                false
+            }
+        })
+        .collect()
+}
+
+/// The one backend a test runs with when it runs once: `GECKO_DATAPLANE`'s
+/// if set, else the one `auto` chooses. Panics, naming the kernel option,
+/// when the kernel can run none.
+pub fn backend_under_test() -> crate::dataplane::Encap {
+    let choice = DataplaneChoice::from_env()
+        .expect("GECKO_DATAPLANE")
+        .unwrap_or_default();
+    KernelReport::get()
+        .choose(choice)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

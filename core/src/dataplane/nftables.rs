@@ -240,20 +240,20 @@ mod tests {
     /// maps afresh.
     #[test]
     fn remapping_swaps_the_mark() {
-        if !nix::unistd::geteuid().is_root() {
-            return eprintln!("remapping_swaps_the_mark: skipped (needs root)");
+        if !gecko_netns::root_test("remapping_swaps_the_mark") {
+            return;
         }
         let name = "gk-t-nft-remap";
-        crate::lab::netns::create(name).expect("creating a namespace");
+        gecko_netns::netns::create(name).expect("creating a namespace");
         struct Gone(&'static str);
         impl Drop for Gone {
             fn drop(&mut self) {
-                let _ = crate::lab::netns::delete(self.0);
+                let _ = gecko_netns::netns::delete(self.0);
             }
         }
         let _gone = Gone(name);
-        let ns = crate::lab::netns::open(name).expect("opening the namespace");
-        crate::lab::netns::run_in(&ns, || {
+        let ns = gecko_netns::netns::open(name).expect("opening the namespace");
+        gecko_netns::netns::run_in(&ns, || {
             let mut t = FlowTable::create().expect("creating the flow map");
             let f = flow();
             t.insert(&f, 0x100).expect("mapping");

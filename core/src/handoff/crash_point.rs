@@ -6,7 +6,9 @@
 //! an acceptor drops its first outcome, as loss would, and lives on.
 //! A kill from outside cannot hit a handoff's few milliseconds reliably;
 //! this one is still a real crash (nothing runs after it). Unarmed, a
-//! point costs one load of a static.
+//! point costs one load of a static. Points are armed only in builds with
+//! the cargo feature `fault-injection` (the lab and the examples' servers);
+//! elsewhere `GECKO_CRASH_AT` is refused with an error line.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -71,6 +73,10 @@ fn armed() -> Option<CrashPoint> {
     static ARMED: OnceLock<Option<CrashPoint>> = OnceLock::new();
     *ARMED.get_or_init(|| {
         let name = std::env::var(CRASH_AT).ok()?;
+        if !cfg!(feature = "fault-injection") {
+            tracing::error!(%name, "{CRASH_AT} ignored: built without the fault-injection feature");
+            return None;
+        }
         let point = CrashPoint::parse(&name);
         match point {
             Some(p) => tracing::warn!(point = p.name(), "this node will crash on purpose"),
@@ -106,10 +112,7 @@ pub(crate) async fn reached(point: CrashPoint, ready: impl Fn() -> bool) {
     // What was sent last leaves the socket buffers.
     tokio::time::sleep(Duration::from_millis(20)).await;
     tracing::error!(point = point.name(), "crashing on purpose");
-    // SAFETY: kill(2) on this process; no memory is involved.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
-    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
     // length passed is its size; the kernel writes at most that much.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are live locals; `len` holds the buffer's size.
     let rc = unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),

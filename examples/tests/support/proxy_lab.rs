@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use gecko::lab::netns;
+use gecko_lab::netns;
 
 use crate::stream_lab::{daemon, kill_group, require, StreamLab};
 

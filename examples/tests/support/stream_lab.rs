@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gecko::lab::framework_host::metric_in;
-use gecko::lab::{netns, Lab, Role};
+use gecko_lab::framework_host::metric_in;
+use gecko_lab::{netns, Lab, Role};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -26,14 +26,10 @@ pub const STREAM_SERVER: &str = env!("CARGO_BIN_EXE_stream-server");
 /// The port the servers listen on at G.
 pub const PORT: u16 = 8080;
 
-/// True when the test can run; otherwise says why it is skipped.
+/// True when the test can run (`gecko_netns::root_test`: without root it
+/// fails where `GECKO_ROOT_TESTS=required`, else says it did not run).
 pub fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipping {test}: lab tests need root (network namespaces)");
-    }
-    root
+    gecko_netns::root_test(test)
 }
 
 /// Held by each lab test of one test binary: labs one at a time (the
