@@ -82,7 +82,7 @@ impl LabGuard {
             .map(|i| FrameworkHost::start(&self.0, &format!("node{i}"), None, handler.clone()))
             .collect::<Result<_, _>>()
             .expect("nodes start");
-        std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+        std::thread::sleep(gecko::node::LOAD_EVERY * 3);
         hosts
     }
 
@@ -214,7 +214,7 @@ fn connections_are_placed_at_establishment_and_spread_by_policy() {
     wait_for("the nodes to count the closed connections", || {
         total(&nodes, "gecko_connections_open") == (50 - closed) as f64
     });
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     for i in 0..30 {
         let mut s = lab.connect(&format!("client{}", i % 3 + 1));
         let payload = vec![b'l'; 2000];
@@ -363,7 +363,7 @@ fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
         failed: AtomicUsize::new(0),
     });
     nodes[0].framework().set_policy(policy3.clone());
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     let payload = vec![b'H'; 50_000];
     let sent: [u8; 32] = Sha256::digest(&payload).into();
     assert_eq!(

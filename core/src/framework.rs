@@ -19,9 +19,9 @@ use crate::cluster::membership::{Membership, MembershipConfig};
 use crate::config::Config;
 use crate::dataplane::node_fence::NodeFence;
 use crate::dataplane::FlowKey;
-use crate::handoff::{Arrival, Engine, Listeners};
 use crate::lowlevel::Node;
 use crate::metrics::Metrics;
+use crate::node::{Arrival, Listeners, Runtime};
 use crate::policy::{GeckoPolicy, RandomPolicy};
 use crate::socket::GeckoServerSocket;
 
@@ -138,7 +138,7 @@ impl GeckoFramework {
                     what: "starting membership",
                     source: std::io::Error::other(e.to_string()),
                 })?;
-            let engine = Engine::start(
+            let engine = Runtime::start(
                 &config,
                 me as u16,
                 node.clone(),

@@ -12,9 +12,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::config::ConfigError;
 use crate::dataplane::FlowKey;
-use crate::handoff::{Engine, HandoffError, Listeners};
 use crate::lowlevel::{NodeError, Scope};
 use crate::metrics::{Counter, Gauge};
+use crate::node::{HandoffError, Listeners, Runtime};
 use crate::policy::{ClientInfo, GeckoPolicy};
 
 /// Why a framework call failed.
@@ -72,7 +72,7 @@ impl GeckoError {
 /// What the framework's parts share.
 pub(crate) struct Core {
     pub(crate) rt: tokio::runtime::Handle,
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) engine: Arc<Runtime>,
     pub(crate) policy: RwLock<Arc<dyn GeckoPolicy>>,
     pub(crate) listeners: Listeners,
     pub(crate) listen_tasks: std::sync::Mutex<HashMap<u16, tokio::task::JoinHandle<()>>>,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::framework_core::{Core, GeckoError};
-use crate::handoff::Arrival;
+use crate::node::Arrival;
 use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 
 /// Where a connection stands.

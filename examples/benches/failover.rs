@@ -27,8 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gecko::cluster::mirror::{MirrorRecord, TcpOptions};
 use gecko::dataplane::FlowKey;
-use gecko::handoff::messages::Message;
-use gecko::handoff::LOAD_EVERY;
+use gecko::node::messages::Message;
+use gecko::node::LOAD_EVERY;
 use stream_lab::{root_or_skip, StreamLab};
 
 /// The rate-limited reader of figure 1: prints one JSON line.

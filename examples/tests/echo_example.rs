@@ -160,7 +160,7 @@ fn start_servers(lab: &Lab) -> Servers {
         }
     }
     // Policies only pick nodes whose load reports they heard.
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     servers
 }
 

@@ -302,7 +302,7 @@ fn an_application_that_stops_resets_its_clients_and_the_others_serve_on() {
     for d in fetch_small(&mut px, 3) {
         assert_eq!((d.exit, d.size), (Some(0), small.len() as u64), "{d:?}");
     }
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     for d in fetch_small(&mut px, 3) {
         assert_eq!((d.exit, d.size), (Some(0), small.len() as u64), "{d:?}");
     }

@@ -12,7 +12,7 @@ mod stream_lab;
 
 use std::time::{Duration, Instant};
 
-use gecko::handoff::crash_point::{CrashPoint, CRASH_AT};
+use gecko::node::crash_point::{CrashPoint, CRASH_AT};
 use stream_lab::{file_mb, one_lab_at_a_time, root_or_skip, Download, Downloaded, StreamLab};
 
 /// curl's rate limit, so that downloads are still running when a node is
@@ -213,7 +213,7 @@ fn the_contact_node_crashes_and_comes_back() {
         Some(0.0),
         "node2 stepped down"
     );
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     let again: Vec<Download> = (0..3).map(|_| lab.curl_spawn("client1")).collect();
     all_intact(&mut lab, again);
     let accepted = lab
@@ -351,7 +351,7 @@ fn lab_with_fault(name: &str, point: CrashPoint, target: usize) -> (StreamLab, u
     lab.kill_node(victim);
     lab.restart_node_with(victim, &[(CRASH_AT, point.name())], &["--policy", &policy]);
     // Policies only pick nodes whose load reports they heard.
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     (lab, victim)
 }
 

@@ -430,7 +430,7 @@ fn main() -> anyhow::Result<()> {
     let nodes = (1..=3)
         .map(|i| FrameworkHost::start(&lab, &format!("node{i}"), None, handler(shared.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     let bench = Bench {
         lab,
         g,

@@ -77,7 +77,7 @@ impl ProxyLab {
             this.wait_app(i);
             this.wait_proxy(i);
         }
-        std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+        std::thread::sleep(gecko::node::LOAD_EVERY * 3);
         this
     }
 

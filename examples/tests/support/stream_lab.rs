@@ -125,7 +125,7 @@ impl StreamLab {
             this.wait_server(i);
         }
         // Policies only pick nodes whose load reports they heard.
-        std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+        std::thread::sleep(gecko::node::LOAD_EVERY * 3);
         this
     }
 

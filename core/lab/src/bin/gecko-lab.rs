@@ -119,7 +119,9 @@ fn main() -> ExitCode {
                 // The demo narrates failures itself: the nodes' own
                 // warnings about them would only repeat it.
                 .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("warn,gecko::cluster=error")
+                    tracing_subscriber::EnvFilter::new(
+                        "warn,gecko::cluster=error,gecko::node::recovery=error",
+                    )
                 }),
         )
         .with_writer(std::io::stderr)
@@ -511,7 +513,7 @@ fn demo_steps(lab: &Lab) -> Result<()> {
             .set_policy(Arc::new(RoundRobinPolicy::default()));
     }
     // Policies only pick nodes whose load reports they have heard.
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     println!(
         "      done in {:.0} ms (round-robin policy on each node)",
         t0.elapsed().as_secs_f64() * 1e3
@@ -579,7 +581,7 @@ fn crash_step(lab: &Lab, g: SocketAddr) -> Result<()> {
         n.framework()
             .set_policy(Arc::new(RoundRobinPolicy::default()));
     }
-    std::thread::sleep(gecko::handoff::LOAD_EVERY * 3);
+    std::thread::sleep(gecko::node::LOAD_EVERY * 3);
     let mut conn = connect_in(&lab.netns("client1")?, g, None, Duration::from_secs(3))
         .with_context(|| format!("client1 connecting to {g}"))?;
     conn.write_all(b"G")?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::cluster::mirror::{MirrorRecord, Served, Unserved};
 use crate::dataplane::FlowKey;
-use crate::handoff::{Engine, Message};
+use crate::node::{Message, Runtime};
 use crate::tcp::repair;
 use crate::tcp::stream_offsets::StreamBase;
 
@@ -19,7 +19,7 @@ use crate::tcp::stream_offsets::StreamBase;
 /// its mirrored sequence numbers stay well within 2^31 of the live ones.
 pub const MIRROR_CHECK: Duration = Duration::from_millis(250);
 
-impl Engine {
+impl Runtime {
     /// A send to backup `to` failed, so it may have missed something:
     /// the next round sends it everything again, as to a new backup.
     fn resend_all_after_failure(&self, to: u16) {
@@ -178,7 +178,7 @@ impl Engine {
 }
 
 /// Runs the rounds until the engine is dropped.
-pub(crate) async fn run(engine: Weak<Engine>) {
+pub(crate) async fn run(engine: Weak<Runtime>) {
     let mut tick = tokio::time::interval(MIRROR_CHECK);
     loop {
         tick.tick().await;
@@ -187,7 +187,7 @@ pub(crate) async fn run(engine: Weak<Engine>) {
     }
 }
 
-async fn round(e: &Arc<Engine>) {
+async fn round(e: &Arc<Runtime>) {
     // Connections whose socket is gone without a close (a bug elsewhere)
     // are dropped here rather than mirrored for ever.
     let gone: Vec<FlowKey> = {

@@ -20,11 +20,11 @@ use tokio::sync::{broadcast, mpsc, Semaphore};
 use crate::cluster::membership::MemberEvent;
 use crate::cluster::mirror::{MirrorRecord, Served};
 use crate::dataplane::FlowKey;
-use crate::handoff::{
-    restore_when_free, Arrival, Engine, Message, Route, ACCEPT_DEADLINE, OUTCOME_TIMEOUT,
-};
 use crate::lowlevel::Scope;
 use crate::mipv6::seq::SeqNum;
+use crate::node::{
+    restore_when_free, Arrival, Message, Route, Runtime, ACCEPT_DEADLINE, OUTCOME_TIMEOUT,
+};
 use crate::tcp::ack_probe::{probe_segment, reset_segment, ClientState};
 use crate::tcp::repair::{RepairWindow, TcpState};
 use crate::tcp::stream_offsets::{unwrap_seq, StreamBase, StreamOffsets};
@@ -112,7 +112,7 @@ fn step(e: impl std::fmt::Display) -> RecoveryError {
 
 /// Follows membership: takes the contact role over when it falls to this
 /// node, and recovers the connections of the nodes this node backs up.
-pub(crate) async fn watch(engine: Weak<Engine>) {
+pub(crate) async fn watch(engine: Weak<Runtime>) {
     let Some(e) = engine.upgrade() else { return };
     let mut events = e.membership.subscribe();
     drop(e);
@@ -185,7 +185,7 @@ pub(crate) async fn watch(engine: Weak<Engine>) {
 /// steps down: the next in order takes over on the same news. Returns the
 /// records of the fenced connections: a connection no other node
 /// recovers (its backup died too) is recovered from them here.
-fn fence_self(e: &Arc<Engine>) -> Vec<MirrorRecord> {
+fn fence_self(e: &Arc<Runtime>) -> Vec<MirrorRecord> {
     // Read while the sockets still are connections.
     let records = e.records(None);
     {
@@ -238,7 +238,7 @@ fn fence_self(e: &Arc<Engine>) -> Vec<MirrorRecord> {
 /// order are all down and one of them was seen to fail (`failed`: now, or
 /// earlier when retrying): a node never takes it merely for not having
 /// heard of the others yet. Returns whether a takeover is still wanted.
-async fn check_contact(e: &Arc<Engine>, failed: Option<u16>) -> bool {
+async fn check_contact(e: &Arc<Runtime>, failed: Option<u16>) -> bool {
     if e.is_contact() {
         return false;
     }
@@ -266,7 +266,7 @@ async fn check_contact(e: &Arc<Engine>, failed: Option<u16>) -> bool {
 }
 
 /// Recovers every mirrored connection of `dead`, if this node is its backup.
-async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
+async fn recover_node(e: &Arc<Runtime>, dead: u16, detected: Instant) {
     let records = {
         let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
         let r = m.take(dead);
@@ -297,10 +297,10 @@ async fn recover_node(e: &Arc<Engine>, dead: u16, detected: Instant) {
 /// Recovers the connections of `records` that no live node serves: the
 /// failed node `origin`'s (this node is its backup), or this node's own
 /// (`origin` is this node: the others declared it down and it fenced
-/// them). Each is marked in [`Engine::recovering`] until its recovery
+/// them). Each is marked in [`Runtime::recovering`] until its recovery
 /// ends.
 async fn recover_records(
-    e: &Arc<Engine>,
+    e: &Arc<Runtime>,
     origin: u16,
     records: Vec<MirrorRecord>,
     detected: Instant,
@@ -410,7 +410,7 @@ impl Claims {
     }
 }
 
-impl Engine {
+impl Runtime {
     /// Which of `flows` are served here, or being taken in.
     pub(crate) fn claim(&self, flows: &[FlowKey]) -> Claims {
         let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
@@ -438,7 +438,7 @@ impl Engine {
     }
 }
 
-impl Engine {
+impl Runtime {
     /// What this node tells a node that asks about `flows` (it is about to
     /// recover them): served or taken in here, or being recovered here.
     /// One of this node's own fenced connections not yet being recovered
@@ -505,7 +505,7 @@ impl Engine {
 /// live), which of `flows` they serve, take in or recover (the failed
 /// node too, if it is back: declared down while it lived, it may recover
 /// its own).
-pub(crate) async fn claimed_elsewhere(e: &Arc<Engine>, flows: &[FlowKey], also: &[u16]) -> Claims {
+pub(crate) async fn claimed_elsewhere(e: &Arc<Runtime>, flows: &[FlowKey], also: &[u16]) -> Claims {
     let mut others: Vec<u16> = e
         .membership
         .live()
@@ -560,7 +560,7 @@ pub(crate) async fn claimed_elsewhere(e: &Arc<Engine>, flows: &[FlowKey], also: 
 /// would wait forever. Returns None when a handoff brought the connection
 /// here meanwhile.
 async fn recover_with_retries(
-    e: &Arc<Engine>,
+    e: &Arc<Runtime>,
     r: MirrorRecord,
     limit: &Semaphore,
 ) -> Result<Option<StreamOffsets>, RecoveryError> {
@@ -608,7 +608,7 @@ async fn recover_with_retries(
 }
 
 /// Recovers one connection; returns its stream offsets.
-async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, RecoveryError> {
+async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets, RecoveryError> {
     let flow = r.flow;
     let sink = e
         .sink(flow.server_port)
@@ -702,7 +702,7 @@ async fn recover_one(e: &Arc<Engine>, r: MirrorRecord) -> Result<StreamOffsets, 
 /// route of the flow, locked here): `snd_una` and `rcv_nxt` are this
 /// side's edges as last known, `ts_now` the connection's TSval clock.
 pub(crate) async fn probe_client(
-    e: &Engine,
+    e: &Runtime,
     flow: &FlowKey,
     snd_una: u32,
     rcv_nxt: u32,
@@ -743,7 +743,7 @@ pub(crate) async fn probe_client(
 }
 
 /// What the segments held for `flow` tell of the client.
-fn learned(e: &Engine, flow: &FlowKey) -> Option<ClientState> {
+fn learned(e: &Runtime, flow: &FlowKey) -> Option<ClientState> {
     let routes = e.routes.lock().unwrap_or_else(PoisonError::into_inner);
     match routes.get(flow) {
         Some(Route::Hold { packets, .. }) => {

@@ -1,22 +1,7 @@
-//! The handoff engine: the eight steps of the seed's section 3.3, moving
-//! one live TCP connection (one flow binding) from this node to another,
-//! or taking one in. See DESIGN.md "Handoff".
-//!
-//! Donor D: lock the flow, freeze, dump, offer the state to acceptor A,
-//! wait for A's outcome; on success close the frozen socket silently and
-//! keep the flow locked a little longer (late packets still reach A), on
-//! failure bind the flow back if A may have bound it, thaw and serve.
-//! Acceptor A: re-create the socket frozen, lock the flow here too (a
-//! frozen socket acks what it receives), return routability and Binding
-//! Update, thaw, replay every captured packet, tell D.
-//!
-//! Packets a lock drops are captured (see [`crate::tcp::flow_lock`]) and
-//! routed by [`Route`]: forwarded to the node that will hold the
-//! connection, held until the local socket thaws, or replayed at once.
-
-pub mod crash_point;
-pub mod messages;
-mod route_table;
+//! The node's runtime (`Runtime`): the state of one server node in the
+//! cluster and the tasks around it: the handoff donor and acceptor, the
+//! peer inbox, the flow lock's captures, housekeeping and load reports.
+//! Mirroring and recovery are `impl` blocks of it in their own files.
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -27,26 +12,26 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use super::messages::Message;
 use crate::cluster::failover_metrics::FailoverMetrics;
 use crate::cluster::membership::Membership;
 use crate::cluster::mirror::{MirrorRecord, MirrorStore, Served};
 use crate::cluster::peer_channel::PeerCodec;
 use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
-use crate::cluster::recovery::{Claims, Recovering};
 use crate::config::Config;
 use crate::dataplane::FlowKey;
 use crate::lowlevel::{Node, NodeError, Scope};
 use crate::metrics::{Counter, Gauge, Histogram, DURATION_BUCKETS};
+use crate::node::recovery::{Claims, Recovering};
 use crate::policy::{ClientInfo, NodeView};
 use crate::tcp::ack_probe::ProbeSender;
 use crate::tcp::flow_lock::{Captured, FlowLock, LockError, Replayer};
 use crate::tcp::repair::{self, RepairError, TcpState};
 use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
-pub use messages::Message;
 
-use crash_point::CrashPoint;
-pub(crate) use route_table::Route;
-use route_table::{Next, RouteTable};
+use super::crash_point::{self, CrashPoint};
+pub(crate) use super::route_table::Route;
+use super::route_table::{Next, RouteTable};
 
 /// How long a donor waits for the acceptor's outcome. Longer than the
 /// acceptor's own deadline, so that the acceptor gives up first.
@@ -137,7 +122,7 @@ struct Load {
 }
 
 /// Counters of the engine.
-struct EngineMetrics {
+struct RuntimeMetrics {
     out: Counter,
     into: Counter,
     failures: Counter,
@@ -145,7 +130,7 @@ struct EngineMetrics {
 }
 
 /// The engine of one node. Lives in the node's runtime.
-pub struct Engine {
+pub struct Runtime {
     pub(crate) node: Arc<Node>,
     pub(crate) me: u16,
     nodes: Vec<Ipv6Addr>,
@@ -162,7 +147,7 @@ pub struct Engine {
     rtt_news: Mutex<HashMap<Ipv6Addr, u32>>,
     connections: Gauge,
     joined: std::sync::atomic::AtomicBool,
-    metrics: EngineMetrics,
+    metrics: RuntimeMetrics,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Which nodes are alive, and who backs up whom.
     pub(crate) membership: Arc<Membership>,
@@ -191,7 +176,7 @@ pub struct Engine {
 /// Where the answers to one claim question go: (node, flows it serves).
 pub(crate) type ClaimAnswers = mpsc::UnboundedSender<(u16, Claims)>;
 
-impl Drop for Engine {
+impl Drop for Runtime {
     fn drop(&mut self) {
         for t in self
             .tasks
@@ -212,7 +197,7 @@ pub fn flow_of_socket(stream: &std::net::TcpStream) -> Result<FlowKey, HandoffEr
     })
 }
 
-impl Engine {
+impl Runtime {
     /// Starts the engine of node `me` (index in `config.nodes`): the peer
     /// streams, the flow lock and the tasks that route captured packets,
     /// answer offers and report load.
@@ -223,7 +208,7 @@ impl Engine {
         listeners: Listeners,
         connections: Gauge,
         membership: Arc<Membership>,
-    ) -> Result<Arc<Engine>, HandoffError> {
+    ) -> Result<Arc<Runtime>, HandoffError> {
         let key: [u8; 32] = config
             .security
             .cluster_key
@@ -255,7 +240,7 @@ impl Engine {
             )
         };
         let bad = |e: crate::metrics::MetricsError| HandoffError::Refused(e.to_string());
-        let metrics = EngineMetrics {
+        let metrics = RuntimeMetrics {
             out: counter("out").map_err(bad)?,
             into: counter("in").map_err(bad)?,
             failures: m
@@ -288,7 +273,7 @@ impl Engine {
             .collect();
         let is_contact = contact_order.first() == Some(&me);
         failover.contact.set(i64::from(is_contact));
-        let engine = Arc::new(Engine {
+        let engine = Arc::new(Runtime {
             membership,
             served: Mutex::new(HashMap::new()),
             mirrors: Mutex::new(MirrorStore::default()),
@@ -324,8 +309,8 @@ impl Engine {
             tokio::spawn(inbox_loop(weak.clone(), inbox)),
             tokio::spawn(capture_loop(weak.clone())),
             tokio::spawn(housekeeping_loop(weak.clone())),
-            tokio::spawn(crate::cluster::mirroring::run(weak.clone())),
-            tokio::spawn(crate::cluster::recovery::watch(weak)),
+            tokio::spawn(crate::node::mirroring::run(weak.clone())),
+            tokio::spawn(crate::node::recovery::watch(weak)),
         ];
         *engine.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
         Ok(engine)
@@ -811,14 +796,8 @@ impl Engine {
             state.timestamps.then(|| state.ts_val.wrapping_add(elapsed))
         };
         let held_to = state.snd_una.wrapping_add(state.send_queue.len() as u32);
-        match crate::cluster::recovery::probe_client(
-            self,
-            &flow,
-            state.snd_una,
-            state.rcv_nxt,
-            ts_now,
-        )
-        .await
+        match crate::node::recovery::probe_client(self, &flow, state.snd_una, state.rcv_nxt, ts_now)
+            .await
         {
             Ok(client) if (client.rcv_nxt.wrapping_sub(held_to) as i32) > 0 => {
                 tracing::warn!(
@@ -853,7 +832,7 @@ impl Engine {
     async fn holder_elsewhere(self: &Arc<Self>, flow: FlowKey, to: u16) -> Holder {
         let until = Instant::now() + ACCEPT_DEADLINE;
         loop {
-            let claims = crate::cluster::recovery::claimed_elsewhere(self, &[flow], &[to]).await;
+            let claims = crate::node::recovery::claimed_elsewhere(self, &[flow], &[to]).await;
             if claims.served.contains(&flow) {
                 return Holder::Serving;
             }
@@ -885,7 +864,7 @@ impl Engine {
         self.fences.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Whether this node was fenced since [`Engine::fences`] read `before`.
+    /// Whether this node was fenced since [`Runtime::fences`] read `before`.
     pub(crate) fn fenced_since(&self, before: u64) -> bool {
         self.fences() != before
     }
@@ -1215,7 +1194,7 @@ pub(crate) async fn restore_when_free(state: &TcpState) -> Result<repair::Restor
 
 /// Answers what other nodes send.
 async fn inbox_loop(
-    engine: std::sync::Weak<Engine>,
+    engine: std::sync::Weak<Runtime>,
     mut inbox: mpsc::UnboundedReceiver<(u16, Message)>,
 ) {
     while let Some((from, msg)) = inbox.recv().await {
@@ -1345,7 +1324,7 @@ enum Kept {
 }
 
 /// Routes what the local lock captures.
-async fn capture_loop(engine: std::sync::Weak<Engine>) {
+async fn capture_loop(engine: std::sync::Weak<Runtime>) {
     loop {
         let Some(e) = engine.upgrade() else { return };
         // Only the wait holds the engine; a short timeout lets a dropped
@@ -1362,7 +1341,7 @@ async fn capture_loop(engine: std::sync::Weak<Engine>) {
 }
 
 /// Expires routes and locks past their grace, and reports load.
-async fn housekeeping_loop(engine: std::sync::Weak<Engine>) {
+async fn housekeeping_loop(engine: std::sync::Weak<Runtime>) {
     let mut tick = tokio::time::interval(LOAD_EVERY);
     loop {
         tick.tick().await;
