@@ -1,0 +1,124 @@
+//! [`FrameworkHandle`]: this process as one node, until closed; it closes
+//! its server sockets with it.
+
+use std::net::Ipv6Addr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use gecko::framework::GeckoFramework;
+use gecko::policy::GeckoPolicy;
+
+use super::server_socket::ServerState;
+use super::{Closable, ServerSocketHandle};
+use crate::error::BridgeError;
+
+/// A framework. Used after [`close`](Self::close), every call fails with
+/// `Closed` (no errno). Connections already accepted stay open after it:
+/// each keeps the runtime alive until it closes.
+pub struct FrameworkHandle {
+    framework: Closable<Arc<GeckoFramework>>,
+    /// The server sockets it made, closed with it. The lock also orders a
+    /// new server socket before or after `close`, never across it.
+    servers: Mutex<Vec<Weak<ServerState>>>,
+}
+
+impl std::fmt::Debug for FrameworkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameworkHandle")
+            .field("framework", &self.framework.get())
+            .finish()
+    }
+}
+
+impl FrameworkHandle {
+    /// Starts the node whose address is `local` in the configuration at
+    /// `config_path`, on network link `interface`.
+    pub fn new(
+        local: Ipv6Addr,
+        config_path: &Path,
+        interface: &str,
+    ) -> Result<FrameworkHandle, BridgeError> {
+        let framework = GeckoFramework::new(local, config_path, interface)?;
+        Ok(FrameworkHandle {
+            framework: Closable::new(Arc::new(framework)),
+            servers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn get(&self) -> Result<Arc<GeckoFramework>, BridgeError> {
+        self.framework
+            .get()
+            .ok_or_else(BridgeError::closed_framework)
+    }
+
+    /// This node's address.
+    pub fn local_address(&self) -> Result<Ipv6Addr, BridgeError> {
+        Ok(self.get()?.local_address())
+    }
+
+    /// G, the distributed server's address.
+    pub fn global_address(&self) -> Result<Ipv6Addr, BridgeError> {
+        Ok(self.get()?.global_address())
+    }
+
+    /// The configuration's service port.
+    pub fn service_port(&self) -> Result<u16, BridgeError> {
+        Ok(self.get()?.config().service_port)
+    }
+
+    /// The policy that places new connections and picks handoff targets:
+    /// a shipped one ([`crate::policy::ShippedPolicy::build`]) or a foreign
+    /// one ([`crate::foreign_policy::adapt`]).
+    pub fn set_policy(&self, policy: Arc<dyn GeckoPolicy>) -> Result<(), BridgeError> {
+        self.get()?.set_policy(policy);
+        Ok(())
+    }
+
+    /// Whether handoffs run return routability before freezing the
+    /// connection.
+    pub fn set_split_handoff(&self, split: bool) -> Result<(), BridgeError> {
+        self.get()?.set_split_handoff(split);
+        Ok(())
+    }
+
+    /// The connections this node serves on `port` (the service port if
+    /// None), closed with the framework.
+    pub fn server_socket(&self, port: Option<u16>) -> Result<ServerSocketHandle, BridgeError> {
+        let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+        let framework = self.get()?;
+        let server = framework.get_server_socket(port)?;
+        let (handle, state) = ServerSocketHandle::new(server, framework);
+        servers.retain(|w| w.strong_count() > 0);
+        servers.push(Arc::downgrade(&state));
+        Ok(handle)
+    }
+
+    /// This node takes part in serving again.
+    pub fn join_replica_network(&self) -> Result<(), BridgeError> {
+        Ok(self.get()?.join_replica_network()?)
+    }
+
+    /// This node leaves the membership: no new connections come here.
+    pub fn leave_replica_network(&self) -> Result<(), BridgeError> {
+        Ok(self.get()?.leave_replica_network()?)
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.framework.is_closed()
+    }
+
+    /// Stops the node: its server sockets close; connections already
+    /// accepted stay open (the runtime stops when the last closes). Again,
+    /// nothing happens.
+    pub fn close(&self) {
+        let (framework, servers) = {
+            let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+            (self.framework.take(), std::mem::take(&mut *servers))
+        };
+        for s in servers.iter().filter_map(Weak::upgrade) {
+            s.close();
+        }
+        drop(framework);
+    }
+}
