@@ -28,5 +28,6 @@ pub(crate) mod mirroring;
 pub mod recovery;
 mod route_table;
 mod runtime;
+mod takeover;
 
 pub use runtime::*;

@@ -22,10 +22,11 @@ use crate::cluster::mirror::{MirrorRecord, Served};
 use crate::dataplane::FlowKey;
 use crate::lowlevel::Scope;
 use crate::mipv6::seq::SeqNum;
+use crate::node::takeover::{Source, Step, Takeover, Undo};
 use crate::node::{
     restore_when_free, Arrival, Message, Route, Runtime, ACCEPT_DEADLINE, OUTCOME_TIMEOUT,
 };
-use crate::tcp::ack_probe::{probe_segment, reset_segment, ClientState};
+use crate::tcp::ack_probe::{probe_segment, ClientState};
 use crate::tcp::repair::{RepairWindow, TcpState};
 use crate::tcp::stream_offsets::{unwrap_seq, StreamBase, StreamOffsets};
 
@@ -613,70 +614,107 @@ async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets,
     let sink = e
         .sink(flow.server_port)
         .ok_or(RecoveryError::NoListener(flow.server_port))?;
-    e.set_route(
-        flow,
-        Route::Hold {
-            packets: Vec::new(),
-            since: Instant::now(),
-            taking_in: true,
-        },
-    );
-    let give_up = |err: RecoveryError, client: Option<ClientState>| {
-        e.take_route(&flow);
-        if let Err(u) = e.lock.unlock(&flow) {
-            tracing::warn!(?flow, error = %u, "unlocking a flow not recovered");
-        }
-        match client {
-            Some(c) => {
-                let _ = e.probes.send(&flow, &reset_segment(&flow, c.rcv_nxt));
-                RecoveryError::Reset(err.to_string())
-            }
-            None => err,
-        }
-    };
+    // The take-over pipeline (see `takeover`) orders the steps and says
+    // what undoes a failed one; this driver performs them.
+    let mut t = Takeover::new(Source::Recovery);
     let fences = e.fences();
     let t0 = Instant::now();
-    e.lock.lock(&flow).map_err(|err| give_up(step(err), None))?;
-    let t_locked = t0.elapsed();
-    let bound = tokio::time::timeout(
-        ACCEPT_DEADLINE,
-        e.node
-            .handoff_start(flow.client, Scope::Flow(flow), r.bu_seq.map(SeqNum)),
-    )
-    .await;
-    match bound {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => return Err(give_up(step(err), None)),
-        Err(_) => return Err(give_up(step("binding update timed out"), None)),
-    }
-    let t_bound = t0.elapsed();
+    let (mut t_locked, mut t_bound, mut t_probed) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let ts_now = || r.options.timestamps.then(|| r.ts_now());
-    let client = probe_client(e, &flow, r.snd_una, r.rcv_nxt, ts_now)
-        .await
-        .map_err(|err| give_up(err, None))?;
-    let t_probed = t0.elapsed();
-    let state = rebuilt(&r, &client);
-    let offsets = StreamOffsets {
-        sent: unwrap_seq(r.snd_una, r.acked, client.rcv_nxt),
-        received: unwrap_seq(r.rcv_nxt, r.received, client.snd_una),
-    };
-    let restored = restore_when_free(&state)
-        .await
-        .map_err(|err| give_up(step(err), Some(client)))?;
-    if e.fenced_since(fences) {
-        // Declared down meanwhile: nobody else recovers this connection.
-        return Err(give_up(RecoveryError::Fenced, Some(client)));
+    let mut client: Option<ClientState> = None;
+    let mut rebuilt_state = None;
+    let mut restored = None;
+    let mut live = None;
+    while let Some(now) = t.step() {
+        let result: Result<(), RecoveryError> = match now {
+            Step::Hold => {
+                e.hold_for_takeover(flow);
+                Ok(())
+            }
+            Step::Lock => e
+                .lock
+                .lock(&flow)
+                .map(|()| t_locked = t0.elapsed())
+                .map_err(step),
+            Step::Bind => {
+                let bound = tokio::time::timeout(
+                    ACCEPT_DEADLINE,
+                    e.node
+                        .handoff_start(flow.client, Scope::Flow(flow), r.bu_seq.map(SeqNum)),
+                )
+                .await;
+                t_bound = t0.elapsed();
+                match bound {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(err)) => Err(step(err)),
+                    Err(_) => Err(step("binding update timed out")),
+                }
+            }
+            Step::Probe => probe_client(e, &flow, r.snd_una, r.rcv_nxt, ts_now)
+                .await
+                .map(|c| {
+                    t_probed = t0.elapsed();
+                    client = Some(c);
+                }),
+            Step::Restore => match client {
+                Some(c) => {
+                    let state = rebuilt(&r, &c);
+                    let result = restore_when_free(&state)
+                        .await
+                        .map(|x| restored = Some(x))
+                        .map_err(step);
+                    rebuilt_state = Some(state);
+                    result
+                }
+                None => Err(step("restoring before the probe")),
+            },
+            Step::Confirm if e.fenced_since(fences) => {
+                // Declared down meanwhile: nobody else recovers this connection.
+                Err(RecoveryError::Fenced)
+            }
+            Step::Confirm => Ok(()),
+            Step::GoLive => match (restored.take(), client) {
+                (Some(frozen), Some(c)) => {
+                    let offsets = StreamOffsets {
+                        sent: unwrap_seq(r.snd_una, r.acked, c.rcv_nxt),
+                        received: unwrap_seq(r.rcv_nxt, r.received, c.snd_una),
+                    };
+                    // Counters read while frozen: once thawed, acks move them.
+                    let base =
+                        StreamBase::restored(frozen.as_fd(), offsets).unwrap_or(StreamBase {
+                            acked: offsets.sent,
+                            received: offsets.received,
+                        });
+                    let held = e.go_live(flow);
+                    frozen.thaw().map_err(step).map(|fd| {
+                        e.replay(&held);
+                        live = Some((fd, base, offsets));
+                    })
+                }
+                _ => Err(step("going live before the restore")),
+            },
+            // Serving comes after the loop.
+            Step::Serve => Ok(()),
+        };
+        match result {
+            Ok(()) => t.done(),
+            Err(err) => {
+                let failure = t.failed(false);
+                drop(restored.take());
+                e.undo_takeover(flow, &failure, None, client.map(|c| c.rcv_nxt))
+                    .await;
+                return Err(if failure.undo.contains(&Undo::ResetClient) {
+                    RecoveryError::Reset(err.to_string())
+                } else {
+                    err
+                });
+            }
+        }
     }
-    // Counters read while frozen: once thawed, acks move them.
-    let base = StreamBase::restored(restored.as_fd(), offsets).unwrap_or(StreamBase {
-        acked: offsets.sent,
-        received: offsets.received,
-    });
-    let held = e.go_live(flow);
-    let fd = restored
-        .thaw()
-        .map_err(|err| give_up(step(err), Some(client)))?;
-    e.replay(&held);
+    let (Some((fd, base, offsets)), Some(state)) = (live, rebuilt_state) else {
+        return Err(step("not live after the take-over"));
+    };
     tracing::debug!(
         port = flow.client_port, ?t_locked, ?t_bound, ?t_probed, thawed = ?t0.elapsed(),
         mirrored = ?r, ?client, ?offsets, "recovered"

@@ -32,6 +32,7 @@ use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 use super::crash_point::{self, CrashPoint};
 pub(crate) use super::route_table::Route;
 use super::route_table::{Next, RouteTable};
+use super::takeover::{Failure, Source, Step, Takeover, Undo};
 
 /// How long a donor waits for the acceptor's outcome. Longer than the
 /// acceptor's own deadline, so that the acceptor gives up first.
@@ -872,6 +873,76 @@ impl Runtime {
     /// The connection of `flow` is served here from now on: its packets
     /// are replayed as they come, the lock is lifted, and the packets the
     /// route kept so far are returned for replay.
+    /// A take-over's claim: the flow's packets wait in a Hold route (those
+    /// a donor forwarded already stay), which a backup's claim then sees.
+    pub(crate) fn hold_for_takeover(&self, flow: FlowKey) {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        match routes.get_mut(&flow) {
+            Some(Route::Hold { taking_in, .. }) => *taking_in = true,
+            _ => {
+                routes.insert(
+                    flow,
+                    Route::Hold {
+                        packets: Vec::new(),
+                        since: Instant::now(),
+                        taking_in: true,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Carries out what undoes a failed take-over (`takeover::Failure`):
+    /// `donor` is the node a handoff came from, `client_rcv_nxt` the
+    /// client's next expected sequence number once a probe told it.
+    pub(crate) async fn undo_takeover(
+        &self,
+        flow: FlowKey,
+        failure: &Failure,
+        donor: Option<u16>,
+        client_rcv_nxt: Option<u32>,
+    ) {
+        for undo in &failure.undo {
+            match undo {
+                Undo::DropRoute => {
+                    self.take_route(&flow);
+                }
+                Undo::ReturnToDonor => {
+                    // The donor serves again: what this lock caught goes
+                    // back to it.
+                    let held = match self.take_route(&flow) {
+                        Some(Route::Hold { packets, .. }) => packets,
+                        _ => Vec::new(),
+                    };
+                    self.node.release(flow.client, Scope::Flow(flow));
+                    let Some(donor) = donor else { continue };
+                    self.set_route(
+                        flow,
+                        Route::Forward {
+                            to: donor,
+                            copies: None,
+                            until: Some(Instant::now() + GRACE),
+                        },
+                    );
+                    for p in held {
+                        let _ = self.streams.send(donor, &Message::Captured(p)).await;
+                    }
+                }
+                Undo::Unlock => {
+                    if let Err(e) = self.lock.unlock(&flow) {
+                        tracing::warn!(?flow, error = %e, "unlocking a flow not taken over");
+                    }
+                }
+                Undo::ResetClient => {
+                    if let Some(rcv_nxt) = client_rcv_nxt {
+                        let segment = crate::tcp::ack_probe::reset_segment(&flow, rcv_nxt);
+                        let _ = self.probes.send(&flow, &segment);
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn go_live(&self, flow: FlowKey) -> Vec<Captured> {
         let kept = match self.take_route(&flow) {
             Some(Route::Forward {
@@ -1036,101 +1107,122 @@ impl Runtime {
                 ),
             ));
         }
-        // Packets the donor forwarded so far wait in a Hold route, which
-        // now claims the connection (a backup waits for the outcome).
-        {
-            let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-            match routes.get_mut(&flow) {
-                Some(Route::Hold { taking_in, .. }) => *taking_in = true,
-                _ => {
-                    routes.insert(
-                        flow,
-                        Route::Hold {
-                            packets: Vec::new(),
-                            since: Instant::now(),
-                            taking_in: true,
-                        },
-                    );
+        // The take-over pipeline (see `takeover`) orders the steps and
+        // says what undoes a failed one; this driver performs them.
+        let mut t = Takeover::new(Source::Handoff);
+        let fences = self.fences();
+        let t0 = Instant::now();
+        let mut restored = None;
+        let (mut t_restored, mut t_bound) = (Duration::ZERO, Duration::ZERO);
+        let mut base = None;
+        let mut stream = None;
+        while let Some(step) = t.step() {
+            let result: Result<(), (bool, HandoffError)> = match step {
+                Step::Hold => {
+                    self.hold_for_takeover(flow);
+                    Ok(())
+                }
+                Step::Restore => restore_when_free(&state)
+                    .await
+                    .map(|r| {
+                        restored = Some(r);
+                        t_restored = t0.elapsed();
+                    })
+                    .map_err(|e| (false, e.into())),
+                Step::Lock => self.lock.lock(&flow).map_err(|e| (false, e.into())),
+                Step::Bind => {
+                    let bound = tokio::time::timeout(
+                        ACCEPT_DEADLINE,
+                        self.node
+                            .handoff_start(flow.client, Scope::Flow(flow), donor_seq),
+                    )
+                    .await;
+                    t_bound = t0.elapsed();
+                    match bound {
+                        Ok(Ok(())) => Ok(()),
+                        // The client may have taken the BU whose BA was lost.
+                        Ok(Err(e)) => Err((
+                            matches!(
+                                e,
+                                NodeError::Timeout {
+                                    what: crate::lowlevel::Awaited::BindingAck,
+                                    ..
+                                }
+                            ),
+                            e.into(),
+                        )),
+                        Err(_) => Err((true, HandoffError::Timeout(ACCEPT_DEADLINE))),
+                    }
+                }
+                Step::Confirm => {
+                    let aborted = self
+                        .aborted
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&id)
+                        .is_some();
+                    if self.fenced_since(fences) {
+                        Err((
+                            true,
+                            HandoffError::Refused(
+                                "the acceptor was declared down meanwhile".into(),
+                            ),
+                        ))
+                    } else if aborted {
+                        Err((true, HandoffError::Refused("the donor gave up".into())))
+                    } else {
+                        Ok(())
+                    }
+                }
+                Step::GoLive => {
+                    // The frozen socket is the live one now: what it
+                    // receives or sends is the connection's. Counters are
+                    // read while frozen: once thawed, acks move them.
+                    match restored.take() {
+                        Some(frozen) => {
+                            base = Some(StreamBase::restored(frozen.as_fd(), edges).unwrap_or(
+                                StreamBase {
+                                    acked: edges.sent,
+                                    received: edges.received,
+                                },
+                            ));
+                            let held = self.go_live(flow);
+                            frozen
+                                .thaw()
+                                .map(|fd| {
+                                    self.replay(&held);
+                                    stream = Some(fd);
+                                })
+                                .map_err(|e| (true, e.into()))
+                        }
+                        None => Err((true, HandoffError::Refused("nothing restored".into()))),
+                    }
+                }
+                // Serving comes after the loop: it cannot fail. A handoff's
+                // state is complete: there is no client to probe.
+                Step::Serve | Step::Probe => Ok(()),
+            };
+            match result {
+                Ok(()) => t.done(),
+                Err((may_have_taken, e)) => {
+                    let failure = t.failed(may_have_taken);
+                    // Dropping a frozen socket closes it silently.
+                    drop(restored.take());
+                    self.aborted
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&id);
+                    self.undo_takeover(flow, &failure, Some(donor), None).await;
+                    return Err((failure.maybe_bound, e));
                 }
             }
         }
-        let fail = |maybe_bound: bool, e: HandoffError| {
-            self.take_route(&flow);
-            (maybe_bound, e)
-        };
-        let fences = self.fences();
-        let t0 = Instant::now();
-        let restored = restore_when_free(&state)
-            .await
-            .map_err(|e| fail(false, e.into()))?;
-        self.lock.lock(&flow).map_err(|e| fail(false, e.into()))?;
-        let t_restored = t0.elapsed();
-        let bound = tokio::time::timeout(
-            ACCEPT_DEADLINE,
-            self.node
-                .handoff_start(flow.client, Scope::Flow(flow), donor_seq),
-        )
-        .await;
-        let aborted = self
-            .aborted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id)
-            .is_some();
-        let failure = match bound {
-            Ok(Ok(())) if self.fenced_since(fences) => Some((
+        let (Some(fd), Some(base)) = (stream, base) else {
+            return Err((
                 true,
-                HandoffError::Refused("the acceptor was declared down meanwhile".into()),
-            )),
-            Ok(Ok(())) if !aborted => None,
-            Ok(Ok(())) => Some((true, HandoffError::Refused("the donor gave up".into()))),
-            Ok(Err(e)) => {
-                // The client may have taken the BU whose BA was lost.
-                let maybe = matches!(
-                    e,
-                    NodeError::Timeout {
-                        what: crate::lowlevel::Awaited::BindingAck,
-                        ..
-                    }
-                );
-                Some((maybe, e.into()))
-            }
-            Err(_) => Some((true, HandoffError::Timeout(ACCEPT_DEADLINE))),
+                HandoffError::Refused("not live after the take-over".into()),
+            ));
         };
-        if let Some((maybe_bound, e)) = failure {
-            // The donor serves again: what this lock caught goes back to it.
-            // Dropping a frozen socket closes it silently.
-            drop(restored);
-            let held = match self.take_route(&flow) {
-                Some(Route::Hold { packets, .. }) => packets,
-                _ => Vec::new(),
-            };
-            self.node.release(flow.client, Scope::Flow(flow));
-            self.set_route(
-                flow,
-                Route::Forward {
-                    to: donor,
-                    copies: None,
-                    until: Some(Instant::now() + GRACE),
-                },
-            );
-            for p in held {
-                let _ = self.streams.send(donor, &Message::Captured(p)).await;
-            }
-            return Err((maybe_bound, e));
-        }
-        // Step 6: unlock (the frozen socket is the live one now: what it
-        // receives or sends is the connection's), thaw, replay what the
-        // locks caught.
-        let t_bound = t0.elapsed();
-        // Counters read while frozen: once thawed, acks move them.
-        let base = StreamBase::restored(restored.as_fd(), edges).unwrap_or(StreamBase {
-            acked: edges.sent,
-            received: edges.received,
-        });
-        let held = self.go_live(flow);
-        let fd = restored.thaw().map_err(|e| (true, e.into()))?;
-        self.replay(&held);
         tracing::debug!(
             me = self.me,
             from = donor,
