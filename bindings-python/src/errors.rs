@@ -1,12 +1,11 @@
-//! Python's view of the core's errors: `gecko.GeckoError` and its
-//! subclasses for Gecko's own failures, `OSError` (with errno, so Python
-//! picks the subclass: `ConnectionResetError`, `BlockingIOError`...) when
-//! the operating system failed.
+//! Python's view of the bridge's errors, mapped in one function
+//! ([`to_py`]): `gecko.GeckoError` and its subclasses for Gecko's own
+//! failures, `OSError` (with errno, so Python picks the subclass:
+//! `ConnectionResetError`, `BlockingIOError`...) when the operating system
+//! failed, and Python's own classes where its sockets use them.
 
-use std::io;
-
-use gecko::framework::GeckoError as CoreError;
-use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError};
+use gecko_bridge::{BridgeError, ErrorKind};
+use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 
 pyo3::create_exception!(
@@ -52,66 +51,32 @@ pyo3::create_exception!(
     "This framework has a server socket on that port already."
 );
 
-/// A core error as a Python exception.
-pub fn to_py(e: CoreError) -> PyErr {
-    let text = e.to_string();
-    match e {
-        CoreError::Config(_) | CoreError::NotANode(_) => ConfigError::new_err(text),
-        CoreError::NoInterface(_) | CoreError::Node(_) => NodeError::new_err(text),
-        CoreError::Handoff(_) | CoreError::Busy => HandoffError::new_err(text),
-        CoreError::Moved => MovedError::new_err(text),
-        CoreError::Closed => ClosedError::new_err(text),
-        CoreError::PortInUse(_) => PortInUseError::new_err(text),
-        CoreError::Io { what, source } => os_error(&source, Some(what), false),
-        CoreError::InAsyncContext | CoreError::NotServed => GeckoError::new_err(text),
-        // The core's error enum may grow: a new kind is still a GeckoError.
-        #[allow(unreachable_patterns)]
-        _ => GeckoError::new_err(text),
-    }
-}
-
-/// An I/O error as `OSError(errno, message)`; `timed_out` turns a would-block
-/// of a socket with a timeout into `TimeoutError`, as Python's sockets do.
-pub fn os_error(e: &io::Error, what: Option<&str>, timed_out: bool) -> PyErr {
-    let errno = e.raw_os_error().or_else(|| errno_of(e.kind()));
-    if timed_out
-        && matches!(
-            e.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        )
-    {
-        return PyTimeoutError::new_err("timed out");
-    }
-    let message = match what {
-        Some(w) => format!("{w}: {e}"),
-        None => e.to_string(),
+/// A bridge error as a Python exception: the binding's one mapping.
+pub fn to_py(e: BridgeError) -> PyErr {
+    let errno = e.errno();
+    let message = e.message().to_string();
+    // OSError(errno, text) becomes the errno's subclass.
+    let os = move || match errno {
+        Some(n) => PyOSError::new_err((n, message.clone())),
+        None => PyOSError::new_err(message.clone()),
     };
-    match errno {
-        // OSError(errno, text) becomes the errno's subclass.
-        Some(n) => PyOSError::new_err((n, message)),
-        None => PyOSError::new_err(message),
+    match e.kind() {
+        ErrorKind::Config => ConfigError::new_err(e.to_string()),
+        ErrorKind::Node => NodeError::new_err(e.to_string()),
+        ErrorKind::Handoff | ErrorKind::Busy => HandoffError::new_err(e.to_string()),
+        ErrorKind::Moved => MovedError::new_err(e.to_string()),
+        ErrorKind::PortInUse => PortInUseError::new_err(e.to_string()),
+        // A socket used after close is OSError(EBADF), as Python's own
+        // sockets report it; a closed framework has no errno.
+        ErrorKind::Closed if errno.is_some() => os(),
+        ErrorKind::Closed => ClosedError::new_err(e.to_string()),
+        ErrorKind::Timeout => PyTimeoutError::new_err(e.to_string()),
+        ErrorKind::InvalidArgument => PyValueError::new_err(e.to_string()),
+        ErrorKind::Io | ErrorKind::Interrupted => os(),
+        ErrorKind::Usage | ErrorKind::Other => GeckoError::new_err(e.to_string()),
+        // A kind the bridge adds later is still a GeckoError.
+        _ => GeckoError::new_err(e.to_string()),
     }
-}
-
-/// The errno of errors the core makes without one.
-fn errno_of(kind: io::ErrorKind) -> Option<i32> {
-    Some(match kind {
-        io::ErrorKind::NotConnected => libc::ENOTCONN,
-        io::ErrorKind::WouldBlock => libc::EAGAIN,
-        io::ErrorKind::TimedOut => libc::ETIMEDOUT,
-        io::ErrorKind::BrokenPipe => libc::EPIPE,
-        io::ErrorKind::ConnectionReset => libc::ECONNRESET,
-        io::ErrorKind::InvalidInput => libc::EINVAL,
-        io::ErrorKind::PermissionDenied => libc::EPERM,
-        io::ErrorKind::NotFound => libc::ENOENT,
-        _ => return None,
-    })
-}
-
-/// `OSError(EBADF)`: a socket used after `close()`, as Python's own
-/// sockets report it.
-pub fn closed_socket() -> PyErr {
-    PyOSError::new_err((libc::EBADF, "Bad file descriptor: the socket is closed"))
 }
 
 /// Registers the exception classes in the module.

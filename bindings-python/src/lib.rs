@@ -38,7 +38,7 @@ fn _gecko(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(policy::policy_by_name, m)?)?;
     m.add_function(wrap_pyfunction!(policy::_call_policy, m)?)?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
-    m.add("POLICY_NAMES", gecko::policy::POLICY_NAMES.to_vec())?;
+    m.add("POLICY_NAMES", gecko_bridge::ShippedPolicy::names())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

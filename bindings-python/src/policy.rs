@@ -1,18 +1,22 @@
-//! `gecko.GeckoPolicy` and the shipped policies, and the bridge through
-//! which the core asks a policy written in Python: one Rust struct that
-//! holds the Python object and implements the core's
-//! [`gecko::policy::GeckoPolicy`] trait.
+//! `gecko.GeckoPolicy` and the shipped policies (the bridge's
+//! [`ShippedPolicy`]), and how the core asks a policy written in Python:
+//! one Rust struct that holds the Python object and implements the
+//! bridge's [`ForeignPolicy`], whose adapter turns an exception into "keep
+//! it here" and a log line.
 
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gecko::policy::{self as core, ClientInfo as CoreClient, NodeView};
+use gecko_bridge::foreign_policy::{self, ForeignPolicy, PolicyFailure};
+use gecko_bridge::ShippedPolicy;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyString, PyTuple, PyType};
 use pyo3::{intern, PyTypeInfo};
 
+use crate::errors::to_py;
 use crate::net::ipv6_of;
 
 /// One node as a policy sees it (read-only).
@@ -235,7 +239,7 @@ impl PyGeckoPolicy {
 }
 
 macro_rules! shipped_policy {
-    ($rust:ident, $py:literal, $doc:literal, $make:expr) => {
+    ($rust:ident, $py:literal, $doc:literal, $which:expr) => {
         #[doc = $doc]
         #[pyclass(name = $py, module = "gecko._gecko", extends = PyGeckoPolicy, subclass, frozen)]
         pub struct $rust;
@@ -248,9 +252,8 @@ macro_rules! shipped_policy {
                 _args: &Bound<'_, PyTuple>,
                 _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
             ) -> PyClassInitializer<Self> {
-                let policy: Arc<dyn core::GeckoPolicy> = Arc::new($make);
                 PyClassInitializer::from(PyGeckoPolicy {
-                    shipped: Some(policy),
+                    shipped: Some($which.build()),
                 })
                 .add_subclass($rust)
             }
@@ -262,49 +265,48 @@ shipped_policy!(
     RandomPolicy,
     "RandomPolicy",
     "The seed's policy: any available node, uniformly at random.",
-    core::RandomPolicy
+    ShippedPolicy::Random
 );
 shipped_policy!(
     RoundRobinPolicy,
     "RoundRobinPolicy",
     "Available nodes in turn.",
-    core::RoundRobinPolicy::default()
+    ShippedPolicy::RoundRobin
 );
 shipped_policy!(
     LeastConnectionsPolicy,
     "LeastConnectionsPolicy",
     "The available node serving the fewest connections.",
-    core::LeastConnectionsPolicy
+    ShippedPolicy::LeastConnections
 );
 shipped_policy!(
     ProximityPolicy,
     "ProximityPolicy",
     "The available node with the lowest measured round-trip time to the client.",
-    core::ProximityPolicy
+    ShippedPolicy::Proximity
 );
 
-/// A shipped policy by name: random, round-robin, least-connections or
-/// proximity.
+/// The Python class of each shipped policy.
+fn class_of(py: Python<'_>, policy: ShippedPolicy) -> Bound<'_, PyType> {
+    match policy {
+        ShippedPolicy::Random => RandomPolicy::type_object(py),
+        ShippedPolicy::RoundRobin => RoundRobinPolicy::type_object(py),
+        ShippedPolicy::LeastConnections => LeastConnectionsPolicy::type_object(py),
+        ShippedPolicy::Proximity => ProximityPolicy::type_object(py),
+    }
+}
+
+/// A shipped policy by name (`POLICY_NAMES`: random, round-robin,
+/// least-connections or proximity).
 #[pyfunction]
 pub fn policy_by_name(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-    let ty = match name {
-        "random" => RandomPolicy::type_object(py),
-        "round-robin" => RoundRobinPolicy::type_object(py),
-        "least-connections" => LeastConnectionsPolicy::type_object(py),
-        "proximity" => ProximityPolicy::type_object(py),
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "unknown policy `{name}` (known: {})",
-                core::POLICY_NAMES.join(", ")
-            )))
-        }
-    };
-    Ok(ty.call0()?.unbind())
+    let policy: ShippedPolicy = name.parse().map_err(to_py)?;
+    Ok(class_of(py, policy).call0()?.unbind())
 }
 
 /// The core's view of a Python policy object: a shipped policy whose
 /// methods are not overridden runs in Rust without the GIL; anything else
-/// is called through [`PythonPolicy`].
+/// is called through [`PythonPolicy`] and the bridge's adapter.
 pub fn to_core(policy: &Bound<'_, PyAny>) -> PyResult<Arc<dyn core::GeckoPolicy>> {
     let py = policy.py();
     if let Ok(p) = policy.cast::<PyGeckoPolicy>() {
@@ -329,7 +331,7 @@ pub fn to_core(policy: &Bound<'_, PyAny>) -> PyResult<Arc<dyn core::GeckoPolicy>
     }
     let name = policy.get_type().name()?.to_string();
     let notify = callable(intern!(py, "notify_failed_handoff"));
-    Ok(Arc::new(PythonPolicy {
+    Ok(foreign_policy::adapt(PythonPolicy {
         object: policy.clone().unbind(),
         name,
         notify,
@@ -337,16 +339,20 @@ pub fn to_core(policy: &Bound<'_, PyAny>) -> PyResult<Arc<dyn core::GeckoPolicy>
 }
 
 /// A policy written in Python, called by the core from its own threads:
-/// each call takes the GIL; an exception is logged with its traceback and
-/// counts as "keep the connection here".
+/// each call takes the GIL; an exception becomes a [`PolicyFailure`] with
+/// its traceback, which the bridge logs and counts as "keep it here".
 pub struct PythonPolicy {
     object: Py<PyAny>,
     name: String,
     notify: bool,
 }
 
-impl core::GeckoPolicy for PythonPolicy {
-    fn select_target(&self, client: &CoreClient) -> Option<Ipv6Addr> {
+impl ForeignPolicy for PythonPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn select_target(&self, client: &CoreClient) -> Result<Option<Ipv6Addr>, PolicyFailure> {
         // None while the interpreter shuts down: keep the connection here.
         Python::try_attach(|py| {
             let chosen = ClientInfo::from_core(py, client).and_then(|info| {
@@ -355,35 +361,27 @@ impl core::GeckoPolicy for PythonPolicy {
                     .call_method1(intern!(py, "select_target"), (info,))
             });
             match chosen {
-                Ok(r) => match target_of(&r) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        log_exception(py, &e, &self.name, "select_target returned no address");
-                        None
-                    }
-                },
-                Err(e) => {
-                    log_exception(py, &e, &self.name, "select_target raised");
-                    None
+                Ok(r) => {
+                    target_of(&r).map_err(|e| failure(py, &e, "select_target returned no address"))
                 }
+                Err(e) => Err(failure(py, &e, "select_target raised")),
             }
         })
-        .flatten()
+        .unwrap_or(Ok(None))
     }
 
-    fn notify_failed_handoff(&self, target: Ipv6Addr) {
+    fn notify_failed_handoff(&self, target: Ipv6Addr) -> Result<(), PolicyFailure> {
         if !self.notify {
-            return;
+            return Ok(());
         }
         Python::try_attach(|py| {
-            let r = self
-                .object
+            self.object
                 .bind(py)
-                .call_method1(intern!(py, "notify_failed_handoff"), (target.to_string(),));
-            if let Err(e) = r {
-                log_exception(py, &e, &self.name, "notify_failed_handoff raised");
-            }
-        });
+                .call_method1(intern!(py, "notify_failed_handoff"), (target.to_string(),))
+                .map(drop)
+                .map_err(|e| failure(py, &e, "notify_failed_handoff raised"))
+        })
+        .unwrap_or(Ok(()))
     }
 }
 
@@ -399,9 +397,8 @@ fn target_of(r: &Bound<'_, PyAny>) -> PyResult<Option<Ipv6Addr>> {
     ipv6_of(r).map(Some)
 }
 
-/// Logs a Python exception with its traceback (through `tracing`, like
-/// the core's own messages).
-pub fn log_exception(py: Python<'_>, e: &PyErr, policy: &str, what: &str) {
+/// A Python exception as a policy failure, with its traceback.
+fn failure(py: Python<'_>, e: &PyErr, what: &str) -> PolicyFailure {
     let text = py
         .import("traceback")
         .and_then(|tb| {
@@ -413,10 +410,7 @@ pub fn log_exception(py: Python<'_>, e: &PyErr, policy: &str, what: &str) {
         .and_then(|lines| lines.extract::<Vec<String>>())
         .map(|lines| lines.concat())
         .unwrap_or_else(|_| e.to_string());
-    tracing::error!(
-        "policy {policy}: {what}; keeping the connection on this node\n{}",
-        text.trim_end()
-    );
+    PolicyFailure::new(what, text)
 }
 
 /// Runs `policy` as the framework would (through the bridge, on a thread
