@@ -23,6 +23,8 @@ echo "== Python binding: build and install it (pip, maturin), then pytest"
 # pip builds the extension in release mode through maturin (pyproject.toml).
 PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --root-user-action=ignore \
   ./bindings-python 2>&1 | tee -a "$log"
+# The type stubs (python/gecko/*.pyi) must match the module as built.
+python3 -m mypy.stubtest gecko 2>&1 | tee -a "$log"
 # Lab tests must run here (root, gecko-lab built above): a skip is a failure.
 GECKO_PY_LAB_REQUIRED=1 python3 -m pytest -q -p no:cacheprovider bindings-python/tests \
   2>&1 | tee -a "$log"

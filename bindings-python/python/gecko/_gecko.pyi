@@ -5,12 +5,37 @@ from __future__ import annotations
 import ipaddress
 import os
 from types import TracebackType
-from typing import Any, Coroutine, Final, Protocol, Sequence
+from typing import Any, Coroutine, Final, Protocol, Sequence, final
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer, Self, disjoint_base
 
 _Address = str | ipaddress.IPv6Address
 _SockAddr = tuple[str, int, int, int]
+
+__all__ = [
+    "GeckoError",
+    "ConfigError",
+    "NodeError",
+    "HandoffError",
+    "MovedError",
+    "ClosedError",
+    "PortInUseError",
+    "GeckoFramework",
+    "GeckoServerSocket",
+    "GeckoSocket",
+    "GeckoPolicy",
+    "RandomPolicy",
+    "RoundRobinPolicy",
+    "LeastConnectionsPolicy",
+    "ProximityPolicy",
+    "ClientInfo",
+    "NodeInfo",
+    "policy_by_name",
+    "_call_policy",
+    "init_logging",
+    "POLICY_NAMES",
+    "__version__",
+]
 
 __version__: Final[str]
 POLICY_NAMES: Final[list[str]]
@@ -26,14 +51,15 @@ class PortInUseError(GeckoError): ...
 def init_logging(filter: str | None = None) -> None: ...
 def policy_by_name(name: str) -> GeckoPolicy: ...
 
+@final
 class NodeInfo:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         address: _Address,
         connections: int = 0,
         rtt: float | None = None,
         available: bool = True,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def address(self) -> str: ...
     @property
@@ -43,10 +69,11 @@ class NodeInfo:
     @property
     def available(self) -> bool: ...
 
+@final
 class ClientInfo:
-    def __init__(
-        self, address: _Address, port: int, local: _Address, nodes: Sequence[NodeInfo]
-    ) -> None: ...
+    def __new__(
+        cls, address: _Address, port: int, local: _Address, nodes: Sequence[NodeInfo]
+    ) -> Self: ...
     @property
     def address(self) -> str: ...
     @property
@@ -57,8 +84,10 @@ class ClientInfo:
     def nodes(self) -> tuple[NodeInfo, ...]: ...
     def available(self) -> list[NodeInfo]: ...
 
+@disjoint_base
 class GeckoPolicy:
-    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    # Takes any arguments, so that a subclass's __init__ may have its own.
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self: ...
     def select_target(self, client: ClientInfo) -> str | ipaddress.IPv6Address | NodeInfo | None: ...
     def notify_failed_handoff(self, target: str) -> None: ...
 
@@ -70,13 +99,21 @@ class ProximityPolicy(GeckoPolicy): ...
 class _PolicyLike(Protocol):
     def select_target(self, client: ClientInfo) -> str | ipaddress.IPv6Address | NodeInfo | None: ...
 
+# Runs a policy as the framework would (another thread, through the
+# bridge): (the last call's choice, seconds per call). For tests and the
+# benchmark.
+def _call_policy(
+    policy: _PolicyLike, client: ClientInfo, calls: int = 1
+) -> tuple[str | None, float]: ...
+
+@final
 class GeckoFramework:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         local_address: _Address,
         config_path: str | os.PathLike[str],
         interface: str = "eth0",
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def local_address(self) -> str: ...
     @property
@@ -101,6 +138,7 @@ class GeckoFramework:
         tb: TracebackType | None = None,
     ) -> bool: ...
 
+@final
 class GeckoServerSocket:
     @property
     def port(self) -> int: ...
@@ -119,6 +157,7 @@ class GeckoServerSocket:
         tb: TracebackType | None = None,
     ) -> bool: ...
 
+@final
 class GeckoSocket:
     @property
     def position(self) -> tuple[int, int]: ...
