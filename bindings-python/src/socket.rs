@@ -1,11 +1,9 @@
 //! `gecko.GeckoServerSocket` and `gecko.GeckoSocket`: Python socket idioms
 //! over the bridge's handles. Every blocking call releases the GIL; waits
-//! that may last (accept) wake every [`POLL`] to run Python's signal
-//! handlers, so Ctrl-C interrupts them.
+//! that may last (accept) wake every `gecko_bridge::handle::ACCEPT_SLICE`
+//! to run Python's signal handlers, so Ctrl-C interrupts them.
 
-use std::time::{Duration, Instant};
-
-use gecko_bridge::{BridgeError, ErrorKind, ServerSocketHandle, SocketHandle, Timeout};
+use gecko_bridge::{BridgeError, ErrorKind, ServerSocketHandle, SocketHandle, Timeout, WaitError};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -13,9 +11,6 @@ use pyo3::types::{PyBytes, PyType};
 
 use crate::errors::to_py;
 use crate::net::{ipv6_of, py_sockaddr};
-
-/// How often a blocking accept returns to Python to check for signals.
-const POLL: Duration = Duration::from_millis(100);
 
 /// Runs `f` with the GIL released, from a `Drop` (no `Python` token at
 /// hand): closing a handle may stop a framework's runtime, whose threads
@@ -57,28 +52,13 @@ impl PyServerSocket {
     /// `settimeout`, else for ever), then raises `TimeoutError`.
     #[pyo3(signature = (timeout = None))]
     fn accept(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PySocket> {
-        let timeout = match timeout_of(timeout)? {
-            Timeout::Blocking => self.handle.timeout(),
-            t => t,
-        };
-        let deadline = timeout.limit().map(|t| Instant::now() + t);
-        loop {
-            let slice = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(POLL),
-                None => POLL,
-            };
-            // The handle is asked anew each round: a close() from another
-            // thread ends the wait.
-            match py.detach(|| self.handle.accept_timeout(slice)) {
-                Ok(Some(socket)) => return Ok(PySocket::new(socket)),
-                Ok(None) => {
-                    py.check_signals()?;
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(to_py(BridgeError::timed_out()));
-                    }
-                }
-                Err(e) => return Err(to_py(e)),
-            }
+        let timeout = timeout.map(|t| timeout_of(Some(t))).transpose()?;
+        // Between slices, Python's signal handlers run (Ctrl-C raises).
+        let signals = || Python::attach(|py| py.check_signals());
+        match py.detach(|| self.handle.accept(timeout, signals)) {
+            Ok(socket) => Ok(PySocket::new(socket)),
+            Err(WaitError::Failed(e)) => Err(to_py(e)),
+            Err(WaitError::Stopped(e)) => Err(e),
         }
     }
 

@@ -23,4 +23,4 @@ pub mod timeout;
 pub use error::{BridgeError, ErrorKind};
 pub use handle::{FrameworkHandle, ServerSocketHandle, SocketHandle};
 pub use policy::ShippedPolicy;
-pub use timeout::Timeout;
+pub use timeout::{Timeout, WaitError};

@@ -18,7 +18,7 @@ mod socket;
 use std::sync::{Mutex, PoisonError};
 
 pub use framework::FrameworkHandle;
-pub use server_socket::ServerSocketHandle;
+pub use server_socket::{ServerSocketHandle, ACCEPT_SLICE};
 pub use socket::SocketHandle;
 
 /// A value until closed: the one state machine of every handle.

@@ -10,7 +10,11 @@ use gecko::socket::GeckoServerSocket;
 
 use super::{Closable, SocketHandle};
 use crate::error::BridgeError;
-use crate::timeout::Timeout;
+use crate::timeout::{Timeout, WaitError};
+
+/// How often a blocking accept returns to the binding (to run its signal
+/// handlers) and sees a `close` from another thread.
+pub const ACCEPT_SLICE: Duration = Duration::from_millis(100);
 
 /// What a server socket handle and its framework share: the framework
 /// closes it through a weak reference.
@@ -69,9 +73,21 @@ impl ServerSocketHandle {
             .ok_or_else(BridgeError::closed_socket)
     }
 
-    /// The next connection, or None after `wait`. Waits in slices like
-    /// this one let a binding run its language's signal handlers and see a
-    /// `close` from another thread.
+    /// The next connection, waiting up to `timeout` (None: the handle's,
+    /// [`Self::set_timeout`]), in slices of [`ACCEPT_SLICE`] with `between`
+    /// run after each (see [`Timeout::wait_in_slices`]). Call it with the
+    /// language's lock released; `between` takes it if it needs to.
+    pub fn accept<E>(
+        &self,
+        timeout: Option<Timeout>,
+        between: impl FnMut() -> Result<(), E>,
+    ) -> Result<SocketHandle, WaitError<E>> {
+        let timeout = timeout.unwrap_or_else(|| self.timeout());
+        // Each slice asks the handle anew: a close() ends the wait.
+        timeout.wait_in_slices(ACCEPT_SLICE, |slice| self.accept_timeout(slice), between)
+    }
+
+    /// The next connection, or None after `wait`.
     pub fn accept_timeout(&self, wait: Duration) -> Result<Option<SocketHandle>, BridgeError> {
         let (server, framework) = self.get()?;
         let got = server.accept_timeout(wait)?;
