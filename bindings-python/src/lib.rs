@@ -1,8 +1,10 @@
 //! The Python binding of Gecko: the extension module `gecko._gecko`,
-//! re-exported by the package `gecko`. A thin layer over the core: it
-//! converts types and errors, releases the GIL around blocking calls, and
-//! bridges Python policies to the core's one callback trait. The Rust
-//! files mirror the Python classes.
+//! re-exported by the package `gecko`. A thin layer over `gecko-bridge`
+//! (what every binding shares: handles, error kinds, shipped policies, the
+//! foreign-policy adapter, timeouts, logging): it converts types and
+//! errors, releases the GIL around blocking calls, and implements the
+//! bridge's `ForeignPolicy` for a Python policy object. The Rust files
+//! mirror the Python classes.
 
 mod errors;
 mod framework;
