@@ -6,7 +6,7 @@
 //! store are in [`crate::cluster::mirror`].
 
 use std::os::fd::AsFd;
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::cluster::mirror::{MirrorRecord, Served, Unserved};
@@ -23,10 +23,8 @@ impl Runtime {
     /// A send to backup `to` failed, so it may have missed something:
     /// the next round sends it everything again, as to a new backup.
     fn resend_all_after_failure(&self, to: u16) {
-        let mut t = self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.state();
+        let t = &mut st.mirroring_to;
         if *t == Some(to) {
             *t = None;
         }
@@ -61,10 +59,7 @@ impl Runtime {
 
     /// Starts serving (and mirroring) a connection.
     pub(crate) fn serve(self: &Arc<Self>, flow: FlowKey, served: Served) {
-        self.served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(flow, served);
+        self.state().served.insert(flow, served);
         let e = self.clone();
         tokio::spawn(async move { e.mirror_now(&[flow]).await });
     }
@@ -72,19 +67,12 @@ impl Runtime {
     /// A connection is no longer served here: it moved on to another
     /// node at `moved_at` (acked plus received offsets), or ended (None).
     pub fn unserve(self: &Arc<Self>, flow: FlowKey, moved_at: Option<u64>) {
-        let was = self
-            .served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&flow);
+        let was = self.state().served.remove(&flow);
         // Told even if never mirrored: a donor's record may be on its way.
         if was.is_some() {
             let e = self.clone();
             tokio::spawn(async move {
-                let to = *e
-                    .mirroring_to
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let to = e.state().mirroring_to;
                 if let Some(to) = to {
                     let gone = vec![Unserved { flow, moved_at }];
                     let msg = Message::MirrorGone { gone };
@@ -99,11 +87,7 @@ impl Runtime {
 
     /// Mirrors `flows` to the backup now.
     pub(crate) async fn mirror_now(self: &Arc<Self>, flows: &[FlowKey]) {
-        let Some(to) = *self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        else {
+        let Some(to) = self.state().mirroring_to else {
             return;
         };
         let records = self.records(Some(flows));
@@ -115,7 +99,8 @@ impl Runtime {
     /// The records of `flows` (all served connections if `None`) as they
     /// stand now, noted as mirrored.
     pub(crate) fn records(&self, flows: Option<&[FlowKey]>) -> Vec<MirrorRecord> {
-        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.state();
+        let served = &mut st.served;
         let record = |f: FlowKey, s: &mut Served| {
             let r = s.record(f, self.node.handoff_mark(f.client).map(|q| q.0))?;
             s.mirrored = Some(r.acked + r.received);
@@ -149,10 +134,8 @@ impl Runtime {
     /// changed since the last call).
     pub(crate) fn backup_change(&self) -> (Option<u16>, Option<Option<u16>>) {
         let now = self.membership.my_backup();
-        let mut to = self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.state();
+        let to = &mut st.mirroring_to;
         if *to == now {
             (now, None)
         } else {
@@ -166,11 +149,7 @@ impl Runtime {
     /// still serves (they stay here, without a backup, until it joins
     /// again).
     pub async fn stop_mirroring(&self) {
-        let to = self
-            .mirroring_to
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let to = self.state().mirroring_to.take();
         if let Some(to) = to {
             self.send_mirror(to, Vec::new(), true).await;
         }
@@ -191,7 +170,8 @@ async fn round(e: &Arc<Runtime>) {
     // Connections whose socket is gone without a close (a bug elsewhere)
     // are dropped here rather than mirrored for ever.
     let gone: Vec<FlowKey> = {
-        let served = e.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let st = e.state();
+        let served = &st.served;
         served
             .iter()
             .filter(|(_, s)| s.stream.strong_count() == 0)
@@ -226,7 +206,8 @@ async fn round(e: &Arc<Runtime>) {
         return;
     }
     let due: Vec<FlowKey> = {
-        let served = e.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let st = e.state();
+        let served = &st.served;
         served
             .iter()
             .filter_map(|(f, s)| {

@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::net::{SocketAddrV6, TcpStream};
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, Semaphore};
@@ -24,7 +24,7 @@ use crate::lowlevel::Scope;
 use crate::mipv6::seq::SeqNum;
 use crate::node::takeover::{Source, Step, Takeover, Undo};
 use crate::node::{
-    restore_when_free, Arrival, Message, Route, Runtime, ACCEPT_DEADLINE, OUTCOME_TIMEOUT,
+    restore_when_free, Arrival, Message, Route, Runtime, State, ACCEPT_DEADLINE, OUTCOME_TIMEOUT,
 };
 use crate::tcp::ack_probe::{probe_segment, ClientState};
 use crate::tcp::repair::{RepairWindow, TcpState};
@@ -190,17 +190,13 @@ fn fence_self(e: &Arc<Runtime>) -> Vec<MirrorRecord> {
     // Read while the sockets still are connections.
     let records = e.records(None);
     {
-        let mut recovering = e.recovering.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = e.state();
+        let recovering = &mut st.recovering;
         for r in &records {
             recovering.insert(r.flow, Recovering::OwnUnlessClaimed);
         }
     }
-    let served: Vec<(FlowKey, Served)> = e
-        .served
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .drain()
-        .collect();
+    let served: Vec<(FlowKey, Served)> = e.state().served.drain().collect();
     // Handoffs and recoveries under way see this and do not thaw.
     e.fences.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let mut frozen = 0;
@@ -269,7 +265,8 @@ async fn check_contact(e: &Arc<Runtime>, failed: Option<u16>) -> bool {
 /// Recovers every mirrored connection of `dead`, if this node is its backup.
 async fn recover_node(e: &Arc<Runtime>, dead: u16, detected: Instant) {
     let records = {
-        let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = e.state();
+        let m = &mut st.mirrors;
         let r = m.take(dead);
         e.failover.mirrored.set(m.len() as i64);
         r
@@ -287,7 +284,8 @@ async fn recover_node(e: &Arc<Runtime>, dead: u16, detected: Instant) {
         return;
     }
     {
-        let mut recovering = e.recovering.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = e.state();
+        let recovering = &mut st.recovering;
         for r in &records {
             recovering.insert(r.flow, Recovering::ForFailed);
         }
@@ -414,29 +412,32 @@ impl Claims {
 impl Runtime {
     /// Which of `flows` are served here, or being taken in.
     pub(crate) fn claim(&self, flows: &[FlowKey]) -> Claims {
-        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut claims = Claims::default();
-        for f in flows {
-            match routes.get(f) {
-                // A handoff from here, or into here, whose outcome is open
-                // (a donor whose acceptor fell silent may yet leave the
-                // connection to that acceptor's backup).
-                Some(
-                    Route::Forward {
-                        copies: Some(_), ..
-                    }
-                    | Route::Hold {
-                        taking_in: true, ..
-                    },
-                ) => claims.pending.insert(*f),
-                Some(Route::Live { .. }) => claims.served.insert(*f),
-                _ if served.contains_key(f) => claims.served.insert(*f),
-                _ => false,
-            };
-        }
-        claims
+        claims_in(&self.state(), flows)
     }
+}
+
+/// Which of `flows` the runtime state `st` serves or takes in.
+fn claims_in(st: &State, flows: &[FlowKey]) -> Claims {
+    let mut claims = Claims::default();
+    for f in flows {
+        match st.routes.get(f) {
+            // A handoff from here, or into here, whose outcome is open
+            // (a donor whose acceptor fell silent may yet leave the
+            // connection to that acceptor's backup).
+            Some(
+                Route::Forward {
+                    copies: Some(_), ..
+                }
+                | Route::Hold {
+                    taking_in: true, ..
+                },
+            ) => claims.pending.insert(*f),
+            Some(Route::Live { .. }) => claims.served.insert(*f),
+            _ if st.served.contains_key(f) => claims.served.insert(*f),
+            _ => false,
+        };
+    }
+    claims
 }
 
 impl Runtime {
@@ -445,16 +446,15 @@ impl Runtime {
     /// One of this node's own fenced connections not yet being recovered
     /// here is given up to the asker.
     pub(crate) fn answer_claim(&self, flows: &[FlowKey]) -> Claims {
-        let mut recovering = self
-            .recovering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        // One lock for the whole answer: what is given up and what is
+        // claimed are read together.
+        let mut st = self.state();
         let asked: Vec<FlowKey> = flows
             .iter()
             .filter(|f| {
-                let given_up = recovering.get(f) == Some(&Recovering::OwnUnlessClaimed);
+                let given_up = st.recovering.get(f) == Some(&Recovering::OwnUnlessClaimed);
                 if given_up {
-                    recovering.remove(f);
+                    st.recovering.remove(f);
                     tracing::info!(
                         port = f.client_port,
                         "another node recovers a fenced connection of this node"
@@ -464,9 +464,9 @@ impl Runtime {
             })
             .copied()
             .collect();
-        let mut claims = self.claim(&asked);
+        let mut claims = claims_in(&st, &asked);
         for f in asked {
-            if recovering.contains_key(&f) && !claims.served.contains(&f) {
+            if st.recovering.contains_key(&f) && !claims.served.contains(&f) {
                 claims.recovering.insert(f);
             }
         }
@@ -476,10 +476,8 @@ impl Runtime {
     /// Starts recovering one of this node's own fenced connections, unless
     /// it was given up to another node meanwhile.
     fn start_own_recovery(&self, flow: FlowKey) -> bool {
-        let mut recovering = self
-            .recovering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.state();
+        let recovering = &mut st.recovering;
         match recovering.get_mut(&flow) {
             Some(r @ Recovering::OwnUnlessClaimed) => {
                 *r = Recovering::Own;
@@ -492,10 +490,8 @@ impl Runtime {
     /// The recoveries of `flows` here ended (served, here or elsewhere, or
     /// failed).
     fn recovery_over(&self, flows: impl IntoIterator<Item = FlowKey>) {
-        let mut recovering = self
-            .recovering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.state();
+        let recovering = &mut st.recovering;
         for f in flows {
             recovering.remove(&f);
         }
@@ -524,10 +520,7 @@ pub(crate) async fn claimed_elsewhere(e: &Arc<Runtime>, flows: &[FlowKey], also:
     }
     let id: u64 = rand::random();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    e.claims
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(id, tx);
+    e.state().claims.insert(id, tx);
     for n in &others {
         let (e, flows) = (e.clone(), flows.to_vec());
         let n = *n;
@@ -548,10 +541,7 @@ pub(crate) async fn claimed_elsewhere(e: &Arc<Runtime>, flows: &[FlowKey], also:
             _ => break,
         }
     }
-    e.claims
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&id);
+    e.state().claims.remove(&id);
     claimed
 }
 
@@ -764,12 +754,7 @@ pub(crate) async fn probe_client(
         }
     }
     // What was caught instead (nothing, or what could not be read).
-    let caught: Vec<String> = match e
-        .routes
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(flow)
-    {
+    let caught: Vec<String> = match e.state().routes.get(flow) {
         Some(Route::Hold { packets, .. }) => packets
             .iter()
             .map(|p| format!("{:?}", crate::tcp::ack_probe::view(&p.segment)))
@@ -782,7 +767,8 @@ pub(crate) async fn probe_client(
 
 /// What the segments held for `flow` tell of the client.
 fn learned(e: &Runtime, flow: &FlowKey) -> Option<ClientState> {
-    let routes = e.routes.lock().unwrap_or_else(PoisonError::into_inner);
+    let st = e.state();
+    let routes = &st.routes;
     match routes.get(flow) {
         Some(Route::Hold { packets, .. }) => {
             ClientState::learn(packets.iter().map(|p| p.segment.as_slice()))

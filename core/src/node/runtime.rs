@@ -115,7 +115,7 @@ pub struct Arrival {
 pub type Listeners = Arc<RwLock<HashMap<u16, mpsc::UnboundedSender<Arrival>>>>;
 
 #[derive(Debug, Default)]
-struct Load {
+pub(crate) struct Load {
     connections: u32,
     available: bool,
     at: Option<Instant>,
@@ -139,32 +139,16 @@ pub struct Runtime {
     pub(crate) lock: FlowLock,
     replayer: Replayer,
     listeners: Listeners,
-    pub(crate) routes: Mutex<RouteTable>,
-    /// Donors waiting for an outcome or a prepare answer, by handoff id.
-    waiting: Mutex<HashMap<u64, oneshot::Sender<Message>>>,
-    aborted: Mutex<HashMap<u64, Instant>>,
-    loads: Mutex<HashMap<u16, Load>>,
-    /// RTTs this node measured, not yet reported.
-    rtt_news: Mutex<HashMap<Ipv6Addr, u32>>,
+    /// Everything of the runtime that changes, behind one lock.
+    state: Mutex<State>,
     connections: Gauge,
     joined: std::sync::atomic::AtomicBool,
     metrics: RuntimeMetrics,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Which nodes are alive, and who backs up whom.
     pub(crate) membership: Arc<Membership>,
-    /// The connections this node serves, for mirroring.
-    pub(crate) served: Mutex<HashMap<FlowKey, Served>>,
-    /// The connections of the nodes this node backs up.
-    pub(crate) mirrors: Mutex<MirrorStore>,
-    /// The node this node mirrors to, as of the last mirror round.
-    pub(crate) mirroring_to: Mutex<Option<u16>>,
     pub(crate) mirror_every: u64,
     pub(crate) probes: ProbeSender,
     pub(crate) failover: FailoverMetrics,
-    /// Claims waiting for answers, by question id.
-    pub(crate) claims: Mutex<HashMap<u64, ClaimAnswers>>,
-    /// Connections a recovery here is about (see [`Recovering`]).
-    pub(crate) recovering: Mutex<HashMap<FlowKey, Recovering>>,
     /// Contact-node order: the configured contact, then its backups.
     pub(crate) contact_order: Vec<u16>,
     pub(crate) is_contact: std::sync::atomic::AtomicBool,
@@ -174,15 +158,45 @@ pub struct Runtime {
     pub(crate) fences: std::sync::atomic::AtomicU64,
 }
 
+/// The runtime's mutable state, behind one lock so that no lock order
+/// exists to get wrong. The lock is never held across an `.await`, nor
+/// across a call that takes it again (`Runtime::state` is not reentrant).
+#[derive(Default)]
+pub(crate) struct State {
+    /// Where packets the flow lock catches go, by flow.
+    pub routes: RouteTable,
+    /// Donors waiting for an outcome or a prepare answer, by handoff id.
+    pub waiting: HashMap<u64, oneshot::Sender<Message>>,
+    /// Handoffs their donor gave up, by id, with when.
+    pub aborted: HashMap<u64, Instant>,
+    /// The other nodes' last load reports (and this node's own RTTs).
+    pub loads: HashMap<u16, Load>,
+    /// RTTs this node measured, not yet reported.
+    pub rtt_news: HashMap<Ipv6Addr, u32>,
+    /// The runtime's tasks, ended with it.
+    pub tasks: Vec<JoinHandle<()>>,
+    /// The connections this node serves, for mirroring.
+    pub served: HashMap<FlowKey, Served>,
+    /// The connections of the nodes this node backs up.
+    pub mirrors: MirrorStore,
+    /// The node this node mirrors to, as of the last mirror round.
+    pub mirroring_to: Option<u16>,
+    /// Claims waiting for answers, by question id.
+    pub claims: HashMap<u64, ClaimAnswers>,
+    /// Connections a recovery here is about (see [`Recovering`]).
+    pub recovering: HashMap<FlowKey, Recovering>,
+}
+
 /// Where the answers to one claim question go: (node, flows it serves).
 pub(crate) type ClaimAnswers = mpsc::UnboundedSender<(u16, Claims)>;
 
 impl Drop for Runtime {
     fn drop(&mut self) {
         for t in self
-            .tasks
+            .state
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
+            .tasks
             .iter()
         {
             t.abort();
@@ -276,14 +290,9 @@ impl Runtime {
         failover.contact.set(i64::from(is_contact));
         let engine = Arc::new(Runtime {
             membership,
-            served: Mutex::new(HashMap::new()),
-            mirrors: Mutex::new(MirrorStore::default()),
-            mirroring_to: Mutex::new(None),
             mirror_every: config.failover.mirror_every_bytes,
             probes: ProbeSender::open()?,
             failover,
-            claims: Mutex::new(HashMap::new()),
-            recovering: Mutex::new(HashMap::new()),
             contact_order,
             is_contact: std::sync::atomic::AtomicBool::new(is_contact),
             fences: std::sync::atomic::AtomicU64::new(0),
@@ -294,15 +303,10 @@ impl Runtime {
             lock: FlowLock::open()?,
             replayer: Replayer::open()?,
             listeners,
-            routes: Mutex::new(RouteTable::default()),
-            waiting: Mutex::new(HashMap::new()),
-            aborted: Mutex::new(HashMap::new()),
-            loads: Mutex::new(HashMap::new()),
-            rtt_news: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
             connections,
             joined: std::sync::atomic::AtomicBool::new(true),
             metrics,
-            tasks: Mutex::new(Vec::new()),
         });
         // The tasks hold weak references: dropping the engine ends them.
         let weak = Arc::downgrade(&engine);
@@ -313,8 +317,13 @@ impl Runtime {
             tokio::spawn(crate::node::mirroring::run(weak.clone())),
             tokio::spawn(crate::node::recovery::watch(weak)),
         ];
-        *engine.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
+        engine.state().tasks = tasks;
         Ok(engine)
+    }
+
+    /// The runtime's state, locked (never across an await; not reentrant).
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many nodes the distributed server has.
@@ -355,13 +364,9 @@ impl Runtime {
     /// unavailable.
     pub fn client_info(&self, client: SocketAddrV6, failed: &[Ipv6Addr]) -> ClientInfo {
         let now = Instant::now();
-        let loads = self.loads.lock().unwrap_or_else(PoisonError::into_inner);
-        let own_rtt = self
-            .rtt_news
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(client.ip())
-            .copied();
+        let st = self.state();
+        let loads = &st.loads;
+        let own_rtt = st.rtt_news.get(client.ip()).copied();
         let nodes = self
             .nodes
             .iter()
@@ -411,22 +416,11 @@ impl Runtime {
     /// TCP_INFO), for proximity.
     pub fn note_rtt(&self, client: Ipv6Addr, rtt: Duration) {
         let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
-        {
-            // Released before `loads` is taken: client_info takes `loads`
-            // first, and holding both in the other order deadlocked two
-            // accepts (seen at thousands of connections per second).
-            let mut news = self.rtt_news.lock().unwrap_or_else(PoisonError::into_inner);
-            if news.len() < 4096 {
-                news.insert(client, us);
-            }
+        let mut st = self.state();
+        if st.rtt_news.len() < 4096 {
+            st.rtt_news.insert(client, us);
         }
-        self.loads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(self.me)
-            .or_default()
-            .rtts
-            .insert(client, us);
+        st.loads.entry(self.me).or_default().rtts.insert(client, us);
     }
 
     /// This node's index.
@@ -485,12 +479,7 @@ impl Runtime {
                 self.metrics.seconds.observe(t0.elapsed());
                 // Count it at the target until its next report, so that a
                 // burst of placements does not all go to one node.
-                if let Some(l) = self
-                    .loads
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get_mut(&to)
-                {
+                if let Some(l) = self.state().loads.get_mut(&to) {
                     l.connections += 1;
                 }
             }
@@ -547,9 +536,8 @@ impl Runtime {
         let fences = self.fences();
         let fd = stream.as_fd();
         let base = self
+            .state()
             .served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .get(&flow)
             .map(|s| s.base)
             .unwrap_or_default();
@@ -690,7 +678,8 @@ impl Runtime {
             return;
         };
         if backup == self.me {
-            let mut m = self.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut st = self.state();
+            let m = &mut st.mirrors;
             m.offer(to, vec![record]);
             self.failover.mirrored.set(m.len() as i64);
             return;
@@ -712,7 +701,7 @@ impl Runtime {
     /// Whether the lock caught a packet of `flow` and sent it on.
     fn forwarded_any(&self, flow: &FlowKey) -> bool {
         matches!(
-            self.routes.lock().unwrap_or_else(PoisonError::into_inner).get(flow),
+            self.state().routes.get(flow),
             Some(Route::Forward { copies: Some(c), .. }) if !c.is_empty()
         )
     }
@@ -837,11 +826,7 @@ impl Runtime {
             if claims.served.contains(&flow) {
                 return Holder::Serving;
             }
-            let recovering_here = self
-                .recovering
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains_key(&flow);
+            let recovering_here = self.state().recovering.contains_key(&flow);
             if claims.recovering.contains(&flow) || recovering_here {
                 return Holder::Recovering;
             }
@@ -870,13 +855,11 @@ impl Runtime {
         self.fences() != before
     }
 
-    /// The connection of `flow` is served here from now on: its packets
-    /// are replayed as they come, the lock is lifted, and the packets the
-    /// route kept so far are returned for replay.
     /// A take-over's claim: the flow's packets wait in a Hold route (those
     /// a donor forwarded already stay), which a backup's claim then sees.
     pub(crate) fn hold_for_takeover(&self, flow: FlowKey) {
-        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.state();
+        let routes = &mut st.routes;
         match routes.get_mut(&flow) {
             Some(Route::Hold { taking_in, .. }) => *taking_in = true,
             _ => {
@@ -943,6 +926,9 @@ impl Runtime {
         }
     }
 
+    /// The connection of `flow` is served here from now on: its packets
+    /// are replayed as they come, the lock is lifted, and the packets the
+    /// route kept so far are returned for replay.
     pub(crate) fn go_live(&self, flow: FlowKey) -> Vec<Captured> {
         let kept = match self.take_route(&flow) {
             Some(Route::Forward {
@@ -973,32 +959,20 @@ impl Runtime {
 
     fn wait_for(&self, id: u64) -> oneshot::Receiver<Message> {
         let (tx, rx) = oneshot::channel();
-        self.waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, tx);
+        self.state().waiting.insert(id, tx);
         rx
     }
 
     fn stop_waiting(&self, id: u64) {
-        self.waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+        self.state().waiting.remove(&id);
     }
 
     pub(crate) fn set_route(&self, flow: FlowKey, route: Route) {
-        self.routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(flow, route);
+        self.state().routes.insert(flow, route);
     }
 
     pub(crate) fn take_route(&self, flow: &FlowKey) -> Option<Route> {
-        self.routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(flow)
+        self.state().routes.remove(flow)
     }
 
     fn remove_route(&self, flow: &FlowKey) {
@@ -1009,9 +983,8 @@ impl Runtime {
     /// `from`).
     async fn route_packet(&self, packet: Captured, from: Option<u16>) {
         let next = self
+            .state()
             .routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .route_packet(&packet, from, Instant::now());
         match next {
             Next::Send(to) => {
@@ -1155,12 +1128,7 @@ impl Runtime {
                     }
                 }
                 Step::Confirm => {
-                    let aborted = self
-                        .aborted
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&id)
-                        .is_some();
+                    let aborted = self.state().aborted.remove(&id).is_some();
                     if self.fenced_since(fences) {
                         Err((
                             true,
@@ -1208,10 +1176,7 @@ impl Runtime {
                     let failure = t.failed(may_have_taken);
                     // Dropping a frozen socket closes it silently.
                     drop(restored.take());
-                    self.aborted
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&id);
+                    self.state().aborted.remove(&id);
                     self.undo_takeover(flow, &failure, Some(donor), None).await;
                     return Err((failure.maybe_bound, e));
                 }
@@ -1247,10 +1212,7 @@ impl Runtime {
             // Served but never mirrored (not even by the periodic round):
             // this node crashes before or after its outcome leaves.
             served.mirrored = Some(u64::MAX);
-            self.served
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(flow, served);
+            self.state().served.insert(flow, served);
         } else {
             self.serve(flow, served);
         }
@@ -1307,17 +1269,20 @@ async fn inbox_loop(
                 tokio::spawn(async move { e.take_in(from, id, &state, donor_seq, edges).await });
             }
             Message::Mirror { records, replace } => {
-                let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut st = e.state();
+                let m = &mut st.mirrors;
                 m.update(from, records, replace);
                 e.failover.mirrored.set(m.len() as i64);
             }
             Message::MirrorOf { origin, records } => {
-                let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut st = e.state();
+                let m = &mut st.mirrors;
                 m.offer(origin, records);
                 e.failover.mirrored.set(m.len() as i64);
             }
             Message::MirrorGone { gone } => {
-                let mut m = e.mirrors.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut st = e.state();
+                let m = &mut st.mirrors;
                 m.remove(from, &gone);
                 e.failover.mirrored.set(m.len() as i64);
             }
@@ -1339,12 +1304,7 @@ async fn inbox_loop(
                 pending,
                 recovering,
             } => {
-                let waiter = e
-                    .claims
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&id)
-                    .cloned();
+                let waiter = e.state().claims.get(&id).cloned();
                 if let Some(tx) = waiter {
                     let _ = tx.send((
                         from,
@@ -1358,11 +1318,7 @@ async fn inbox_loop(
             }
             Message::Captured(packet) => e.route_packet(packet, Some(from)).await,
             reply @ (Message::Prepared { id, .. } | Message::Outcome { id, .. }) => {
-                let waiter = e
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&id);
+                let waiter = e.state().waiting.remove(&id);
                 match waiter {
                     Some(tx) => {
                         let _ = tx.send(reply);
@@ -1371,17 +1327,15 @@ async fn inbox_loop(
                 }
             }
             Message::Abort { id } => {
-                e.aborted
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(id, Instant::now());
+                e.state().aborted.insert(id, Instant::now());
             }
             Message::Load {
                 connections,
                 available,
                 rtts,
             } => {
-                let mut loads = e.loads.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut st = e.state();
+                let loads = &mut st.loads;
                 let l = loads.entry(from).or_default();
                 l.connections = connections;
                 l.available = available;
@@ -1439,26 +1393,16 @@ async fn housekeeping_loop(engine: std::sync::Weak<Runtime>) {
         tick.tick().await;
         let Some(e) = engine.upgrade() else { return };
         let now = Instant::now();
-        let unlock = e
-            .routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .expire(now, ORPHAN);
+        let unlock = e.state().routes.expire(now, ORPHAN);
         for flow in unlock {
             if let Err(err) = e.lock.unlock(&flow) {
                 tracing::warn!(?flow, error = %err, "unlocking a departed flow");
             }
         }
-        e.aborted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        e.state()
+            .aborted
             .retain(|_, t| now.duration_since(*t) < ORPHAN);
-        let rtts: Vec<_> = e
-            .rtt_news
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .collect();
+        let rtts: Vec<_> = e.state().rtt_news.drain().collect();
         let load = Message::Load {
             connections: e.connections.get().max(0) as u32,
             available: e.joined.load(std::sync::atomic::Ordering::Relaxed),
