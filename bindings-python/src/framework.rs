@@ -153,6 +153,7 @@ impl PyFramework {
 
 impl Drop for PyFramework {
     fn drop(&mut self) {
-        detached(|| self.handle.close());
+        // Not close(): a server socket still referenced keeps serving.
+        detached(|| self.handle.release());
     }
 }

@@ -108,6 +108,19 @@ impl FrameworkHandle {
         self.framework.is_closed()
     }
 
+    /// Lets go of the framework as dropping the handle would, but now: its
+    /// server sockets stay open (each keeps the runtime alive), unlike
+    /// [`Self::close`]. For a binding's finalizer, which must pick the
+    /// thread (and the lock state) the last reference goes on.
+    pub fn release(&self) {
+        let framework = {
+            let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+            servers.clear();
+            self.framework.take()
+        };
+        drop(framework);
+    }
+
     /// Stops the node: its server sockets close; connections already
     /// accepted stay open (the runtime stops when the last closes). Again,
     /// nothing happens.
