@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::dataplane::{self, FlowKey};
 use crate::metrics::Metrics;
 use crate::mipv6::binding_update::FlowBinding;
+use crate::mipv6::bu_exchange::{self, BuExchange, Next, ATTEMPTS};
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::{MnHaKey, TimestampSource};
 use crate::mipv6::mobile_node::{
@@ -39,13 +40,6 @@ use crate::mipv6::wire::{ba_status, MhType};
 
 /// How long to wait for a reply before sending again.
 const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
-/// Sends of one message before giving up.
-const ATTEMPTS: usize = 3;
-/// Binding Updates refused for an old sequence number before giving up.
-const MAX_SEQ_CURES: usize = 16;
-/// How far this node's own sequence numbers may run ahead of the number
-/// a client last accepted (its BUs in flight), and still be its own.
-const IN_FLIGHT_WINDOW: u16 = 4096;
 
 /// What a handoff binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -670,14 +664,9 @@ async fn bind(
         st.locks.entry(client).or_default().clone()
     };
     let bid = flow.as_ref().map(|f| f.bid);
-    // The next number must be newer than this (besides this node's own).
-    let mut floor = donor_seq;
-    let mut renewed = false;
-    // An old sequence number is answered at once, so curing it does not
-    // use up an attempt: nodes handing a client's connections among
-    // themselves race for its numbers.
-    let (mut attempts, mut behind) = (0, 0);
-    while attempts < ATTEMPTS && behind < MAX_SEQ_CURES {
+    // What to do with each answer is decided by the sans-I/O exchange.
+    let mut exchange = BuExchange::new(lifetime, donor_seq);
+    loop {
         let t0 = Instant::now();
         // Numbers are taken, and their BUs sent, in order (the client
         // accepts only a number newer than the last it accepted); the BAs
@@ -688,7 +677,7 @@ async fn bind(
             let t1 = Instant::now();
             let (home, care_of) = fresh_tokens(inner, client, lifetime != 0).await?;
             let tokens = t1.elapsed();
-            let seq = take_seq(inner, client, floor);
+            let seq = take_seq(inner, client, exchange.floor());
             let req = BindingRequest {
                 home: inner.g,
                 correspondent: client,
@@ -706,11 +695,11 @@ async fn bind(
         let t2 = Instant::now();
         let ack = pending.wait(inner).await;
         tracing::debug!(%client, ?waited, ?tokens, exchange = ?t2.elapsed(), status = ?ack.as_ref().map(|a| a.status), "binding update");
-        match ack {
-            Some(a) if a.status < 128 => {
+        match exchange.on_answer(ack.map(|a| (a.status, a.sequence))) {
+            Next::Done => {
                 let mut st = lock(inner);
                 let c = st.clients.entry(client).or_default();
-                c.seq = Some(latest(c.seq, seq));
+                c.seq = Some(bu_exchange::latest(c.seq, seq));
                 match (lifetime, scope) {
                     (0, Scope::Client) => c.bound.clear(),
                     (0, s) => {
@@ -722,48 +711,28 @@ async fn bind(
                 }
                 return Ok(());
             }
-            // A newer binding from another node replaced ours: there is
-            // nothing of ours left to remove, and curing the number would
-            // remove theirs.
-            Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW && lifetime == 0 => {
-                return Ok(());
-            }
-            Some(a) if a.status == ba_status::SEQ_OUT_OF_WINDOW => {
-                behind += 1;
-                floor = Some(a.sequence);
-                continue;
-            }
-            Some(a)
-                if (ba_status::EXPIRED_HOME_NONCE..=ba_status::EXPIRED_NONCES)
-                    .contains(&a.status)
-                    && !renewed =>
-            {
-                renewed = true;
-                if let Some(c) = lock(inner).clients.get_mut(&client) {
-                    c.tokens = Tokens::default();
+            Next::ReplacedElsewhere => return Ok(()),
+            Next::Again { new_tokens } => {
+                if new_tokens {
+                    if let Some(c) = lock(inner).clients.get_mut(&client) {
+                        c.tokens = Tokens::default();
+                    }
                 }
             }
-            Some(a) => {
+            Next::Refused(status) => {
                 return Err(NodeError::Refused {
                     peer: client,
-                    status: a.status,
+                    status,
                 })
             }
-            None => {
-                attempts += 1;
-                // No answer: the client agent drops a BU silently when the
-                // tokens no longer check (it restarted, with a new Kcn), so
-                // the next try starts with new tokens.
-                if let Some(c) = lock(inner).clients.get_mut(&client) {
-                    c.tokens = Tokens::default();
-                }
+            Next::GiveUp => {
+                return Err(NodeError::Timeout {
+                    what: Awaited::BindingAck,
+                    peer: client,
+                })
             }
         }
     }
-    Err(NodeError::Timeout {
-        what: Awaited::BindingAck,
-        peer: client,
-    })
 }
 
 /// Takes the sequence number for the next BU to `client`: the one after
@@ -773,32 +742,10 @@ async fn bind(
 fn take_seq(inner: &Inner, client: Ipv6Addr, floor: Option<SeqNum>) -> SeqNum {
     let mut st = lock(inner);
     let c = st.clients.entry(client).or_default();
-    let own = [c.seq, c.sent].into_iter().flatten().reduce(newest);
-    let last = match floor {
-        Some(f) => Some(latest(own, f)),
-        None => own,
-    };
-    let seq = last.map_or(SeqNum(rand::random()), SeqNum::next);
+    let seq =
+        bu_exchange::next_sequence(c.seq, c.sent, floor).unwrap_or_else(|| SeqNum(rand::random()));
     c.sent = Some(seq);
     seq
-}
-
-/// The newer of two sequence numbers (RFC 6275 §9.5.1 order).
-fn newest(a: SeqNum, b: SeqNum) -> SeqNum {
-    if a.is_newer_than(b) {
-        a
-    } else {
-        b
-    }
-}
-
-/// `own` if it is `other` or a little ahead of it (this node's BUs in
-/// flight), else `other`.
-fn latest(own: Option<SeqNum>, other: SeqNum) -> SeqNum {
-    match own {
-        Some(o) if o.0.wrapping_sub(other.0) < IN_FLIGHT_WINDOW => o,
-        _ => other,
-    }
 }
 
 /// Reads the Mobility Header socket for ever.

@@ -2,6 +2,7 @@
 //! crypto and binding rules.
 
 pub mod binding_update;
+pub mod bu_exchange;
 pub mod correspondent;
 pub mod home_agent;
 mod mh_mac;
