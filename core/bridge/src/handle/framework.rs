@@ -3,23 +3,21 @@
 
 use std::net::Ipv6Addr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 
 use gecko::framework::GeckoFramework;
 use gecko::policy::GeckoPolicy;
 
 use super::server_socket::ServerState;
-use super::{Closable, ServerSocketHandle};
+use super::{Owner, ServerSocketHandle};
 use crate::error::BridgeError;
 
 /// A framework. Used after [`close`](Self::close), every call fails with
 /// `Closed` (no errno). Connections already accepted stay open after it:
 /// each keeps the runtime alive until it closes.
 pub struct FrameworkHandle {
-    framework: Closable<Arc<GeckoFramework>>,
-    /// The server sockets it made, closed with it. The lock also orders a
-    /// new server socket before or after `close`, never across it.
-    servers: Mutex<Vec<Weak<ServerState>>>,
+    /// The framework and the server sockets it made, closed with it.
+    framework: Owner<Arc<GeckoFramework>, ServerState>,
 }
 
 impl std::fmt::Debug for FrameworkHandle {
@@ -40,8 +38,7 @@ impl FrameworkHandle {
     ) -> Result<FrameworkHandle, BridgeError> {
         let framework = GeckoFramework::new(local, config_path, interface)?;
         Ok(FrameworkHandle {
-            framework: Closable::new(Arc::new(framework)),
-            servers: Mutex::new(Vec::new()),
+            framework: Owner::new(Arc::new(framework)),
         })
     }
 
@@ -84,13 +81,11 @@ impl FrameworkHandle {
     /// The connections this node serves on `port` (the service port if
     /// None), closed with the framework.
     pub fn server_socket(&self, port: Option<u16>) -> Result<ServerSocketHandle, BridgeError> {
-        let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
-        let framework = self.get()?;
-        let server = framework.get_server_socket(port)?;
-        let (handle, state) = ServerSocketHandle::new(server, framework);
-        servers.retain(|w| w.strong_count() > 0);
-        servers.push(Arc::downgrade(&state));
-        Ok(handle)
+        self.framework
+            .make(BridgeError::closed_framework, |framework| {
+                let server = framework.get_server_socket(port)?;
+                Ok(ServerSocketHandle::new(server, framework))
+            })
     }
 
     /// This node takes part in serving again.
@@ -113,25 +108,13 @@ impl FrameworkHandle {
     /// [`Self::close`]. For a binding's finalizer, which must pick the
     /// thread (and the lock state) the last reference goes on.
     pub fn release(&self) {
-        let framework = {
-            let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
-            servers.clear();
-            self.framework.take()
-        };
-        drop(framework);
+        drop(self.framework.take(false));
     }
 
     /// Stops the node: its server sockets close; connections already
     /// accepted stay open (the runtime stops when the last closes). Again,
     /// nothing happens.
     pub fn close(&self) {
-        let (framework, servers) = {
-            let mut servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
-            (self.framework.take(), std::mem::take(&mut *servers))
-        };
-        for s in servers.iter().filter_map(Weak::upgrade) {
-            s.close();
-        }
-        drop(framework);
+        drop(self.framework.take(true));
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gecko::framework::GeckoFramework;
 use gecko::socket::GeckoServerSocket;
 
-use super::{Closable, SocketHandle};
+use super::{Closable, Dependent, SocketHandle};
 use crate::error::BridgeError;
 use crate::timeout::{Timeout, WaitError};
 
@@ -24,10 +24,10 @@ pub(crate) struct ServerState {
     port: u16,
 }
 
-impl ServerState {
+impl Dependent for ServerState {
     /// Stops listening; an accept waiting elsewhere ends at its next
     /// wake-up with `Closed`.
-    pub(crate) fn close(&self) {
+    fn close(&self) {
         drop(self.inner.take());
     }
 }
