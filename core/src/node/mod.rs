@@ -28,6 +28,7 @@ pub(crate) mod mirroring;
 pub mod recovery;
 mod route_table;
 mod runtime;
+mod silent_acceptor;
 mod takeover;
 
 pub use runtime::*;

@@ -32,6 +32,7 @@ use crate::tcp::stream_offsets::{StreamBase, StreamOffsets};
 use super::crash_point::{self, CrashPoint};
 pub(crate) use super::route_table::Route;
 use super::route_table::{Next, RouteTable};
+use super::silent_acceptor::{self, Holder, Verdict};
 use super::takeover::{Failure, Source, Step, Takeover, Undo};
 
 /// How long a donor waits for the acceptor's outcome. Longer than the
@@ -739,14 +740,12 @@ impl Runtime {
         dumped_at: Instant,
         fences: u64,
     ) -> Kept {
-        if self.fenced_since(fences) {
+        if silent_acceptor::on_silence(self.fenced_since(fences)) == Verdict::ResumeNow {
             self.restore_here(stream, flow, false, fences).await;
             return Kept::Here;
         }
-        // Asked before binding back: binding here would take the client
-        // away from a node that serves the connection now.
         let holder = self.holder_elsewhere(flow, to).await;
-        if holder != Holder::Nobody {
+        if silent_acceptor::on_holder(holder) == Verdict::LeaveElsewhere {
             tracing::warn!(
                 ?flow,
                 ?holder,
@@ -786,22 +785,26 @@ impl Runtime {
             state.timestamps.then(|| state.ts_val.wrapping_add(elapsed))
         };
         let held_to = state.snd_una.wrapping_add(state.send_queue.len() as u32);
-        match crate::node::recovery::probe_client(self, &flow, state.snd_una, state.rcv_nxt, ts_now)
-            .await
-        {
-            Ok(client) if (client.rcv_nxt.wrapping_sub(held_to) as i32) > 0 => {
-                tracing::warn!(
-                    ?flow,
-                    client_rcv_nxt = client.rcv_nxt,
-                    held_to,
-                    "the silent acceptor served the connection: left to its backup"
-                );
-                self.end_quietly(stream, flow);
-                self.unserve(flow, Some(edges.sent + edges.received));
-                return Kept::Elsewhere;
+        let answer =
+            crate::node::recovery::probe_client(self, &flow, state.snd_una, state.rcv_nxt, ts_now)
+                .await;
+        let client_rcv_nxt = match answer {
+            Ok(client) => Some(client.rcv_nxt),
+            Err(e) => {
+                tracing::info!(?flow, error = %e, "no answer from the client: resuming");
+                None
             }
-            Ok(_) => {}
-            Err(e) => tracing::info!(?flow, error = %e, "no answer from the client: resuming"),
+        };
+        if silent_acceptor::after_probe(client_rcv_nxt, held_to) == Verdict::LeaveElsewhere {
+            tracing::warn!(
+                ?flow,
+                ?client_rcv_nxt,
+                held_to,
+                "the silent acceptor served the connection: left to its backup"
+            );
+            self.end_quietly(stream, flow);
+            self.unserve(flow, Some(edges.sent + edges.received));
+            return Kept::Elsewhere;
         }
         if let Err(e) = repair::unfreeze(stream.as_fd()) {
             tracing::error!(?flow, error = %e, "cannot thaw the socket after a failed handoff");
@@ -1348,17 +1351,6 @@ async fn inbox_loop(
             }
         }
     }
-}
-
-/// Who holds a connection whose acceptor fell silent, besides its donor.
-#[derive(Debug, PartialEq, Eq)]
-enum Holder {
-    /// A node serves it.
-    Serving,
-    /// A node recovers it.
-    Recovering,
-    /// Nobody: the donor may take it back.
-    Nobody,
 }
 
 /// Where a donor's connection is served after its acceptor fell silent.
