@@ -8,9 +8,8 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gecko::policy::{self as core, ClientInfo as CoreClient, NodeView};
 use gecko_bridge::foreign_policy::{self, ForeignPolicy, PolicyFailure};
-use gecko_bridge::ShippedPolicy;
+use gecko_bridge::{ClientInfo as CoreClient, GeckoPolicy as CorePolicy, NodeView, ShippedPolicy};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple, PyType};
@@ -208,7 +207,7 @@ impl ClientInfo {
 #[pyclass(name = "GeckoPolicy", module = "gecko._gecko", subclass, frozen)]
 pub struct PyGeckoPolicy {
     /// A shipped policy's Rust implementation; None for the bare base.
-    shipped: Option<Arc<dyn core::GeckoPolicy>>,
+    shipped: Option<Arc<dyn CorePolicy>>,
 }
 
 #[pymethods]
@@ -307,7 +306,7 @@ pub fn policy_by_name(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
 /// The core's view of a Python policy object: a shipped policy whose
 /// methods are not overridden runs in Rust without the GIL; anything else
 /// is called through [`PythonPolicy`] and the bridge's adapter.
-pub fn to_core(policy: &Bound<'_, PyAny>) -> PyResult<Arc<dyn core::GeckoPolicy>> {
+pub fn to_core(policy: &Bound<'_, PyAny>) -> PyResult<Arc<dyn CorePolicy>> {
     let py = policy.py();
     if let Ok(p) = policy.cast::<PyGeckoPolicy>() {
         if let Some(shipped) = &p.get().shipped {
