@@ -167,6 +167,62 @@ mod tests {
         assert_eq!(run(|| std::panic::panic_any(42u8)), None);
     }
 
+    /// What `f` logs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = buf.0.lock().unwrap().clone();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn each_failure_is_one_error_line_naming_the_policy() {
+        let log = logged(|| {
+            run(|| {
+                Err(PolicyFailure::new(
+                    "select_target raised",
+                    "Traceback\nKeyError",
+                ))
+            });
+        });
+        assert!(log.contains("ERROR"), "{log}");
+        assert!(log.contains(
+            "policy Scripted: select_target raised; keeping the connection on this node\nTraceback\nKeyError"
+        ), "{log}");
+        // notify_failed_handoff's failure is logged as well.
+        assert!(
+            log.contains("policy Scripted: select_target raised"),
+            "{log}"
+        );
+        let log = logged(|| {
+            run(|| panic!("on purpose"));
+        });
+        assert!(log.contains(
+            "policy Scripted: select_target panicked; keeping the connection on this node\non purpose"
+        ), "{log}");
+        assert!(
+            log.contains("policy Scripted: notify_failed_handoff panicked"),
+            "{log}"
+        );
+    }
+
     #[test]
     fn panic_messages_are_kept() {
         let p = catch_unwind(|| panic!("text {}", 1)).unwrap_err();
