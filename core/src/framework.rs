@@ -96,10 +96,7 @@ impl GeckoFramework {
             .map_err(GeckoError::io("starting the framework's runtime"))?;
         let listeners: Listeners = Arc::default();
         let (core, node, fence) = rt.block_on(async {
-            let fence = NodeFence::install(config.global_address).map_err(|e| GeckoError::Io {
-                what: "installing the node fence",
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            let fence = NodeFence::install(config.global_address)?;
             let node = Arc::new(Node::start(&config, &name).await?);
             if contact {
                 node.addr_active().await?;
@@ -107,10 +104,7 @@ impl GeckoFramework {
                 node.addr_passive()?;
             }
             let m = node.metrics().clone();
-            let bad = |e: crate::metrics::MetricsError| GeckoError::Io {
-                what: "registering metrics",
-                source: std::io::Error::other(e.to_string()),
-            };
+            let bad = GeckoError::Metrics;
             let open = m
                 .gauge(
                     "gecko_connections_open",
@@ -132,12 +126,7 @@ impl GeckoFramework {
                 suspect_to_down: Duration::from_millis(f.suspect_ms),
                 ..MembershipConfig::default()
             };
-            let membership = Membership::from_config(&config, me as u16, detection)
-                .await
-                .map_err(|e| GeckoError::Io {
-                    what: "starting membership",
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+            let membership = Membership::from_config(&config, me as u16, detection).await?;
             let engine = Runtime::start(
                 &config,
                 me as u16,
@@ -247,11 +236,7 @@ impl GeckoFramework {
     pub fn join_replica_network(&self) -> Result<(), GeckoError> {
         let membership = self.core.engine.membership.clone();
         self.core
-            .block_on(async move { membership.join().await })?
-            .map_err(|e| GeckoError::Io {
-                what: "joining the membership",
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            .block_on(async move { membership.join().await })??;
         self.core.engine.set_joined(true);
         Ok(())
     }
@@ -268,10 +253,7 @@ impl GeckoFramework {
                 engine.stop_mirroring().await;
                 engine.membership.leave().await
             })?
-            .map_err(|e| GeckoError::Io {
-                what: "leaving the membership",
-                source: std::io::Error::other(e.to_string()),
-            })
+            .map_err(GeckoError::Membership)
     }
 
     /// The node's metrics (served in Prometheus text on the configured

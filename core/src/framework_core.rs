@@ -19,6 +19,7 @@ use crate::policy::{ClientInfo, GeckoPolicy};
 
 /// Why a framework call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GeckoError {
     /// The configuration file is bad.
     #[error(transparent)]
@@ -43,6 +44,19 @@ pub enum GeckoError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The data plane refused a change (the node fence).
+    #[error(transparent)]
+    DataPlane(#[from] crate::dataplane::DataPlaneError),
+    /// Joining, leaving or starting the membership failed.
+    #[error(transparent)]
+    Membership(#[from] crate::cluster::membership::MembershipError),
+    /// The framework's metrics could not be registered.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// A task on the framework's runtime failed (it panicked or was
+    /// cancelled).
+    #[error("a task of the framework's runtime failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// A server socket on this port exists already.
     #[error("a server socket on port {0} exists already")]
     PortInUse(u16),
@@ -110,10 +124,7 @@ impl Core {
         }
         self.rt
             .block_on(self.rt.spawn(fut))
-            .map_err(|e| GeckoError::Io {
-                what: "running on the framework's runtime",
-                source: std::io::Error::other(e.to_string()),
-            })
+            .map_err(GeckoError::Task)
     }
 
     /// Waits for `fut` on the calling thread (for futures that open no

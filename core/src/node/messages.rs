@@ -53,8 +53,8 @@ pub enum Message {
         /// On failure: a Binding Update may have reached the client, so the
         /// donor must bind the flow to itself again before serving.
         maybe_bound: bool,
-        /// Why it failed (for logs).
-        reason: String,
+        /// Why it failed (None when it did not).
+        reason: Option<Refusal>,
     },
     /// The donor gave up waiting: the acceptor must not take the
     /// connection.
@@ -116,4 +116,34 @@ pub enum Message {
         /// Round-trip times it measured lately, per client, in µs.
         rtts: Vec<(Ipv6Addr, u32)>,
     },
+}
+
+/// Why an acceptor did not take a connection in: told to the donor in the
+/// outcome, and the donor's [`HandoffError::Refused`](super::HandoffError).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The acceptor has no server socket on the connection's port.
+    #[error("no server socket on port {0}")]
+    NoServerSocket(u16),
+    /// The donor is known down: its backup recovers the connection.
+    #[error("the donor is down: its backup recovers the connection")]
+    DonorDown,
+    /// The acceptor was declared down while it took the connection in.
+    #[error("the acceptor was declared down meanwhile")]
+    AcceptorFenced,
+    /// The donor gave up waiting first.
+    #[error("the donor gave up")]
+    DonorGaveUp,
+    /// The acceptor's return routability with the client failed (split
+    /// handoff).
+    #[error("return routability failed")]
+    ReturnRoutability,
+    /// The acceptor answered with a message that is no answer to this.
+    #[error("unexpected answer")]
+    UnexpectedAnswer,
+    /// A step failed at the acceptor: its error, in words (its type stays
+    /// on the acceptor's side).
+    #[error("the acceptor failed: {0}")]
+    Failed(String),
 }

@@ -20,14 +20,15 @@ use tokio::sync::{broadcast, mpsc, Semaphore};
 use crate::cluster::membership::MemberEvent;
 use crate::cluster::mirror::{MirrorRecord, Served};
 use crate::dataplane::FlowKey;
-use crate::lowlevel::Scope;
+use crate::lowlevel::{NodeError, Scope};
 use crate::mipv6::seq::SeqNum;
 use crate::node::takeover::{Source, Step, Takeover, Undo};
 use crate::node::{
     restore_when_free, Arrival, Message, Route, Runtime, State, ACCEPT_DEADLINE, OUTCOME_TIMEOUT,
 };
 use crate::tcp::ack_probe::{probe_segment, ClientState};
-use crate::tcp::repair::{RepairWindow, TcpState};
+use crate::tcp::flow_lock::LockError;
+use crate::tcp::repair::{RepairError, RepairWindow, TcpState};
 use crate::tcp::stream_offsets::{unwrap_seq, StreamBase, StreamOffsets};
 
 /// Probes sent per connection before giving up.
@@ -80,6 +81,7 @@ pub(crate) enum Recovering {
 
 /// Why one connection could not be recovered.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecoveryError {
     /// No server socket for the connection's port on this node.
     #[error("no server socket on port {0}")]
@@ -87,12 +89,27 @@ pub enum RecoveryError {
     /// The client never answered the probes.
     #[error("the client did not answer {PROBES} probes")]
     NoAnswer,
-    /// Binding the flow, locking it or restoring the socket failed.
-    #[error("{0}")]
-    Step(String),
+    /// Locking the flow failed.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// Binding the flow to this node failed.
+    #[error(transparent)]
+    Bind(#[from] NodeError),
+    /// Binding the flow to this node took longer than its deadline.
+    #[error("binding update timed out")]
+    BindTimeout,
+    /// Restoring or thawing the socket failed.
+    #[error(transparent)]
+    Repair(#[from] RepairError),
+    /// A step came out of its order (a bug in the take-over pipeline).
+    #[error("out of order: {0}")]
+    OutOfOrder(&'static str),
+    /// The runtime is shutting down.
+    #[error("recovery stopped")]
+    Stopped,
     /// A step failed after the client answered: it was sent a reset.
     #[error("{0}; the client was sent a reset")]
-    Reset(String),
+    Reset(Box<RecoveryError>),
     /// The cluster declared this node down while it recovered the
     /// connection: the client gets a reset.
     #[error("this node was declared down during the recovery")]
@@ -103,12 +120,15 @@ impl RecoveryError {
     /// Whether a later attempt may succeed: the client or its signalling
     /// did not answer, or a step failed on the way.
     fn worth_retrying(&self) -> bool {
-        matches!(self, RecoveryError::NoAnswer | RecoveryError::Step(_))
+        matches!(
+            self,
+            RecoveryError::NoAnswer
+                | RecoveryError::Lock(_)
+                | RecoveryError::Bind(_)
+                | RecoveryError::BindTimeout
+                | RecoveryError::Repair(_)
+        )
     }
-}
-
-fn step(e: impl std::fmt::Display) -> RecoveryError {
-    RecoveryError::Step(e.to_string())
 }
 
 /// Follows membership: takes the contact role over when it falls to this
@@ -584,7 +604,7 @@ async fn recover_with_retries(
         ask_again = true;
         let result = {
             let Ok(_permit) = limit.acquire().await else {
-                return Err(step("recovery stopped"));
+                return Err(RecoveryError::Stopped);
             };
             recover_one(e, r.clone()).await
         };
@@ -626,7 +646,7 @@ async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets,
                 .lock
                 .lock(&flow)
                 .map(|()| t_locked = t0.elapsed())
-                .map_err(step),
+                .map_err(RecoveryError::from),
             Step::Bind => {
                 let bound = tokio::time::timeout(
                     ACCEPT_DEADLINE,
@@ -637,8 +657,8 @@ async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets,
                 t_bound = t0.elapsed();
                 match bound {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(err)) => Err(step(err)),
-                    Err(_) => Err(step("binding update timed out")),
+                    Ok(Err(err)) => Err(err.into()),
+                    Err(_) => Err(RecoveryError::BindTimeout),
                 }
             }
             Step::Probe => probe_client(e, &flow, r.snd_una, r.rcv_nxt, ts_now)
@@ -653,11 +673,11 @@ async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets,
                     let result = restore_when_free(&state)
                         .await
                         .map(|x| restored = Some(x))
-                        .map_err(step);
+                        .map_err(RecoveryError::from);
                     rebuilt_state = Some(state);
                     result
                 }
-                None => Err(step("restoring before the probe")),
+                None => Err(RecoveryError::OutOfOrder("restoring before the probe")),
             },
             Step::Confirm if e.fenced_since(fences) => {
                 // Declared down meanwhile: nobody else recovers this connection.
@@ -677,12 +697,12 @@ async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets,
                             received: offsets.received,
                         });
                     let held = e.go_live(flow);
-                    frozen.thaw().map_err(step).map(|fd| {
+                    frozen.thaw().map_err(RecoveryError::from).map(|fd| {
                         e.replay(&held);
                         live = Some((fd, base, offsets));
                     })
                 }
-                _ => Err(step("going live before the restore")),
+                _ => Err(RecoveryError::OutOfOrder("going live before the restore")),
             },
             // Serving comes after the loop.
             Step::Serve => Ok(()),
@@ -695,7 +715,7 @@ async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets,
                 e.undo_takeover(flow, &failure, None, client.map(|c| c.rcv_nxt))
                     .await;
                 return Err(if failure.undo.contains(&Undo::ResetClient) {
-                    RecoveryError::Reset(err.to_string())
+                    RecoveryError::Reset(Box::new(err))
                 } else {
                     err
                 });
@@ -703,7 +723,7 @@ async fn recover_one(e: &Arc<Runtime>, r: MirrorRecord) -> Result<StreamOffsets,
         }
     }
     let (Some((fd, base, offsets)), Some(state)) = (live, rebuilt_state) else {
-        return Err(step("not live after the take-over"));
+        return Err(RecoveryError::OutOfOrder("not live after the take-over"));
     };
     tracing::debug!(
         port = flow.client_port, ?t_locked, ?t_bound, ?t_probed, thawed = ?t0.elapsed(),

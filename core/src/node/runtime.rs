@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use super::messages::Message;
+pub use super::messages::{Message, Refusal};
 use crate::cluster::failover_metrics::FailoverMetrics;
 use crate::cluster::membership::Membership;
 use crate::cluster::mirror::{MirrorRecord, MirrorStore, Served};
@@ -53,9 +53,9 @@ pub const LOAD_EVERY: Duration = Duration::from_millis(200);
 /// A node whose report is older than this is not offered to policies.
 const LOAD_STALE: Duration = Duration::from_secs(2);
 
-/// Why a handoff failed. The connection stays where it was in every case
-/// but [`HandoffError::Lost`].
+/// Why a handoff failed. The connection stays where it was in every case.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandoffError {
     /// The target is not a node of the configuration.
     #[error("{0} is not a node of the distributed server")]
@@ -76,8 +76,14 @@ pub enum HandoffError {
     #[error(transparent)]
     Node(#[from] NodeError),
     /// The acceptor refused or failed.
-    #[error("the acceptor failed: {0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The configuration's cluster key is not 32 octets.
+    #[error("the cluster key is not 32 octets")]
+    BadClusterKey,
+    /// The handoff metrics could not be registered.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// No answer in time.
     #[error("no answer from the acceptor within {0:?}")]
     Timeout(Duration),
@@ -92,10 +98,6 @@ pub enum HandoffError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The connection could not be restored here after a failed handoff
-    /// (should not happen; logged loudly).
-    #[error("the connection was lost: {0}")]
-    Lost(String),
 }
 
 /// A connection that arrived at this node: accepted here, or handed in.
@@ -230,7 +232,7 @@ impl Runtime {
             .cluster_key
             .as_slice()
             .try_into()
-            .map_err(|_| HandoffError::Refused("cluster key is not 32 octets".into()))?;
+            .map_err(|_| HandoffError::BadClusterKey)?;
         let port = config.peer_port;
         let nodes: Vec<Ipv6Addr> = config.nodes.iter().map(|n| n.address).collect();
         let peers = nodes
@@ -255,7 +257,7 @@ impl Runtime {
                 &[("direction", direction)],
             )
         };
-        let bad = |e: crate::metrics::MetricsError| HandoffError::Refused(e.to_string());
+        let bad = HandoffError::Metrics;
         let metrics = RuntimeMetrics {
             out: counter("out").map_err(bad)?,
             into: counter("in").map_err(bad)?,
@@ -514,7 +516,7 @@ impl Runtime {
                 .inspect_err(|_| self.stop_waiting(id))?;
             match tokio::time::timeout(PREPARE_TIMEOUT, rx).await {
                 Ok(Ok(Message::Prepared { ok: true, .. })) => {}
-                Ok(_) => return Err(HandoffError::Refused("return routability failed".into())),
+                Ok(_) => return Err(Refusal::ReturnRoutability.into()),
                 Err(_) => {
                     self.stop_waiting(id);
                     return Err(HandoffError::Timeout(PREPARE_TIMEOUT));
@@ -610,11 +612,13 @@ impl Runtime {
                 ..
             }) => {
                 self.restore_here(stream, flow, maybe_bound, fences).await;
-                Err(HandoffError::Refused(reason))
+                Err(reason
+                    .unwrap_or_else(|| Refusal::Failed("no reason given".into()))
+                    .into())
             }
             Some(_) => {
                 self.restore_here(stream, flow, true, fences).await;
-                Err(HandoffError::Refused("unexpected answer".into()))
+                Err(Refusal::UnexpectedAnswer.into())
             }
             None => {
                 self.stop_waiting(id);
@@ -1026,11 +1030,15 @@ impl Runtime {
                     })
                     .await;
                 }
-                (true, false, String::new())
+                (true, false, None)
             }
             Err((maybe_bound, e)) => {
                 tracing::info!(me = self.me, from, id, error = %e, "refusing a handed-off connection");
-                (false, maybe_bound, e.to_string())
+                let refusal = match e {
+                    HandoffError::Refused(r) => r,
+                    other => Refusal::Failed(other.to_string()),
+                };
+                (false, maybe_bound, Some(refusal))
             }
         };
         let outcome = Message::Outcome {
@@ -1065,23 +1073,13 @@ impl Runtime {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&flow.server_port)
             .cloned()
-            .ok_or_else(|| {
-                (
-                    false,
-                    HandoffError::Refused(format!("no server socket on port {}", flow.server_port)),
-                )
-            })?;
+            .ok_or_else(|| (false, Refusal::NoServerSocket(flow.server_port).into()))?;
         // A donor already known down is its backup's to recover (it may
         // have done so already, while this offer was delayed under loss):
         // once the Hold route below is set, a backup's claim sees it.
         // (Outside the membership, nobody recovers: nothing to refuse.)
         if self.membership.is_live(self.me) && !self.membership.is_live(donor) {
-            return Err((
-                false,
-                HandoffError::Refused(
-                    "the donor is down: its backup recovers the connection".into(),
-                ),
-            ));
+            return Err((false, Refusal::DonorDown.into()));
         }
         // The take-over pipeline (see `takeover`) orders the steps and
         // says what undoes a failed one; this driver performs them.
@@ -1133,14 +1131,9 @@ impl Runtime {
                 Step::Confirm => {
                     let aborted = self.state().aborted.remove(&id).is_some();
                     if self.fenced_since(fences) {
-                        Err((
-                            true,
-                            HandoffError::Refused(
-                                "the acceptor was declared down meanwhile".into(),
-                            ),
-                        ))
+                        Err((true, Refusal::AcceptorFenced.into()))
                     } else if aborted {
-                        Err((true, HandoffError::Refused("the donor gave up".into())))
+                        Err((true, Refusal::DonorGaveUp.into()))
                     } else {
                         Ok(())
                     }
@@ -1166,7 +1159,10 @@ impl Runtime {
                                 })
                                 .map_err(|e| (true, e.into()))
                         }
-                        None => Err((true, HandoffError::Refused("nothing restored".into()))),
+                        None => Err((
+                            true,
+                            Refusal::Failed("nothing restored to go live".into()).into(),
+                        )),
                     }
                 }
                 // Serving comes after the loop: it cannot fail. A handoff's
@@ -1188,7 +1184,7 @@ impl Runtime {
         let (Some(fd), Some(base)) = (stream, base) else {
             return Err((
                 true,
-                HandoffError::Refused("not live after the take-over".into()),
+                Refusal::Failed("not live after the take-over".into()).into(),
             ));
         };
         tracing::debug!(
