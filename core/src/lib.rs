@@ -14,4 +14,5 @@ pub mod mipv6;
 pub mod node;
 pub mod policy;
 pub mod socket;
+pub mod sockopt;
 pub mod tcp;

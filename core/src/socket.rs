@@ -187,22 +187,8 @@ impl GeckoSocket {
     /// Makes the connection's close a reset (`SO_LINGER` 0): for owners
     /// that share the socket and close it when the last user lets go.
     pub fn arm_reset(&self) {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: a plain setsockopt on the socket's own descriptor.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            tracing::warn!(error = %io::Error::last_os_error(), "cannot arm a reset; closing");
+        if let Err(e) = crate::sockopt::set_reset_on_close(self.stream.as_fd()) {
+            tracing::warn!(error = %e, "cannot arm a reset; closing");
         }
     }
 

@@ -489,19 +489,8 @@ fn tcp_repair() -> Result<(), String> {
     use std::os::fd::AsRawFd;
     let fd = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
     for on in [1 as libc::c_int, 0] {
-        // SAFETY: the option value is a c_int that outlives the call.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_REPAIR,
-                &on as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(format!("TCP_REPAIR: {}", std::io::Error::last_os_error()));
-        }
+        crate::sockopt::set(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_REPAIR, &on)
+            .map_err(|e| format!("TCP_REPAIR: {e}"))?;
     }
     Ok(())
 }

@@ -40,20 +40,8 @@ pub const CLOSE_MARK: u32 = 0x636c_6f73;
 
 /// Marks `fd` as closed on purpose: its FIN (or reset) passes the fence.
 pub fn mark_closing(fd: std::os::fd::BorrowedFd<'_>) {
-    use std::os::fd::AsRawFd;
-    let mark = CLOSE_MARK;
-    // SAFETY: a plain setsockopt with a u32 and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_MARK,
-            (&mark as *const u32).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot mark a closing connection");
+    if let Err(e) = crate::sockopt::set_mark(fd, CLOSE_MARK) {
+        tracing::warn!(error = %e, "cannot mark a closing connection");
     }
 }
 

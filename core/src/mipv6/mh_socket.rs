@@ -139,21 +139,7 @@ fn context(what: impl std::fmt::Display, e: io::Error) -> io::Error {
 }
 
 fn set_checksum_offset(fd: RawFd, offset: libc::c_int) -> io::Result<()> {
-    // SAFETY: the option value is a c_int that lives across the call, and
-    // its size is passed with it.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_CHECKSUM,
-            (&offset as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::sockopt::set(fd, libc::IPPROTO_IPV6, libc::IPV6_CHECKSUM, &offset)
 }
 
 /// One sendmsg(2) with `IPV6_PKTINFO` for the source and `SO_MARK` for the

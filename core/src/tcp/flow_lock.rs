@@ -459,31 +459,13 @@ fn set_filter(fd: &OwnedFd, filter: Filter) -> Result<(), LockError> {
         len: filter.len() as u16,
         filter: filter.as_ptr() as *mut libc::sock_filter,
     };
-    setsockopt(
+    crate::sockopt::set(
         fd.as_raw_fd(),
         libc::SOL_SOCKET,
         libc::SO_ATTACH_FILTER,
         &prog,
     )
     .map_err(socket_error("swapping the capture socket's filter"))
-}
-
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` points to a live T of the given size for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// The capture socket: made with protocol 0 (it receives nothing) and
@@ -507,11 +489,11 @@ fn open_capture() -> Result<OwnedFd, LockError> {
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     set_filter(&fd, CAPTURE_NOTHING)?;
     let one: libc::c_int = 1;
-    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)
+    crate::sockopt::set(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)
         .map_err(socket_error("setting PACKET_IGNORE_OUTGOING"))?;
     // FORCE passes rmem_max (we are root); fall back to what is allowed.
-    if setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &CAPTURE_RCVBUF).is_err() {
-        setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &CAPTURE_RCVBUF)
+    if crate::sockopt::set(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &CAPTURE_RCVBUF).is_err() {
+        crate::sockopt::set(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &CAPTURE_RCVBUF)
             .map_err(socket_error("sizing the capture socket's buffer"))?;
     }
     // SAFETY: sockaddr_ll is plain data; all zero is a valid value.

@@ -5,24 +5,9 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// The kernel's `struct tcp_info` of a TCP socket.
 pub fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
-    // SAFETY: tcp_info is plain integers (all zeroes is valid) and the
-    // length passed is its size; the kernel writes at most that much.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` and `len` are live locals; `len` holds the buffer's size.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(info)
+    // SAFETY: tcp_info is plain integers: all zeroes is a valid value.
+    let zero: libc::tcp_info = unsafe { std::mem::zeroed() };
+    crate::sockopt::get(fd, libc::IPPROTO_TCP, libc::TCP_INFO, zero)
 }
 
 /// The round-trip time the kernel measured on a connection, if it has one.
@@ -49,20 +34,5 @@ pub fn queued(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
 /// The socket's `TCP_TIMESTAMP` clock now (the value its next segment's
 /// TSval would carry).
 pub fn timestamp(fd: BorrowedFd<'_>) -> io::Result<u32> {
-    let mut v: u32 = 0;
-    let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
-    // SAFETY: a u32 and its size.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_TIMESTAMP,
-            (&mut v as *mut u32).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(v)
+    crate::sockopt::get(fd, libc::IPPROTO_TCP, libc::TCP_TIMESTAMP, 0u32)
 }

@@ -312,22 +312,6 @@ fn sys(op: &'static str) -> RepairError {
     }
 }
 
-fn set_raw(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    val: *const libc::c_void,
-    len: usize,
-    op: &'static str,
-) -> Result<(), RepairError> {
-    // SAFETY: callers pass a pointer to `len` readable bytes that outlive the call.
-    let r = unsafe { libc::setsockopt(fd, level, name, val, len as libc::socklen_t) };
-    if r < 0 {
-        return Err(sys(op));
-    }
-    Ok(())
-}
-
 fn set_opt<T: Copy>(
     fd: RawFd,
     level: libc::c_int,
@@ -335,14 +319,7 @@ fn set_opt<T: Copy>(
     val: &T,
     op: &'static str,
 ) -> Result<(), RepairError> {
-    set_raw(
-        fd,
-        level,
-        name,
-        (val as *const T).cast(),
-        size_of::<T>(),
-        op,
-    )
+    crate::sockopt::set(fd, level, name, val).map_err(|source| RepairError::Sys { op, source })
 }
 
 fn set_int(
@@ -363,14 +340,7 @@ fn get_opt<T: Copy>(
     init: T,
     op: &'static str,
 ) -> Result<T, RepairError> {
-    let mut val = init;
-    let mut len = size_of::<T>() as libc::socklen_t;
-    // SAFETY: `val` is a live T of `len` bytes; the kernel writes at most `len`.
-    let r = unsafe { libc::getsockopt(fd, level, name, (&mut val as *mut T).cast(), &mut len) };
-    if r < 0 {
-        return Err(sys(op));
-    }
-    Ok(val)
+    crate::sockopt::get(fd, level, name, init).map_err(|source| RepairError::Sys { op, source })
 }
 
 fn ioctl_len(fd: RawFd, req: u64, op: &'static str) -> Result<usize, RepairError> {
@@ -808,14 +778,12 @@ pub fn restore(state: &TcpState) -> Result<Restored, RepairError> {
         opt_code: TCPOPT_MAXSEG,
         opt_val: u32::from(state.mss),
     });
-    set_raw(
-        raw,
-        tcp,
-        libc::TCP_REPAIR_OPTIONS,
-        opts.as_ptr().cast(),
-        opts.len() * size_of::<RawRepairOpt>(),
-        "setting TCP_REPAIR_OPTIONS",
-    )?;
+    crate::sockopt::set_slice(raw, tcp, libc::TCP_REPAIR_OPTIONS, &opts).map_err(|source| {
+        RepairError::Sys {
+            op: "setting TCP_REPAIR_OPTIONS",
+            source,
+        }
+    })?;
     if state.timestamps {
         set_opt(
             raw,
