@@ -21,7 +21,7 @@ use gecko::dataplane::encap::VXLAN_DEVICE;
 use gecko::dataplane::home_plane::add_home_address;
 use gecko::dataplane::routes::MAIN_TABLE;
 use gecko::dataplane::{
-    BindingPlane, ClientPlane, Encap, FlowKey, FlowTable, HomePlane, Routes, HOME_MARK,
+    BindingPlane, ClientPlane, Encap, FlowKey, FlowMap, HomePlane, Routes, HOME_MARK,
 };
 use gecko_lab::{backends_under_test, netns, Lab};
 
@@ -173,7 +173,7 @@ fn client_plane_leftovers(client: &std::fs::File) -> Vec<String> {
                 left.push(format!("{route:?}"));
             }
         }
-        if FlowTable::present().unwrap() {
+        if FlowMap::present().unwrap() {
             left.push("nftables table gecko".into());
         }
         if routes.link_index(VXLAN_DEVICE).is_ok() {

@@ -25,7 +25,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gecko::cluster::mirror::{MirrorRecord, TcpOptions};
+use gecko::cluster::mirror_store::{MirrorRecord, TcpOptions};
 use gecko::dataplane::FlowKey;
 use gecko::node::messages::Message;
 use gecko::node::LOAD_EVERY;

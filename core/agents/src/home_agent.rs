@@ -10,7 +10,7 @@ use gecko::config::Config;
 use gecko::dataplane::home_plane::HomePlane;
 use gecko::dataplane::{DataplaneChoice, HostRole, KernelReport};
 use gecko::metrics::Metrics;
-use gecko::mipv6::home_agent::{HaAction, HomeAgent, HomeAgentConfig};
+use gecko::mipv6::home_agent::{HaAction, HomeAgent, HomeAgentSettings};
 use gecko::mipv6::mh_socket::MhSocket;
 use gecko::mipv6::mn_ha_auth::MnHaKey;
 
@@ -32,7 +32,7 @@ pub async fn run(
         .filter_map(|name| config.node(name))
         .map(|n| n.address)
         .collect();
-    let mut ha = HomeAgent::new(HomeAgentConfig {
+    let mut ha = HomeAgent::new(HomeAgentSettings {
         address: config.home_agent.address,
         home: config.global_address,
         authorised,

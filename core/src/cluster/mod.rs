@@ -4,6 +4,6 @@
 
 pub mod failover_metrics;
 pub mod membership;
-pub mod mirror;
+pub mod mirror_store;
 pub mod peer_channel;
 pub mod peer_stream;

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
 use super::encap::{Encap, EncapSender, Traffic, MAX_OVERHEAD};
-use super::nftables::FlowTable;
+use super::flow_map::FlowMap;
 use super::routes::{NextHop, Routes, RuleMatch, MAIN_TABLE};
 use super::{BindingPlane, DataPlaneError, FlowKey};
 
@@ -52,7 +52,7 @@ const ALL_BITS: u32 = u32::MAX;
 pub struct ClientPlane {
     routes: Routes,
     sender: EncapSender,
-    flows: Option<FlowTable>,
+    flows: Option<FlowMap>,
     g: Ipv6Addr,
     home: NextHop,
     /// The largest packet any route to G carries.
@@ -102,7 +102,7 @@ impl ClientPlane {
         plane
             .routes
             .add_to_rule(PLAIN_RULE_PRIORITY, g, PLAIN_TABLE)?;
-        plane.flows = Some(FlowTable::create()?);
+        plane.flows = Some(FlowMap::create()?);
         tracing::info!(%g, ?home, mtu, dataplane = %encap, "client data plane installed");
         Ok(plane)
     }
@@ -138,7 +138,7 @@ impl ClientPlane {
     }
 
     /// The flow map (to count its entries, for one).
-    pub fn flow_table(&mut self) -> Option<&mut FlowTable> {
+    pub fn flow_table(&mut self) -> Option<&mut FlowMap> {
         self.flows.as_mut()
     }
 

@@ -10,7 +10,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 use super::encap::{DataplaneChoice, Encap, SENDER_MAC};
-use super::nftables::FlowTable;
+use super::flow_map::FlowMap;
 use super::routes::{Routes, MAIN_TABLE};
 use super::DataPlaneError;
 
@@ -445,9 +445,9 @@ fn probe_all() -> Vec<Finding> {
                         1430,
                     )
                     .map_err(brief),
-                (Ok(_), Feature::NftConcatMaps) => FlowTable::create()
-                    .and_then(FlowTable::destroy)
-                    .map_err(brief),
+                (Ok(_), Feature::NftConcatMaps) => {
+                    FlowMap::create().and_then(FlowMap::destroy).map_err(brief)
+                }
                 (Ok(r), Feature::FwmarkRules) => r
                     .add_fwmark_rule(1000, 0x4745_0001, u32::MAX, 0x4745_0001)
                     .map_err(brief),

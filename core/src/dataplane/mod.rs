@@ -10,11 +10,11 @@
 
 pub mod client_plane;
 pub mod encap;
+pub mod flow_map;
 pub mod home_plane;
 pub mod kernel_check;
 pub mod netlink;
-pub mod nft;
-pub mod nftables;
+pub mod nf_tables;
 pub mod node_fence;
 pub mod reception;
 pub mod routes;
@@ -23,9 +23,9 @@ use std::net::Ipv6Addr;
 
 pub use client_plane::{ClientPlane, HOME_MARK};
 pub use encap::{DataplaneChoice, Encap, EncapSender, Traffic, MAX_OVERHEAD};
+pub use flow_map::FlowMap;
 pub use home_plane::HomePlane;
 pub use kernel_check::{HostRole, KernelCheckError, KernelReport};
-pub use nftables::FlowTable;
 pub use routes::{NextHop, RouteEntry, Routes, RuleEntry, RuleMatch};
 
 /// One TCP flow as the client sends it: client -> G.

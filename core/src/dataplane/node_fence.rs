@@ -22,7 +22,7 @@
 use std::net::Ipv6Addr;
 
 use crate::dataplane::netlink::Netlink;
-use crate::dataplane::nft::{
+use crate::dataplane::nf_tables::{
     self, Chain, IPPROTO_TCP, NFT_META_L4PROTO, NFT_META_MARK, NFT_PAYLOAD_NETWORK_HEADER,
     NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG_1, NF_DROP, NF_INET_LOCAL_OUT, NF_IP6_PRI_MANGLE,
 };
@@ -63,44 +63,50 @@ impl NodeFence {
     /// died before).
     pub fn install(g: Ipv6Addr) -> Result<NodeFence, DataPlaneError> {
         let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
-        nft::delete_table(&mut nl, ALIVE_TABLE)?;
-        nft::delete_table(&mut nl, FENCE_TABLE)?;
+        nf_tables::delete_table(&mut nl, ALIVE_TABLE)?;
+        nf_tables::delete_table(&mut nl, FENCE_TABLE)?;
         let from_g_unmarked = move |b: &mut Vec<u8>| {
-            nft::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
-            nft::push_payload_equals(b, NFT_PAYLOAD_NETWORK_HEADER, 8, &g.octets());
-            nft::push_meta_equals(b, NFT_META_MARK, &[0; 4]);
+            nf_tables::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
+            nf_tables::push_payload_equals(b, NFT_PAYLOAD_NETWORK_HEADER, 8, &g.octets());
+            nf_tables::push_meta_equals(b, NFT_META_MARK, &[0; 4]);
         };
         let parts = [
-            nft::new_table(FENCE_TABLE),
-            nft::new_chain(&Chain {
+            nf_tables::new_table(FENCE_TABLE),
+            nf_tables::new_chain(&Chain {
                 table: FENCE_TABLE,
                 name: "output",
                 hook: NF_INET_LOCAL_OUT,
                 priority: 0,
                 kind: "filter",
             }),
-            nft::new_rule(FENCE_TABLE, "output", |b| {
+            nf_tables::new_rule(FENCE_TABLE, "output", |b| {
                 from_g_unmarked(b);
-                nft::push_verdict(b, NF_DROP);
+                nf_tables::push_verdict(b, NF_DROP);
             }),
-            nft::new_owned_table(ALIVE_TABLE),
-            nft::new_chain(&Chain {
+            nf_tables::new_owned_table(ALIVE_TABLE),
+            nf_tables::new_chain(&Chain {
                 table: ALIVE_TABLE,
                 name: "output",
                 hook: NF_INET_LOCAL_OUT,
                 priority: NF_IP6_PRI_MANGLE,
                 kind: "filter",
             }),
-            nft::new_rule(ALIVE_TABLE, "output", |b| {
+            nf_tables::new_rule(ALIVE_TABLE, "output", |b| {
                 from_g_unmarked(b);
                 // tcp flags & (fin | rst) == 0
-                nft::push_payload_masked_equals(b, NFT_PAYLOAD_TRANSPORT_HEADER, 13, &[0x05], &[0]);
+                nf_tables::push_payload_masked_equals(
+                    b,
+                    NFT_PAYLOAD_TRANSPORT_HEADER,
+                    13,
+                    &[0x05],
+                    &[0],
+                );
                 // meta mark takes the register as a host-order u32.
-                nft::push_immediate(b, NFT_REG_1, &ALIVE_MARK.to_ne_bytes());
-                nft::push_meta_set(b, NFT_META_MARK, NFT_REG_1);
+                nf_tables::push_immediate(b, NFT_REG_1, &ALIVE_MARK.to_ne_bytes());
+                nf_tables::push_meta_set(b, NFT_META_MARK, NFT_REG_1);
             }),
         ];
-        nft::send_batch(&mut nl, "installing the node fence", &parts)?;
+        nf_tables::send_batch(&mut nl, "installing the node fence", &parts)?;
         tracing::debug!(%g, "node fence up");
         Ok(NodeFence { nl })
     }
@@ -110,7 +116,7 @@ impl Drop for NodeFence {
     fn drop(&mut self) {
         // The fence first: from here on nothing from G is dropped.
         for table in [FENCE_TABLE, ALIVE_TABLE] {
-            if let Err(e) = nft::delete_table(&mut self.nl, table) {
+            if let Err(e) = nf_tables::delete_table(&mut self.nl, table) {
                 tracing::warn!(table, error = %e, "removing the node fence");
             }
         }

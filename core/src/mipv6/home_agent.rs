@@ -47,7 +47,7 @@ pub struct HaHandled {
 
 /// What the home agent is configured with.
 #[derive(Debug, Clone)]
-pub struct HomeAgentConfig {
+pub struct HomeAgentSettings {
     /// The home agent's own address.
     pub address: Ipv6Addr,
     /// The home address it serves (G).
@@ -69,7 +69,7 @@ struct Registration {
 /// The home agent: home registrations and their lifetimes.
 #[derive(Debug)]
 pub struct HomeAgent {
-    config: HomeAgentConfig,
+    config: HomeAgentSettings,
     guard: ReplayGuard,
     last_seq: Option<SeqNum>,
     binding: Option<Registration>,
@@ -77,7 +77,7 @@ pub struct HomeAgent {
 
 impl HomeAgent {
     /// A home agent with no registration yet.
-    pub fn new(config: HomeAgentConfig) -> Self {
+    pub fn new(config: HomeAgentSettings) -> Self {
         HomeAgent {
             config,
             guard: ReplayGuard::new(),
@@ -246,7 +246,7 @@ impl HomeAgent {
 /// A signed BA, sent to the care-of address (the node's own address:
 /// without a binding, G does not reach it yet).
 fn ack(
-    config: &HomeAgentConfig,
+    config: &HomeAgentSettings,
     home: Ipv6Addr,
     care_of: Ipv6Addr,
     status: u8,
@@ -296,7 +296,7 @@ mod tests {
     }
 
     fn agent() -> HomeAgent {
-        HomeAgent::new(HomeAgentConfig {
+        HomeAgent::new(HomeAgentSettings {
             address: a(HA),
             home: a(G),
             authorised: vec![a(NODE1)],

@@ -5,7 +5,7 @@ use std::net::Ipv6Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::mirror::{MirrorRecord, Unserved};
+use crate::cluster::mirror_store::{MirrorRecord, Unserved};
 use crate::dataplane::FlowKey;
 use crate::mipv6::seq::SeqNum;
 use crate::tcp::flow_lock::Captured;

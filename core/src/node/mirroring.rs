@@ -3,13 +3,13 @@
 //! and when it stops, and every [`MIRROR_CHECK`] sends the state of each
 //! connection that moved `mirror_every_bytes` since it was last mirrored,
 //! and the full set when its backup changed. The records and the backup's
-//! store are in [`crate::cluster::mirror`].
+//! store are in [`crate::cluster::mirror_store`].
 
 use std::os::fd::AsFd;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::cluster::mirror::{MirrorRecord, Served, Unserved};
+use crate::cluster::mirror_store::{MirrorRecord, Served, Unserved};
 use crate::dataplane::FlowKey;
 use crate::node::{Message, Runtime};
 use crate::tcp::repair;

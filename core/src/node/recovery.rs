@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use crate::cluster::membership::MemberEvent;
-use crate::cluster::mirror::{MirrorRecord, Served};
+use crate::cluster::mirror_store::{MirrorRecord, Served};
 use crate::dataplane::FlowKey;
 use crate::lowlevel::{NodeError, Scope};
 use crate::mipv6::seq::SeqNum;

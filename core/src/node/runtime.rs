@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 pub use super::messages::{Message, Refusal};
 use crate::cluster::failover_metrics::FailoverMetrics;
 use crate::cluster::membership::Membership;
-use crate::cluster::mirror::{MirrorRecord, MirrorStore, Served};
+use crate::cluster::mirror_store::{MirrorRecord, MirrorStore, Served};
 use crate::cluster::peer_channel::PeerCodec;
 use crate::cluster::peer_stream::{PeerStreamError, PeerStreams};
 use crate::config::Config;

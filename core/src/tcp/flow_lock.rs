@@ -38,7 +38,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::io::unix::AsyncFd;
 
 use crate::dataplane::netlink::{Netlink, NLM_F_CREATE};
-use crate::dataplane::nft::{
+use crate::dataplane::nf_tables::{
     self, concat_len, concat_type, Chain, Part, Set, IPPROTO_TCP, NFT_META_L4PROTO,
     NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFT_PAYLOAD_NETWORK_HEADER,
     NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG32_00, NF_DROP, NF_INET_LOCAL_OUT, NF_INET_PRE_ROUTING,
@@ -173,36 +173,36 @@ impl FlowLock {
     pub fn open() -> Result<FlowLock, LockError> {
         let packet = open_capture()?;
         let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
-        nft::delete_table(&mut nl, TABLE)?;
+        nf_tables::delete_table(&mut nl, TABLE)?;
         let parts = [
-            nft::new_table(TABLE),
-            nft::new_chain(&Chain {
+            nf_tables::new_table(TABLE),
+            nf_tables::new_chain(&Chain {
                 table: TABLE,
                 name: CHAIN,
                 hook: NF_INET_PRE_ROUTING,
                 priority: NF_IP6_PRI_RAW,
                 kind: "filter",
             }),
-            nft::new_set(&Set {
+            nf_tables::new_set(&Set {
                 table: TABLE,
                 name: SET,
                 id: SET_ID,
                 key_type: concat_type(&[TYPE_IP6ADDR, TYPE_INET_SERVICE, TYPE_INET_SERVICE]),
                 field_lens: &FIELD_LENS,
                 data: None,
-                userdata: nft::set_userdata(None),
+                userdata: nf_tables::set_userdata(None),
             }),
-            nft::new_rule(TABLE, CHAIN, rule_exprs),
-            nft::new_chain(&Chain {
+            nf_tables::new_rule(TABLE, CHAIN, rule_exprs),
+            nf_tables::new_chain(&Chain {
                 table: TABLE,
                 name: OUTPUT_CHAIN,
                 hook: NF_INET_LOCAL_OUT,
                 priority: NF_IP6_PRI_RAW,
                 kind: "filter",
             }),
-            nft::new_rule(TABLE, OUTPUT_CHAIN, output_rule_exprs),
+            nf_tables::new_rule(TABLE, OUTPUT_CHAIN, output_rule_exprs),
         ];
-        nft::send_batch(&mut nl, "creating the flow lock's nftables table", &parts)?;
+        nf_tables::send_batch(&mut nl, "creating the flow lock's nftables table", &parts)?;
         tracing::debug!(table = TABLE, "flow lock ready");
         Ok(FlowLock {
             state: Mutex::new(State {
@@ -230,10 +230,10 @@ impl FlowLock {
             set_filter(&self.packet, CAPTURE_TCP)?;
         }
         let add = Part::new(NFT_MSG_NEWSETELEM, NLM_F_CREATE, |b| {
-            nft::push_element(b, TABLE, SET, &key_bytes(flow), None)
+            nf_tables::push_element(b, TABLE, SET, &key_bytes(flow), None)
         });
         let op = format!("locking flow {flow:?}");
-        if let Err(e) = nft::send_batch(&mut state.nl, &op, &[add]) {
+        if let Err(e) = nf_tables::send_batch(&mut state.nl, &op, &[add]) {
             if first {
                 let _ = set_filter(&self.packet, CAPTURE_NOTHING);
             }
@@ -260,10 +260,10 @@ impl FlowLock {
             .any(|f| f != flow && key_bytes(f) == key_bytes(flow));
         if !shared {
             let del = Part::new(NFT_MSG_DELSETELEM, 0, |b| {
-                nft::push_element(b, TABLE, SET, &key_bytes(flow), None)
+                nf_tables::push_element(b, TABLE, SET, &key_bytes(flow), None)
             });
             let op = format!("unlocking flow {flow:?}");
-            match nft::send_batch(&mut state.nl, &op, &[del]) {
+            match nf_tables::send_batch(&mut state.nl, &op, &[del]) {
                 Err(e) if e.errno() != Some(nix::errno::Errno::ENOENT) => return Err(e.into()),
                 _ => {}
             }
@@ -358,7 +358,7 @@ impl Drop for FlowLock {
             .state
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Err(e) = nft::delete_table(&mut state.nl, TABLE) {
+        if let Err(e) = nf_tables::delete_table(&mut state.nl, TABLE) {
             tracing::warn!(error = %e, "could not delete the flow lock's nftables table");
         }
     }
@@ -381,7 +381,7 @@ fn rule_exprs(b: &mut Vec<u8>) {
 /// Packets marked [`PROBE_MARK`] pass: the recovery probe is sent while
 /// the flow is locked, to learn the client's state.
 fn output_rule_exprs(b: &mut Vec<u8>) {
-    nft::push_meta_equals(b, nft::NFT_META_MARK, &[0; 4]);
+    nf_tables::push_meta_equals(b, nf_tables::NFT_META_MARK, &[0; 4]);
     flow_rule(b, true)
 }
 
@@ -397,24 +397,24 @@ fn flow_rule(b: &mut Vec<u8>, to_client: bool) {
     const CLIENT_PORT: u32 = NFT_REG32_00 + 4;
     const SERVER_PORT: u32 = NFT_REG32_00 + 5;
     let (addr_at, client_port_at, server_port_at) = if to_client { (24, 2, 0) } else { (8, 0, 2) };
-    nft::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
-    nft::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, addr_at, 16, ADDR);
-    nft::push_payload(
+    nf_tables::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
+    nf_tables::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, addr_at, 16, ADDR);
+    nf_tables::push_payload(
         b,
         NFT_PAYLOAD_TRANSPORT_HEADER,
         client_port_at,
         2,
         CLIENT_PORT,
     );
-    nft::push_payload(
+    nf_tables::push_payload(
         b,
         NFT_PAYLOAD_TRANSPORT_HEADER,
         server_port_at,
         2,
         SERVER_PORT,
     );
-    nft::push_lookup(b, SET, SET_ID, ADDR, None);
-    nft::push_verdict(b, NF_DROP);
+    nf_tables::push_lookup(b, SET, SET_ID, ADDR, None);
+    nf_tables::push_verdict(b, NF_DROP);
 }
 
 /// The set's key for `flow`: client address . client port . server port,

@@ -335,7 +335,7 @@ async fn other_flows_pass_and_an_idle_lock_captures_nothing() {
 
 fn table_present() -> bool {
     let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER).unwrap();
-    nft::table_present(&mut nl, TABLE).unwrap()
+    nf_tables::table_present(&mut nl, TABLE).unwrap()
 }
 
 /// An IPv6 packet from CLIENT to `dst` with the extension headers `ext`

@@ -19,7 +19,7 @@
 //! socket set a mark (the client agent's HOME_MARK above all) keeps it.
 
 use super::netlink::{Netlink, NLM_F_CREATE};
-use super::nft::{
+use super::nf_tables::{
     self, concat_len, concat_type, Chain, Part, Set, IPPROTO_TCP, NFT_META_L4PROTO, NFT_META_MARK,
     NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFT_PAYLOAD_NETWORK_HEADER,
     NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG32_00, NF_INET_LOCAL_OUT, NF_IP6_PRI_MANGLE,
@@ -54,7 +54,7 @@ const MAP_ID: u32 = 1;
 /// The flow map: the nftables table `gecko` in the namespace of the thread
 /// that created it. Dropping it deletes the table.
 #[derive(Debug)]
-pub struct FlowTable {
+pub struct FlowMap {
     nl: Netlink,
     live: bool,
     /// The marks this table mapped, as the kernel holds them: a refused
@@ -64,22 +64,22 @@ pub struct FlowTable {
     mapped: HashMap<FlowKey, u32>,
 }
 
-impl FlowTable {
+impl FlowMap {
     /// Creates the table, its chain, map and rule, deleting a stale `gecko`
     /// table first (left by a process that died): one atomic batch.
-    pub fn create() -> Result<FlowTable, DataPlaneError> {
+    pub fn create() -> Result<FlowMap, DataPlaneError> {
         let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
-        nft::delete_table(&mut nl, TABLE)?;
+        nf_tables::delete_table(&mut nl, TABLE)?;
         let parts = vec![
-            nft::new_table(TABLE),
-            nft::new_chain(&Chain {
+            nf_tables::new_table(TABLE),
+            nf_tables::new_chain(&Chain {
                 table: TABLE,
                 name: CHAIN,
                 hook: NF_INET_LOCAL_OUT,
                 priority: NF_IP6_PRI_MANGLE,
                 kind: "route",
             }),
-            nft::new_set(&Set {
+            nf_tables::new_set(&Set {
                 table: TABLE,
                 name: MAP,
                 id: MAP_ID,
@@ -87,13 +87,13 @@ impl FlowTable {
                 field_lens: &FIELD_LENS,
                 // meta mark takes the register as a host-order u32.
                 data: Some((TYPE_MARK, 4)),
-                userdata: nft::set_userdata(Some(true)),
+                userdata: nf_tables::set_userdata(Some(true)),
             }),
-            nft::new_rule(TABLE, CHAIN, rule_exprs),
+            nf_tables::new_rule(TABLE, CHAIN, rule_exprs),
         ];
-        nft::send_batch(&mut nl, "creating the nftables flow map", &parts)?;
+        nf_tables::send_batch(&mut nl, "creating the nftables flow map", &parts)?;
         tracing::debug!(table = TABLE, "nftables flow map created");
-        Ok(FlowTable {
+        Ok(FlowMap {
             nl,
             live: true,
             mapped: HashMap::new(),
@@ -110,11 +110,11 @@ impl FlowTable {
         let sent = match self.mapped.get(flow) {
             Some(m) if *m == mark => return Ok(()),
             // Mapped to another mark: swap atomically.
-            Some(_) => nft::send_batch(&mut self.nl, &op, &[del(), add.clone()]),
-            None => match nft::send_batch(&mut self.nl, &op, std::slice::from_ref(&add)) {
+            Some(_) => nf_tables::send_batch(&mut self.nl, &op, &[del(), add.clone()]),
+            None => match nf_tables::send_batch(&mut self.nl, &op, std::slice::from_ref(&add)) {
                 // Mapped by someone else (a previous instance): swap.
                 Err(e) if matches!(e.errno(), Some(Errno::EBUSY | Errno::EEXIST)) => {
-                    nft::send_batch(&mut self.nl, &op, &[del(), add.clone()])
+                    nf_tables::send_batch(&mut self.nl, &op, &[del(), add.clone()])
                 }
                 other => other,
             },
@@ -136,7 +136,7 @@ impl FlowTable {
     pub fn remove(&mut self, flow: &FlowKey) -> Result<bool, DataPlaneError> {
         self.mapped.remove(flow);
         let del = Part::new(NFT_MSG_DELSETELEM, 0, |b| element_attrs(b, flow, None));
-        match nft::send_batch(&mut self.nl, &format!("unmapping flow {flow:?}"), &[del]) {
+        match nf_tables::send_batch(&mut self.nl, &format!("unmapping flow {flow:?}"), &[del]) {
             Ok(()) => Ok(true),
             Err(e) if e.errno() == Some(Errno::ENOENT) => Ok(false),
             Err(e) => Err(e),
@@ -145,26 +145,26 @@ impl FlowTable {
 
     /// How many flows the kernel's map holds.
     pub fn count(&mut self) -> Result<usize, DataPlaneError> {
-        nft::count_elements(&mut self.nl, TABLE, MAP)
+        nf_tables::count_elements(&mut self.nl, TABLE, MAP)
     }
 
     /// Whether a `gecko` table exists in this thread's namespace.
     pub fn present() -> Result<bool, DataPlaneError> {
         let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
-        nft::table_present(&mut nl, TABLE)
+        nf_tables::table_present(&mut nl, TABLE)
     }
 
     /// Deletes the table with its chain, rule and map.
     pub fn destroy(mut self) -> Result<(), DataPlaneError> {
         self.live = false;
-        nft::delete_table(&mut self.nl, TABLE)
+        nf_tables::delete_table(&mut self.nl, TABLE)
     }
 }
 
-impl Drop for FlowTable {
+impl Drop for FlowMap {
     fn drop(&mut self) {
         if self.live {
-            if let Err(e) = nft::delete_table(&mut self.nl, TABLE) {
+            if let Err(e) = nf_tables::delete_table(&mut self.nl, TABLE) {
                 tracing::warn!(error = %e, "could not delete the nftables flow map");
             }
         }
@@ -193,21 +193,21 @@ fn rule_exprs(b: &mut Vec<u8>) {
     const DADDR: u32 = NFT_REG32_00 + 5;
     const DPORT: u32 = NFT_REG32_00 + 9;
     const MARK: u32 = NFT_REG32_00 + 10;
-    nft::push_meta_equals(b, NFT_META_MARK, &[0; 4]);
-    nft::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
-    nft::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, SADDR);
-    nft::push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, SPORT);
-    nft::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, DADDR);
-    nft::push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, DPORT);
-    nft::push_lookup(b, MAP, MAP_ID, SADDR, Some(MARK));
-    nft::push_meta_set(b, NFT_META_MARK, MARK);
+    nf_tables::push_meta_equals(b, NFT_META_MARK, &[0; 4]);
+    nf_tables::push_meta_equals(b, NFT_META_L4PROTO, &[IPPROTO_TCP]);
+    nf_tables::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, SADDR);
+    nf_tables::push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, SPORT);
+    nf_tables::push_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, DADDR);
+    nf_tables::push_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, DPORT);
+    nf_tables::push_lookup(b, MAP, MAP_ID, SADDR, Some(MARK));
+    nf_tables::push_meta_set(b, NFT_META_MARK, MARK);
 }
 
 /// A set element list with one element: its key and, to add, its mark.
 fn element_attrs(b: &mut Vec<u8>, flow: &FlowKey, mark: Option<u32>) {
     // meta mark takes the register as a host-order u32.
     let data = mark.map(u32::to_ne_bytes);
-    nft::push_element(
+    nf_tables::push_element(
         b,
         TABLE,
         MAP,
@@ -220,7 +220,7 @@ fn element_attrs(b: &mut Vec<u8>, flow: &FlowKey, mark: Option<u32>) {
 mod tests {
     use super::*;
     use crate::dataplane::netlink::attrs;
-    use crate::dataplane::nft::{
+    use crate::dataplane::nf_tables::{
         NFTA_DATA_VALUE, NFTA_SET_ELEM_DATA, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS,
         NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE,
     };
@@ -254,7 +254,7 @@ mod tests {
         let _gone = Gone(name);
         let ns = gecko_netns::netns::open(name).expect("opening the namespace");
         gecko_netns::netns::run_in(&ns, || {
-            let mut t = FlowTable::create().expect("creating the flow map");
+            let mut t = FlowMap::create().expect("creating the flow map");
             let f = flow();
             t.insert(&f, 0x100).expect("mapping");
             t.insert(&f, 0x101).expect("remapping");
