@@ -299,7 +299,7 @@ fn class_of(py: Python<'_>, policy: ShippedPolicy) -> Bound<'_, PyType> {
 /// least-connections or proximity).
 #[pyfunction]
 pub fn policy_by_name(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-    let policy: ShippedPolicy = name.parse().map_err(to_py)?;
+    let policy = gecko_bridge::policy::shipped(name).map_err(to_py)?;
     Ok(class_of(py, policy).call0()?.unbind())
 }
 

@@ -119,21 +119,81 @@ impl GeckoPolicy for ProximityPolicy {
     }
 }
 
-/// A shipped policy by its name (`random`, `round-robin`,
-/// `least-connections`, `proximity`), for command lines and configs.
-pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn GeckoPolicy>> {
-    let p: std::sync::Arc<dyn GeckoPolicy> = match name {
-        "random" => std::sync::Arc::new(RandomPolicy),
-        "round-robin" => std::sync::Arc::new(RoundRobinPolicy::default()),
-        "least-connections" => std::sync::Arc::new(LeastConnectionsPolicy),
-        "proximity" => std::sync::Arc::new(ProximityPolicy),
-        _ => return None,
-    };
-    Some(p)
+/// A policy Gecko ships: the one list every program and binding names
+/// them from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShippedPolicy {
+    /// Any available node, uniformly at random (the seed's).
+    Random,
+    /// Available nodes in turn.
+    RoundRobin,
+    /// The available node serving the fewest connections.
+    LeastConnections,
+    /// The available node with the lowest measured round-trip time.
+    Proximity,
 }
 
-/// The names [`by_name`] knows.
-pub const POLICY_NAMES: &[&str] = &["random", "round-robin", "least-connections", "proximity"];
+impl ShippedPolicy {
+    /// Every shipped policy, in the order they are listed.
+    pub const ALL: [ShippedPolicy; 4] = [
+        ShippedPolicy::Random,
+        ShippedPolicy::RoundRobin,
+        ShippedPolicy::LeastConnections,
+        ShippedPolicy::Proximity,
+    ];
+
+    /// Its name on command lines and in bindings.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShippedPolicy::Random => "random",
+            ShippedPolicy::RoundRobin => "round-robin",
+            ShippedPolicy::LeastConnections => "least-connections",
+            ShippedPolicy::Proximity => "proximity",
+        }
+    }
+
+    /// The names of [`Self::ALL`].
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|p| p.name()).collect()
+    }
+
+    /// A new instance (with its own state: round-robin's turn).
+    pub fn build(self) -> std::sync::Arc<dyn GeckoPolicy> {
+        match self {
+            ShippedPolicy::Random => std::sync::Arc::new(RandomPolicy),
+            ShippedPolicy::RoundRobin => std::sync::Arc::new(RoundRobinPolicy::default()),
+            ShippedPolicy::LeastConnections => std::sync::Arc::new(LeastConnectionsPolicy),
+            ShippedPolicy::Proximity => std::sync::Arc::new(ProximityPolicy),
+        }
+    }
+}
+
+impl std::fmt::Display for ShippedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no shipped policy's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy `{0}` (known: {known})", known = ShippedPolicy::names().join(", "))]
+pub struct UnknownPolicy(pub String);
+
+impl std::str::FromStr for ShippedPolicy {
+    type Err = UnknownPolicy;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| UnknownPolicy(name.to_string()))
+    }
+}
+
+/// A new instance of the shipped policy called `name`, if there is one.
+pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn GeckoPolicy>> {
+    name.parse::<ShippedPolicy>().ok().map(ShippedPolicy::build)
+}
 
 #[cfg(test)]
 mod tests {
@@ -215,9 +275,14 @@ mod tests {
 
     #[test]
     fn names() {
-        for n in POLICY_NAMES {
-            assert!(by_name(n).is_some(), "{n}");
+        for p in ShippedPolicy::ALL {
+            assert!(by_name(p.name()).is_some(), "{p}");
+            assert_eq!(p.name().parse::<ShippedPolicy>(), Ok(p));
         }
         assert!(by_name("nearest").is_none());
+        let e = "nearest".parse::<ShippedPolicy>().unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("unknown policy `nearest` (known: random, "));
     }
 }

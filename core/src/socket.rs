@@ -214,6 +214,11 @@ impl GeckoSocket {
         Ok(())
     }
 
+    /// Write timeout for blocking writes.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.stream.set_write_timeout(t)
+    }
+
     /// Read timeout for blocking reads.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.stream.set_read_timeout(t)

@@ -43,7 +43,7 @@ impl NodeArgs {
             format!(
                 "unknown policy `{}` (known: {})",
                 self.policy,
-                policy::POLICY_NAMES.join(", ") + ", node=ADDR"
+                policy::ShippedPolicy::names().join(", ") + ", node=ADDR"
             )
         })
     }

@@ -1,88 +1,16 @@
-//! The policies Gecko ships, by name: one list for every binding (its
-//! classes, its `policy_by_name`, its list of names).
-
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
-
-use gecko::policy::{
-    GeckoPolicy, LeastConnectionsPolicy, ProximityPolicy, RandomPolicy, RoundRobinPolicy,
-};
+//! The policies Gecko ships, by name (the library's one list), as every
+//! binding looks them up: an unknown name is an `InvalidArgument`.
 
 use crate::error::{BridgeError, ErrorKind};
 
-/// A shipped policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ShippedPolicy {
-    /// Any available node, uniformly at random (the seed's).
-    Random,
-    /// Available nodes in turn.
-    RoundRobin,
-    /// The available node serving the fewest connections.
-    LeastConnections,
-    /// The available node with the lowest measured round-trip time.
-    Proximity,
-}
+pub use gecko::policy::ShippedPolicy;
 
-impl ShippedPolicy {
-    /// Every shipped policy, in the order bindings list them.
-    pub const ALL: [ShippedPolicy; 4] = [
-        ShippedPolicy::Random,
-        ShippedPolicy::RoundRobin,
-        ShippedPolicy::LeastConnections,
-        ShippedPolicy::Proximity,
-    ];
-
-    /// Its name on command lines and in bindings.
-    pub fn name(self) -> &'static str {
-        match self {
-            ShippedPolicy::Random => "random",
-            ShippedPolicy::RoundRobin => "round-robin",
-            ShippedPolicy::LeastConnections => "least-connections",
-            ShippedPolicy::Proximity => "proximity",
-        }
-    }
-
-    /// The names of [`Self::ALL`].
-    pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|p| p.name()).collect()
-    }
-
-    /// A new instance (with its own state: round-robin's turn).
-    pub fn build(self) -> Arc<dyn GeckoPolicy> {
-        match self {
-            ShippedPolicy::Random => Arc::new(RandomPolicy),
-            ShippedPolicy::RoundRobin => Arc::new(RoundRobinPolicy::default()),
-            ShippedPolicy::LeastConnections => Arc::new(LeastConnectionsPolicy),
-            ShippedPolicy::Proximity => Arc::new(ProximityPolicy),
-        }
-    }
-}
-
-impl fmt::Display for ShippedPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ShippedPolicy {
-    type Err = BridgeError;
-
-    /// A name of [`ShippedPolicy::ALL`]; else `InvalidArgument` listing them.
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                BridgeError::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "unknown policy `{name}` (known: {})",
-                        Self::names().join(", ")
-                    ),
-                )
-            })
-    }
+/// The shipped policy called `name`; else `InvalidArgument` listing the
+/// names.
+pub fn shipped(name: &str) -> Result<ShippedPolicy, BridgeError> {
+    name.parse().map_err(|e: gecko::policy::UnknownPolicy| {
+        BridgeError::new(ErrorKind::InvalidArgument, e.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -92,12 +20,10 @@ mod tests {
     #[test]
     fn names_round_trip_and_match_the_library() {
         for p in ShippedPolicy::ALL {
-            assert_eq!(p.name().parse::<ShippedPolicy>().unwrap(), p);
+            assert_eq!(shipped(p.name()).unwrap(), p);
             assert_eq!(p.to_string(), p.name());
-            assert!(gecko::policy::by_name(p.name()).is_some());
         }
-        assert_eq!(ShippedPolicy::names(), gecko::policy::POLICY_NAMES);
-        let e = "nearest".parse::<ShippedPolicy>().unwrap_err();
+        let e = shipped("nearest").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e
             .message()

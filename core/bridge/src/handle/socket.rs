@@ -110,9 +110,7 @@ impl SocketHandle {
         };
         socket.set_nonblocking(timeout == Timeout::NonBlocking)?;
         socket.set_read_timeout(per_call)?;
-        // The library has no write timeout of its own yet: set on the
-        // descriptor, which it reads and writes as is.
-        socket2::SockRef::from(&*socket).set_write_timeout(per_call)?;
+        socket.set_write_timeout(per_call)?;
         *self.timeout.lock().unwrap_or_else(PoisonError::into_inner) = timeout;
         Ok(())
     }
