@@ -39,8 +39,8 @@ def add_node_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iface", default=env("GECKO_INTERFACE", "eth0"),
                         help="this node's network interface [GECKO_INTERFACE, eth0]")
     parser.add_argument("--policy", default="random",
-                        help="random, round-robin, least-connections, proximity, "
-                             "node=ADDR, or FILE.py:CLASS / MODULE:CLASS")
+                        help=", ".join(gecko.POLICY_NAMES)
+                        + ", node=ADDR, or FILE.py:CLASS / MODULE:CLASS")
 
 
 def make_policy(spec: str):
