@@ -4,6 +4,9 @@
 //! message and its throughput in messages per second (one core: the bench is
 //! single-threaded).
 
+// criterion_group! makes a public function without docs.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::net::Ipv6Addr;
 use std::time::Instant;
