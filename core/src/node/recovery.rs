@@ -436,6 +436,34 @@ impl Runtime {
     }
 }
 
+/// The answer of runtime state `st` to a node about to recover `flows`
+/// (see [`Runtime::answer_claim`]); an own fenced connection not yet being
+/// recovered here is given up to the asker.
+fn answer_in(st: &mut State, flows: &[FlowKey]) -> Claims {
+    let asked: Vec<FlowKey> = flows
+        .iter()
+        .filter(|f| {
+            let given_up = st.recovering.get(f) == Some(&Recovering::OwnUnlessClaimed);
+            if given_up {
+                st.recovering.remove(f);
+                tracing::info!(
+                    port = f.client_port,
+                    "another node recovers a fenced connection of this node"
+                );
+            }
+            !given_up
+        })
+        .copied()
+        .collect();
+    let mut claims = claims_in(st, &asked);
+    for f in asked {
+        if st.recovering.contains_key(&f) && !claims.served.contains(&f) {
+            claims.recovering.insert(f);
+        }
+    }
+    claims
+}
+
 /// Which of `flows` the runtime state `st` serves or takes in.
 fn claims_in(st: &State, flows: &[FlowKey]) -> Claims {
     let mut claims = Claims::default();
@@ -468,29 +496,7 @@ impl Runtime {
     pub(crate) fn answer_claim(&self, flows: &[FlowKey]) -> Claims {
         // One lock for the whole answer: what is given up and what is
         // claimed are read together.
-        let mut st = self.state();
-        let asked: Vec<FlowKey> = flows
-            .iter()
-            .filter(|f| {
-                let given_up = st.recovering.get(f) == Some(&Recovering::OwnUnlessClaimed);
-                if given_up {
-                    st.recovering.remove(f);
-                    tracing::info!(
-                        port = f.client_port,
-                        "another node recovers a fenced connection of this node"
-                    );
-                }
-                !given_up
-            })
-            .copied()
-            .collect();
-        let mut claims = claims_in(&st, &asked);
-        for f in asked {
-            if st.recovering.contains_key(&f) && !claims.served.contains(&f) {
-                claims.recovering.insert(f);
-            }
-        }
-        claims
+        answer_in(&mut self.state(), flows)
     }
 
     /// Starts recovering one of this node's own fenced connections, unless
@@ -828,5 +834,87 @@ fn rebuilt(r: &MirrorRecord, c: &ClientState) -> TcpState {
         send_queue: Vec::new(),
         unsent: 0,
         recv_queue: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Route;
+
+    fn flow(port: u16) -> FlowKey {
+        FlowKey {
+            client: "2001:db8:2:1::2".parse().unwrap(),
+            client_port: port,
+            server: "2001:db8:100::1".parse().unwrap(),
+            server_port: 80,
+        }
+    }
+
+    fn hold(taking_in: bool) -> Route {
+        Route::Hold {
+            packets: Vec::new(),
+            since: Instant::now(),
+            taking_in,
+        }
+    }
+
+    #[test]
+    fn an_offer_being_taken_in_makes_a_recovering_backup_wait() {
+        // The acceptor set its Hold route before anything else: a backup
+        // asking now hears "pending" and waits for the outcome.
+        let mut st = State::default();
+        st.routes.insert(flow(1), hold(true));
+        let claims = answer_in(&mut st, &[flow(1)]);
+        assert!(claims.pending.contains(&flow(1)));
+        assert!(claims.served.is_empty() && claims.recovering.is_empty());
+    }
+
+    #[test]
+    fn packets_merely_waiting_claim_nothing() {
+        // Forwarded packets wait here, but no offer came (its donor may
+        // have died before sending it): the backup recovers.
+        let mut st = State::default();
+        st.routes.insert(flow(1), hold(false));
+        let claims = answer_in(&mut st, &[flow(1)]);
+        assert!(claims.pending.is_empty() && claims.served.is_empty());
+    }
+
+    #[test]
+    fn a_donors_open_handoff_is_pending_and_a_live_one_served() {
+        let mut st = State::default();
+        st.routes.insert(
+            flow(1),
+            Route::Forward {
+                to: 2,
+                copies: Some(Vec::new()),
+                until: None,
+            },
+        );
+        st.routes.insert(
+            flow(2),
+            Route::Live {
+                until: Instant::now() + Duration::from_secs(1),
+            },
+        );
+        let claims = answer_in(&mut st, &[flow(1), flow(2), flow(3)]);
+        assert_eq!(claims.pending, HashSet::from([flow(1)]));
+        assert_eq!(claims.served, HashSet::from([flow(2)]));
+    }
+
+    #[test]
+    fn an_own_fenced_connection_is_given_up_unless_its_recovery_began() {
+        let mut st = State::default();
+        st.recovering.insert(flow(1), Recovering::OwnUnlessClaimed);
+        st.recovering.insert(flow(2), Recovering::Own);
+        let claims = answer_in(&mut st, &[flow(1), flow(2)]);
+        assert_eq!(claims.recovering, HashSet::from([flow(2)]));
+        assert!(
+            !st.recovering.contains_key(&flow(1)),
+            "given up to the asker"
+        );
+        // Asked again: nothing left to give up.
+        let again = answer_in(&mut st, &[flow(1)]);
+        assert!(again.recovering.is_empty());
     }
 }
