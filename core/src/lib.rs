@@ -3,6 +3,7 @@
 //! See `DESIGN.md` for the roles, the wire and data-plane mapping, and the
 //! handoff and recovery protocols.
 
+pub mod checksum;
 pub mod cluster;
 pub mod config;
 pub mod dataplane;

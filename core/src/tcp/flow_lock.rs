@@ -37,6 +37,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::io::unix::AsyncFd;
 
+use crate::checksum::upper_layer as upper_layer_checksum;
 use crate::dataplane::netlink::{Netlink, NLM_F_CREATE};
 use crate::dataplane::nf_tables::{
     self, concat_len, concat_type, Chain, Part, Set, IPPROTO_TCP, NFT_META_L4PROTO,
@@ -45,7 +46,6 @@ use crate::dataplane::nf_tables::{
     NF_IP6_PRI_RAW, TYPE_INET_SERVICE, TYPE_IP6ADDR,
 };
 use crate::dataplane::{DataPlaneError, FlowKey};
-use crate::mipv6::wire::upper_layer_checksum;
 
 /// The lock's table.
 pub const TABLE: &str = "gecko_lock";

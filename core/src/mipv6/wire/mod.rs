@@ -72,10 +72,7 @@ mod traffic_selector;
 #[cfg(test)]
 mod tests;
 
-pub use checksum::{
-    compute as compute_checksum, fill_checksum, upper_layer as upper_layer_checksum,
-    verify as verify_checksum,
-};
+pub use checksum::{compute as compute_checksum, fill_checksum, verify as verify_checksum};
 pub use error::WireError;
 pub use flow::{
     fid_status, FlowIdentification, FlowSubOption, SUBOPT_BINDING_REFERENCE, SUBOPT_PAD1,
