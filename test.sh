@@ -16,6 +16,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 echo "== unit, property, lab and doc tests"
+# The agents' binaries are started by the lab and example tests of other
+# packages: cargo builds a binary for its own package's tests only.
+cargo build --workspace --bins 2>&1 | tee -a "$log"
 cargo test --workspace --all-targets 2>&1 | tee -a "$log"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
 
