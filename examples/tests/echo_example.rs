@@ -63,7 +63,7 @@ fn daemon(name: &str) -> PathBuf {
     let exe = dir.join(name);
     assert!(
         exe.is_file(),
-        "{} is missing: run `cargo build --workspace` first (the lab daemons are binaries of the gecko package)",
+        "{} is missing: run `cargo build --workspace` first (the lab daemons are binaries of the gecko-agents package)",
         exe.display()
     );
     exe

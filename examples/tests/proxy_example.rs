@@ -4,7 +4,7 @@
 //! application that stops mid-run. Needs root, `python3`, `curl` and
 //! `redis-server` + `redis-benchmark` (Debian: `redis-server`); run
 //! `cargo build --workspace` first (geckoproxy and the lab daemons are
-//! binaries of the gecko package).
+//! binaries of the gecko-agents and geckoproxy packages).
 
 #[path = "support/stream_lab.rs"]
 mod stream_lab;
