@@ -32,6 +32,11 @@ python3 -m mypy.stubtest gecko 2>&1 | tee -a "$log"
 GECKO_PY_LAB_REQUIRED=1 python3 -m pytest -q -p no:cacheprovider bindings-python/tests \
   2>&1 | tee -a "$log"
 
+echo "== Java binding: the JAR (cargo, javac), unit tests (Surefire), then lab tests (Failsafe)"
+# Lab tests must run here (root, gecko-lab built above): a skip is a failure.
+GECKO_JAVA_LAB_REQUIRED=1 mvn -B --no-transfer-progress -f bindings-java/pom.xml verify \
+  2>&1 | tee -a "$log"
+
 echo "== data planes: the core set again with each backend besides auto's"
 # The runs above used `auto`. Each other backend this kernel offers runs the
 # core set (mid-stream handoffs, flow bindings to two nodes, a crash
@@ -85,8 +90,10 @@ fi
 
 printf '%s\n' "${summary[@]}"
 
-# One line for all cargo test and pytest runs (a failure stops the script
+# One line for all cargo test, pytest and Maven test runs (a failure stops the script
 # before this).
 awk '/^test result:/ { p += $4; f += $6 }
+     /Tests run: [0-9]+, Failures: [0-9]+, Errors: [0-9]+, Skipped: [0-9]+$/ {
+       split($0, n, /[^0-9]+/); p += n[2] - n[3] - n[4] - n[5]; f += n[3] + n[4] }
      / in [0-9.]+s/ { for (i = 2; i <= NF; i++) if ($i ~ /^passed,?$/) p += $(i - 1) }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,0 +1,232 @@
+package dev.gecko.lab;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Lab tests (root): the Java examples on three nodes with the real daemons, clients in the lab's
+ * client hosts, checked by SHA-256 both ways and by the nodes' own metrics. One lab (gk-java-lab) for
+ * all of them, taken down however they end; each test's servers are killed however it ends. Run by
+ * {@code mvn verify} (Failsafe, after the JAR is built); where GECKO_JAVA_LAB_REQUIRED=1 a missing
+ * prerequisite fails instead of skipping.
+ */
+class LabIT {
+    /** Sends N bytes with `H` every EVERY bytes, reads the echo; prints both SHA-256 digests. */
+    static final String MID_STREAM_CLIENT = String.join("\n",
+            "import hashlib, os, socket, sys, threading",
+            "g, port, total, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])",
+            "data = bytearray(os.urandom(total)).replace(b'H', b'G')",
+            "for i in range(every // 2, total, every):",
+            "    data[i] = ord('H')",
+            "s = socket.create_connection((g, port), timeout=30)",
+            "back, got = hashlib.sha256(), [0]",
+            "def read():",
+            "    while got[0] < total:",
+            "        b = s.recv(1 << 16)",
+            "        if not b:",
+            "            break",
+            "        back.update(b)",
+            "        got[0] += len(b)",
+            "t = threading.Thread(target=read)",
+            "t.start()",
+            "for i in range(0, total, 1 << 16):",
+            "    s.sendall(data[i:i + (1 << 16)])",
+            "t.join()",
+            "s.close()",
+            "print('h_bytes', data.count(b'H'))",
+            "print('sent', hashlib.sha256(data).hexdigest())",
+            "print('received', back.hexdigest(), got[0])",
+            "sys.exit(0 if got[0] == total and back.hexdigest() == hashlib.sha256(data).hexdigest() else 1)",
+            "");
+
+    /** CONNS connections, CONCURRENT at a time, each N random bytes echoed and compared by SHA-256. */
+    static final String MANY_CLIENT = String.join("\n",
+            "import hashlib, os, socket, sys",
+            "from concurrent.futures import ThreadPoolExecutor",
+            "g, port, conns, concurrent, n = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:6])",
+            "def one(_):",
+            "    data = os.urandom(n).replace(b'H', b'G')",
+            "    s = socket.create_connection((g, port), timeout=30)",
+            "    s.sendall(data)",
+            "    back = bytearray()",
+            "    while len(back) < n:",
+            "        b = s.recv(65536)",
+            "        if not b:",
+            "            break",
+            "        back += b",
+            "    s.close()",
+            "    return hashlib.sha256(back).digest() == hashlib.sha256(data).digest()",
+            "with ThreadPoolExecutor(concurrent) as ex:",
+            "    ok = sum(ex.map(one, range(conns)))",
+            "print('ok', ok, 'of', conns)",
+            "sys.exit(0 if ok == conns else 1)",
+            "");
+
+    static final Path ECHO = Lab.REPO.resolve("examples/java/EchoServer.java");
+    static final Path STREAM = Lab.REPO.resolve("examples/java/StreamServer.java");
+
+    static Lab lab;
+    static String classPath;
+
+    @BeforeAll
+    static void up() throws Exception {
+        String reason = Lab.skipReason();
+        Path jar = Path.of("target", "gecko-" + System.getProperty("gecko.version", "0.1.0") + ".jar").toAbsolutePath();
+        if (reason == null && !Files.isRegularFile(jar)) {
+            reason = "no JAR at " + jar + ": run `mvn package` first";
+        }
+        if (reason != null && "1".equals(System.getenv("GECKO_JAVA_LAB_REQUIRED"))) {
+            fail("lab tests required (GECKO_JAVA_LAB_REQUIRED) but: " + reason);
+        }
+        Assumptions.assumeTrue(reason == null, reason);
+        // The JAR as a user has it, and this test's policies.
+        classPath = jar + ":" + Path.of("target", "test-classes").toAbsolutePath();
+        lab = new Lab("gk-java-lab", 3, 2);
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        if (lab != null) {
+            lab.down();
+        }
+    }
+
+    @AfterEach
+    void killServers() throws Exception {
+        if (lab != null) {
+            lab.killAll();
+        }
+    }
+
+    static void shortEcho(String client) throws Exception {
+        Lab.Result r = lab.exec(client, 120, "python3", "-c", MANY_CLIENT, lab.g, "7", "1", "1", "64");
+        assertEquals(0, r.exit(), r.out());
+    }
+
+    @Test
+    void aJavaPolicyThatNamesNode2PlacesEveryConnectionThere() throws Exception {
+        lab.startServers(lab.nodes, "one-node", classPath, ECHO.toString(), "--policy", "node=" + lab.address("node2"));
+        for (int i = 0; i < 3; i++) {
+            for (String client : lab.clients) {
+                shortEcho(client);
+            }
+        }
+        assertEquals(List.of(0.0, 6.0, 0.0), lab.byNode("gecko_connections_accepted_total"));
+        assertEquals(List.of(0.0, 6.0, 0.0), lab.byNode("gecko_handoffs_total{direction=\"in\"}"));
+    }
+
+    @Test
+    void aThrowingPolicyStillServesAndLogsTheStackTrace() throws Exception {
+        List<Process> procs = lab.startServers(lab.nodes, "throwing", classPath, ECHO.toString(), "--policy",
+                Throwing.class.getName());
+        for (int i = 0; i < 2; i++) {
+            for (String client : lab.clients) {
+                shortEcho(client);
+            }
+        }
+        // An `H` asks the policy again mid-stream: the connection stays, echoed whole.
+        Lab.Result r = lab.exec("client1", 120, "python3", "-c", MID_STREAM_CLIENT, lab.g, "7", "" + (256 << 10),
+                "" + (64 << 10));
+        assertEquals(0, r.exit(), r.out());
+        assertEquals(List.of(5.0, 0.0, 0.0), lab.byNode("gecko_connections_accepted_total"));
+        assertEquals(List.of(0.0, 0.0, 0.0), lab.byNode("gecko_handoffs_total{direction=\"out\"}"));
+        String log = lab.log("node1-throwing.log");
+        assertTrue(log.contains("policy dev.gecko.lab.Throwing: selectTarget threw"), log);
+        assertTrue(log.contains("java.lang.IllegalStateException: policy failure on purpose"), log);
+        assertTrue(log.contains("at dev.gecko.lab.Throwing.selectTarget"), log);
+        for (Process p : procs) {
+            assertTrue(p.isAlive(), "a server died");
+        }
+    }
+
+    @Test
+    void midStreamHandoffsKeepTheStreamIntactBothWays() throws Exception {
+        lab.startServers(lab.nodes, "mid-stream", classPath, ECHO.toString(), "--policy", "round-robin");
+        int total = 2 << 20;
+        int every = 128 << 10;
+        Lab.Result r = lab.exec("client2", 180, "python3", "-c", MID_STREAM_CLIENT, lab.g, "7", "" + total, "" + every);
+        assertEquals(0, r.exit(), r.out());
+        Map<String, String> lines = new TreeMap<>();
+        for (String line : r.out().strip().split("\n")) {
+            String[] kv = line.split(" ", 2);
+            if (kv.length == 2) {
+                lines.put(kv[0], kv[1]);
+            }
+        }
+        assertEquals(lines.get("sent"), lines.get("received").split(" ")[0]);
+        assertEquals("" + total / every, lines.get("h_bytes"));
+        // A donor counts a handoff once the acceptor's outcome reached it.
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        double moved;
+        double arrived;
+        do {
+            moved = sum(lab.byNode("gecko_handoffs_total{direction=\"out\"}"));
+            arrived = sum(lab.byNode("gecko_handoffs_total{direction=\"in\"}"));
+            Thread.sleep(100);
+        } while (moved != arrived && System.nanoTime() < deadline);
+        assertTrue(moved >= 8, "moved " + moved);
+        assertEquals(moved, arrived);
+    }
+
+    @Test
+    void aCrashedNodesDownloadCompletesThroughTheJavaStreamServer() throws Exception {
+        int size = 24 << 20;
+        byte[] data = new byte[size];
+        new SecureRandom().nextBytes(data);
+        Path served = Path.of("/tmp/" + "gk-java-lab-served.bin");
+        Path out = Path.of("/tmp/" + "gk-java-lab-download.bin");
+        Files.write(served, data);
+        Files.deleteIfExists(out);
+        try {
+            List<Process> procs = lab.startServers(lab.nodes, "stream", classPath, STREAM.toString(), "--file",
+                    served.toString(), "--policy", "node=" + lab.address("node2"));
+            Process curl = new ProcessBuilder(lab.command("client1", "curl", "-sS", "--fail", "--max-time", "60",
+                    "--limit-rate", "8M", "-o", out.toString(), "-w", "%{http_code} %{size_download}",
+                    "http://[" + lab.g + "]:8080/")).redirectErrorStream(true).start();
+            Thread.sleep(1200);
+            assertTrue(curl.isAlive(), "the download ended before the crash");
+            long got = Files.exists(out) ? Files.size(out) : 0;
+            assertTrue(got > 0 && got < size, "downloaded " + got);
+            lab.kill(procs.get(lab.nodes.indexOf("node2"))); // SIGKILL node2's server
+            assertTrue(curl.waitFor(90, java.util.concurrent.TimeUnit.SECONDS));
+            String status = new String(curl.getInputStream().readAllBytes()).strip();
+            assertEquals(0, curl.exitValue(), status);
+            assertEquals("200 " + size, status);
+            assertEquals(sha256(data), sha256(Files.readAllBytes(out)));
+            double recovered = 0;
+            for (String n : lab.nodes) {
+                if (!n.equals("node2")) {
+                    recovered += lab.byNode("gecko_recoveries_total").get(lab.nodes.indexOf(n));
+                }
+            }
+            assertTrue(recovered >= 1, "recoveries " + recovered);
+            assertTrue(lab.log("node3-stream.log").contains("resuming the response at"));
+        } finally {
+            Files.deleteIfExists(served);
+            Files.deleteIfExists(out);
+        }
+    }
+
+    static double sum(List<Double> values) {
+        return values.stream().mapToDouble(Double::doubleValue).sum();
+    }
+
+    static String sha256(byte[] data) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+    }
+}
