@@ -10,21 +10,9 @@ use jni::objects::{JByteArray, JClass, JObject, JString};
 use jni::sys::{jboolean, jbyteArray, jint, jlong};
 use jni::JNIEnv;
 
-use crate::net::{ipv6_of, java_ipv6};
+use crate::net::{ipv6_of, java_ipv6, string_of};
 use crate::registry::{self, Entry};
 use crate::{guard, Failure};
-
-/// A Java string argument (null: `what` is null).
-pub(crate) fn string_of(
-    env: &mut JNIEnv<'_>,
-    s: &JString<'_>,
-    what: &str,
-) -> Result<String, Failure> {
-    if s.is_null() {
-        return Err(Failure::null(what));
-    }
-    Ok(env.get_string(s)?.into())
-}
 
 /// `frameworkNew(local, config, iface)`: starts the node; its id.
 #[no_mangle]

@@ -20,6 +20,7 @@ mod net;
 mod policy;
 mod registry;
 mod socket;
+mod thread;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

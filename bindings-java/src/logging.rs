@@ -15,7 +15,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::policy::attach;
+use crate::thread::attach;
 use crate::Failure;
 
 /// The Java object lines go to.

@@ -1,9 +1,10 @@
-//! Addresses between Java and Rust: an IPv6 address is its 16 bytes
-//! (`Inet6Address.getAddress()`), a socket address those and the port.
+//! Arguments between Java and Rust: a string, and addresses (an IPv6
+//! address is its 16 bytes, `Inet6Address.getAddress()`; a socket address
+//! those and the port).
 
 use std::net::{Ipv6Addr, SocketAddr};
 
-use jni::objects::JByteArray;
+use jni::objects::{JByteArray, JString};
 use jni::JNIEnv;
 
 use crate::Failure;
@@ -43,4 +44,16 @@ pub(crate) fn java_sockaddr<'l>(
     out[..16].copy_from_slice(&ip.octets());
     out[16..].copy_from_slice(&addr.port().to_be_bytes());
     Ok(env.byte_array_from_slice(&out)?)
+}
+
+/// A Java string argument (null: `what` is null).
+pub(crate) fn string_of(
+    env: &mut JNIEnv<'_>,
+    s: &JString<'_>,
+    what: &str,
+) -> Result<String, Failure> {
+    if s.is_null() {
+        return Err(Failure::null(what));
+    }
+    Ok(env.get_string(s)?.into())
 }

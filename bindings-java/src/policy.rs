@@ -8,7 +8,6 @@
 //! class loader, whatever loaded it.
 
 use std::net::Ipv6Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gecko_bridge::foreign_policy::{self, ForeignPolicy, PolicyFailure};
@@ -19,9 +18,9 @@ use jni::objects::{
 use jni::sys::{jbyteArray, jint, jlong, jstring};
 use jni::{JNIEnv, JavaVM};
 
-use crate::framework::string_of;
-use crate::net::{ipv6_of, java_ipv6};
+use crate::net::{ipv6_of, java_ipv6, string_of};
 use crate::registry::{self, Entry};
+use crate::thread::attach;
 use crate::{guard, Failure};
 
 /// `selectForNative`'s JNI signature: client address, port, local
@@ -315,46 +314,6 @@ struct JavaPolicy {
     vm: JavaVM,
     object: GlobalRef,
     name: String,
-}
-
-/// Threads of the core attached to the JVM so far (for their names).
-static ATTACHED: AtomicU64 = AtomicU64::new(0);
-
-/// The calling thread's `JNIEnv`: a Java thread's own, else the thread is
-/// attached once, for good, as a daemon named `gecko-...`.
-pub(crate) fn attach(vm: &JavaVM) -> Result<JNIEnv<'_>, jni::errors::Error> {
-    if let Ok(env) = vm.get_env() {
-        return Ok(env);
-    }
-    let mut env = vm.attach_current_thread_as_daemon()?;
-    let n = ATTACHED.fetch_add(1, Ordering::Relaxed);
-    let name = match std::thread::current().name() {
-        Some(t) => format!("gecko-{t}-{n}"),
-        None => format!("gecko-{n}"),
-    };
-    let named = env.with_local_frame(4, |env| {
-        let thread = env
-            .call_static_method(
-                "java/lang/Thread",
-                "currentThread",
-                "()Ljava/lang/Thread;",
-                &[],
-            )?
-            .l()?;
-        let name = env.new_string(name)?;
-        env.call_method(
-            &thread,
-            "setName",
-            "(Ljava/lang/String;)V",
-            &[JValue::Object(&name)],
-        )?;
-        Ok::<_, jni::errors::Error>(())
-    });
-    if named.is_err() {
-        // A thread without a name is no failure of the policy's.
-        let _ = env.exception_clear();
-    }
-    Ok(env)
 }
 
 impl JavaPolicy {
