@@ -12,7 +12,7 @@
 //! the encapsulation's own work. Needs root; without it the benchmark says
 //! so and exits 0.
 //!
-//! Run: `cargo bench -p gecko --bench dataplane_bulk`
+//! Run: `cargo bench -p gecko-lab --bench dataplane_bulk`
 //! (GECKO_BENCH_ROUNDS, default 5; GECKO_BENCH_SECS per round, default 3).
 
 use std::io::{Read, Write};

@@ -3,7 +3,7 @@
 //! kernel acknowledged the data-plane change (so: until the client's kernel
 //! steers the flow to the acceptor).
 //!
-//! `cargo bench -p gecko --bench handoff` (root: it builds a lab). Prints
+//! `cargo bench -p gecko-lab --bench handoff` (root: it builds a lab). Prints
 //! p50 / p99 / max over RUNS handoffs of one new flow each, first with
 //! return routability every time (tokens dropped before each run), then
 //! with fresh tokens (Binding Update only). GECKO_BENCH_RUNS overrides RUNS.

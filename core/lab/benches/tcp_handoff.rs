@@ -1,7 +1,7 @@
 //! TCP handoff in the lab, through the high-level API: three nodes run
 //! GeckoFramework in-process, unmodified kernel TCP clients talk to G.
 //!
-//! `cargo bench -p gecko --bench tcp_handoff` (root: it builds a lab).
+//! `cargo bench -p gecko-lab --bench tcp_handoff` (root: it builds a lab).
 //! Prints:
 //! - the stall a client sees on a busy stream (server to client) while its
 //!   connection is handed off: the longest gap between two reads around
