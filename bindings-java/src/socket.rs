@@ -289,8 +289,8 @@ pub extern "system" fn Java_dev_gecko_Native_socketWriteDirect<'l>(
     })
 }
 
-/// `socketSetTimeout(s, millis, blocking)`: how long reads and writes
-/// wait (0: for ever; not blocking: never).
+/// `socketSetTimeout(s, millis, blocking)`: how long reads
+/// wait (0: for ever; not blocking: never); blocking writes wait for ever.
 #[no_mangle]
 pub extern "system" fn Java_dev_gecko_Native_socketSetTimeout<'l>(
     mut env: JNIEnv<'l>,
@@ -301,7 +301,7 @@ pub extern "system" fn Java_dev_gecko_Native_socketSetTimeout<'l>(
 ) {
     guard(&mut env, (), |_| {
         let timeout = timeout_of(millis, blocking != 0)?;
-        Ok(registry::socket(s)?.set_timeout(timeout)?)
+        Ok(registry::socket(s)?.set_read_timeout(timeout)?)
     })
 }
 

@@ -224,6 +224,32 @@ impl GeckoSocket {
         self.stream.set_read_timeout(t)
     }
 
+    /// Ends the connection while other threads may still hold the socket:
+    /// their blocked reads see the end of the stream and their writes fail,
+    /// as a `close` from another thread does in Java or C++. A FIN to the
+    /// client, as [`close`](Self::close) sends; nothing once the connection
+    /// moved. Waits for a handoff in flight, and holds the phase meanwhile
+    /// so that none starts on a connection being closed.
+    pub fn shutdown(&self) {
+        let phase = self
+            .phase
+            .phase
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let phase = self
+            .phase
+            .changed
+            .wait_while(phase, |p| *p == Phase::HandingOff)
+            .unwrap_or_else(PoisonError::into_inner);
+        if *phase == Phase::Serving {
+            // Its FIN is the application's: past the node fence.
+            crate::dataplane::node_fence::mark_closing(self.stream.as_fd());
+            if let Err(e) = self.stream.shutdown(Shutdown::Both) {
+                tracing::debug!(error = %e, "shutdown of a closing connection");
+            }
+        }
+    }
+
     /// Closes the connection (a FIN to the client, unless it was handed
     /// off: then nothing is sent).
     pub fn close(self) {

@@ -10,7 +10,7 @@ use gecko::socket::GeckoSocket;
 use gecko::tcp::stream_offsets::StreamOffsets;
 
 use super::Closable;
-use crate::error::BridgeError;
+use crate::error::{BridgeError, ErrorKind};
 use crate::timeout::Timeout;
 
 /// A connection and what it needs, shared by the calls in flight.
@@ -76,18 +76,22 @@ impl SocketHandle {
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, BridgeError> {
         let socket = self.socket()?;
         let r = (&*socket).read(buf);
-        r.map_err(|e| self.io_error(e))
+        r.map_err(|e| self.io_error(&socket, e))
     }
 
     /// Writes some of `buf`; returns how much (as [`Self::read`] fails).
     pub fn write(&self, buf: &[u8]) -> Result<usize, BridgeError> {
         let socket = self.socket()?;
         let r = (&*socket).write(buf);
-        r.map_err(|e| self.io_error(e))
+        r.map_err(|e| self.io_error(&socket, e))
     }
 
-    /// A would-block of a socket with a timeout is that timeout's end.
-    fn io_error(&self, e: io::Error) -> BridgeError {
+    /// A would-block of a socket with a timeout is that timeout's end; a
+    /// failure of a connection served elsewhere now is `Moved`.
+    fn io_error(&self, socket: &GeckoSocket, e: io::Error) -> BridgeError {
+        if e.kind() == io::ErrorKind::NotConnected && socket.is_moved() {
+            return BridgeError::new(ErrorKind::Moved, e.to_string());
+        }
         let timed = matches!(self.timeout(), Timeout::After(_));
         if timed
             && matches!(
@@ -100,9 +104,20 @@ impl SocketHandle {
         e.into()
     }
 
-    /// Sets how long reads and writes wait: the one place that sets the
-    /// descriptor's blocking mode and both timeouts.
+    /// Sets how long reads and writes wait.
     pub fn set_timeout(&self, timeout: Timeout) -> Result<(), BridgeError> {
+        self.apply_timeout(timeout, true)
+    }
+
+    /// Sets how long reads wait, and the blocking mode of both reads and
+    /// writes; blocking writes wait for ever (Java's `setSoTimeout`).
+    pub fn set_read_timeout(&self, timeout: Timeout) -> Result<(), BridgeError> {
+        self.apply_timeout(timeout, false)
+    }
+
+    /// The one place that sets the descriptor's blocking mode and
+    /// timeouts; writes get the read timeout if `writes_too`.
+    fn apply_timeout(&self, timeout: Timeout, writes_too: bool) -> Result<(), BridgeError> {
         let socket = self.socket()?;
         let per_call = match timeout {
             Timeout::After(d) => Some(d),
@@ -110,7 +125,7 @@ impl SocketHandle {
         };
         socket.set_nonblocking(timeout == Timeout::NonBlocking)?;
         socket.set_read_timeout(per_call)?;
-        socket.set_write_timeout(per_call)?;
+        socket.set_write_timeout(per_call.filter(|_| writes_too))?;
         *self.timeout.lock().unwrap_or_else(PoisonError::into_inner) = timeout;
         Ok(())
     }
@@ -178,10 +193,17 @@ impl SocketHandle {
     }
 
     /// Closes the connection (a FIN to the client unless it was handed
-    /// off) once the calls in flight end; again, nothing happens. Waits for
-    /// a handoff in flight.
+    /// off); again, nothing happens. Reads and writes blocked in other
+    /// threads end (a read sees the end of the stream, a write fails), as
+    /// Java's and C++'s `close` from another thread ends them; the
+    /// descriptor is closed once those calls return. Waits for a handoff in
+    /// flight.
     pub fn close(&self) {
-        drop(self.conn.take());
+        if let Some(conn) = self.conn.take() {
+            if Arc::strong_count(&conn.socket) > 1 {
+                conn.socket.shutdown();
+            }
+        }
     }
 
     /// Closes the connection with a reset (for a recovered connection the
@@ -201,7 +223,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::error::ErrorKind;
 
     /// A handle on one end of a loopback connection and the other end.
     fn pair() -> (SocketHandle, std::net::TcpStream) {
@@ -267,6 +288,74 @@ mod tests {
                 (ErrorKind::Closed, Some(libc::EBADF))
             );
         }
+    }
+
+    #[test]
+    fn close_from_another_thread_ends_a_blocked_read_and_a_blocked_write() {
+        let (s, mut peer) = pair();
+        let s = Arc::new(s);
+        let reader = {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || s.read(&mut [0u8; 16]))
+        };
+        let writer = {
+            let s = Arc::clone(&s);
+            // The peer never reads: the writes fill both buffers, then block.
+            std::thread::spawn(move || loop {
+                if let Err(e) = s.write(&[7u8; 1 << 16]) {
+                    return e;
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!reader.is_finished() && !writer.is_finished());
+        s.close();
+        assert_eq!(reader.join().unwrap().unwrap(), 0, "the read sees the end");
+        let e = writer.join().unwrap();
+        // The blocked write fails, or ends short and the next finds it closed.
+        assert!(matches!(e.kind(), ErrorKind::Io | ErrorKind::Closed), "{e}");
+        assert!(s.is_closed());
+        // The client sees the end of the stream after the bytes written.
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut sink = Vec::new();
+        peer.read_to_end(&mut sink).unwrap();
+        assert!(sink.iter().all(|&b| b == 7));
+    }
+
+    #[test]
+    fn a_read_timeout_leaves_writes_blocking() {
+        let (s, _peer) = pair();
+        s.set_read_timeout(Timeout::After(Duration::from_millis(50)))
+            .unwrap();
+        let e = s.read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        let timeout = |opt| {
+            let mut tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            };
+            let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+            // SAFETY: `tv` and `len` are valid for writing, `len` is
+            // `tv`'s size, and the descriptor is open while `s` is.
+            let rc = unsafe {
+                libc::getsockopt(
+                    s.raw_fd().unwrap(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&raw mut tv).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0);
+            Duration::from_micros(tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64)
+        };
+        // The kernel keeps timeouts in jiffies: 50 ms may read back longer.
+        let about_50ms = |d: Duration| (50..70).contains(&d.as_millis());
+        assert!(about_50ms(timeout(libc::SO_RCVTIMEO)));
+        assert_eq!(timeout(libc::SO_SNDTIMEO), Duration::ZERO);
+        s.set_timeout(Timeout::After(Duration::from_millis(50)))
+            .unwrap();
+        assert!(about_50ms(timeout(libc::SO_SNDTIMEO)));
     }
 
     #[test]

@@ -6,6 +6,8 @@ import java.lang.ref.Reference;
 import java.net.Inet6Address;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * This process as one node of a distributed server: clients see all nodes as one IPv6 address
@@ -31,6 +33,8 @@ public final class GeckoFramework implements AutoCloseable {
     private final Cleaner.Cleanable cleanable;
     private volatile boolean closed;
     private volatile GeckoPolicy policy;
+    /** The open server sockets made here: closed, and their native halves freed, with the framework. */
+    private final Set<GeckoServerSocket> servers = ConcurrentHashMap.newKeySet();
 
     /**
      * Starts the node whose address is {@code local} in the configuration file {@code config}, on the
@@ -117,7 +121,12 @@ public final class GeckoFramework implements AutoCloseable {
 
     private GeckoServerSocket serverSocket(int port) throws IOException {
         try {
-            return new GeckoServerSocket(Native.frameworkServerSocket(id, port), this);
+            GeckoServerSocket server = new GeckoServerSocket(Native.frameworkServerSocket(id, port), this);
+            servers.add(server);
+            if (closed) {
+                server.close(); // closed meanwhile: its native half is closed already, free it
+            }
+            return server;
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -225,7 +234,15 @@ public final class GeckoFramework implements AutoCloseable {
     public void close() {
         closed = true;
         Native.frameworkClose(id);
+        for (GeckoServerSocket server : servers) {
+            server.close();
+        }
         cleanable.clean();
+    }
+
+    /** A server socket of this framework closed. */
+    void forget(GeckoServerSocket server) {
+        servers.remove(server);
     }
 
     /**

@@ -105,6 +105,7 @@ public final class GeckoServerSocket implements AutoCloseable {
         closed = true;
         Native.serverClose(id);
         cleanable.clean();
+        framework.forget(this);
     }
 
     @Override

@@ -81,11 +81,7 @@ public final class GeckoSocket implements AutoCloseable {
      */
     public int read(byte[] b, int off, int len) throws IOException {
         Objects.checkFromIndexSize(off, len, b.length);
-        try {
-            return Native.socketRead(id, b, off, len);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return io(() -> Native.socketRead(id, b, off, len));
     }
 
     /**
@@ -102,11 +98,7 @@ public final class GeckoSocket implements AutoCloseable {
      */
     public int write(byte[] b, int off, int len) throws IOException {
         Objects.checkFromIndexSize(off, len, b.length);
-        try {
-            return Native.socketWrite(id, b, off, len);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return io(() -> Native.socketWrite(id, b, off, len));
     }
 
     /**
@@ -122,16 +114,9 @@ public final class GeckoSocket implements AutoCloseable {
             throw new ReadOnlyBufferException();
         }
         int pos = dst.position();
-        int n;
-        try {
-            if (dst.isDirect()) {
-                n = Native.socketReadDirect(id, dst, pos, dst.remaining());
-            } else {
-                n = Native.socketRead(id, dst.array(), dst.arrayOffset() + pos, dst.remaining());
-            }
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        int n = io(() -> dst.isDirect()
+                ? Native.socketReadDirect(id, dst, pos, dst.remaining())
+                : Native.socketRead(id, dst.array(), dst.arrayOffset() + pos, dst.remaining()));
         if (n > 0) {
             dst.position(pos + n);
         }
@@ -147,20 +132,16 @@ public final class GeckoSocket implements AutoCloseable {
      */
     public int write(ByteBuffer src) throws IOException {
         int pos = src.position();
-        int n;
-        try {
+        int n = io(() -> {
             if (src.isDirect()) {
-                n = Native.socketWriteDirect(id, src, pos, src.remaining());
+                return Native.socketWriteDirect(id, src, pos, src.remaining());
             } else if (src.hasArray()) {
-                n = Native.socketWrite(id, src.array(), src.arrayOffset() + pos, src.remaining());
-            } else {
-                byte[] copy = new byte[src.remaining()];
-                src.duplicate().get(copy);
-                n = Native.socketWrite(id, copy, 0, copy.length);
+                return Native.socketWrite(id, src.array(), src.arrayOffset() + pos, src.remaining());
             }
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+            byte[] copy = new byte[src.remaining()];
+            src.duplicate().get(copy);
+            return Native.socketWrite(id, copy, 0, copy.length);
+        });
         if (n > 0) {
             src.position(pos + n);
         }
@@ -228,7 +209,8 @@ public final class GeckoSocket implements AutoCloseable {
     }
 
     /**
-     * How long reads and writes wait before {@link java.net.SocketTimeoutException}.
+     * How long reads wait before {@link java.net.SocketTimeoutException}, as {@code java.net.Socket}'s;
+     * blocking writes wait until the client takes the bytes.
      *
      * @param timeout milliseconds, 0 for ever (the default)
      * @throws IllegalArgumentException if {@code timeout} is negative
@@ -243,7 +225,7 @@ public final class GeckoSocket implements AutoCloseable {
     }
 
     /**
-     * How long reads and writes wait.
+     * How long reads wait.
      *
      * @return milliseconds, 0 for ever
      */
@@ -356,8 +338,9 @@ public final class GeckoSocket implements AutoCloseable {
     }
 
     /**
-     * Closes the connection (a FIN to the client, unless it was handed off) once the calls in flight
-     * end. Calling it again does nothing.
+     * Closes the connection (a FIN to the client, unless it was handed off). Reads and writes blocked
+     * in other threads end with {@link SocketException} ("Socket closed"). Calling it again does
+     * nothing.
      */
     @Override
     public void close() {
@@ -369,6 +352,37 @@ public final class GeckoSocket implements AutoCloseable {
     @Override
     public String toString() {
         return "GeckoSocket[remote=" + remote + ", local=" + local + (closed ? ", closed]" : "]");
+    }
+
+    /** A native read or write. */
+    @FunctionalInterface
+    private interface NativeIo {
+        int call() throws IOException;
+    }
+
+    /**
+     * Runs a read or write; one that {@link #close()} from another thread ended throws as
+     * {@code java.net.Socket}'s does.
+     */
+    private int io(NativeIo op) throws IOException {
+        int n;
+        try {
+            n = op.call();
+        } catch (IOException e) {
+            // A SocketException says "closed" already; a move is not a close.
+            if (closed && !(e instanceof SocketException) && !(e instanceof MovedException)) {
+                SocketException ended = new SocketException("Socket closed");
+                ended.initCause(e);
+                throw ended;
+            }
+            throw e;
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        if (n < 0 && closed) {
+            throw new SocketException("Socket closed");
+        }
+        return n;
     }
 
     /** The framework whose runtime serves this connection. */

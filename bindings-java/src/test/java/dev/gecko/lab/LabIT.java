@@ -77,6 +77,63 @@ class LabIT {
             "sys.exit(0 if ok == conns else 1)",
             "");
 
+    /** NodeChecks' other half: one connection per check, in its order; prints {@code ok NAME} per check. */
+    static final String CHECKS_CLIENT = String.join("\n",
+            "import hashlib, os, socket, struct, sys, threading",
+            "g = sys.argv[1]",
+            "def conn():",
+            "    return socket.create_connection((g, 7), timeout=30)",
+            "def exact(s, n):",
+            "    b = bytearray()",
+            "    while len(b) < n:",
+            "        c = s.recv(n - len(b))",
+            "        assert c, 'ended early'",
+            "        b += c",
+            "    return bytes(b)",
+            "def echo(n, half_close):",
+            "    data = os.urandom(n).replace(b'H', b'G')",
+            "    s = conn()",
+            "    def send():",
+            "        s.sendall(data)",
+            "        if half_close:",
+            "            s.shutdown(socket.SHUT_WR)",
+            "    t = threading.Thread(target=send)",
+            "    t.start()",
+            "    back = exact(s, n)",
+            "    t.join()",
+            "    if half_close:",
+            "        assert s.recv(1) == b'', 'no end after the echo'",
+            "    s.close()",
+            "    assert hashlib.sha256(back).digest() == hashlib.sha256(data).digest(), 'echo differs'",
+            "s = conn()",
+            "s.sendall(''.join(f'{i}\\n' for i in range(1, 1001)).encode() + b'end\\n')",
+            "assert s.makefile('rb').readline() == b'sum 500500\\n'",
+            "s.close()",
+            "print('ok buffered-reader')",
+            "payload = os.urandom(300000)",
+            "s = conn()",
+            "s.sendall(struct.pack('>iq', len(payload), 42) + payload)",
+            "back = exact(s, 40)",
+            "assert back[:32] == hashlib.sha256(payload).digest() and struct.unpack('>q', back[32:])[0] == 42 + len(payload)",
+            "s.close()",
+            "print('ok data-streams')",
+            "echo(4 << 20, True)",
+            "print('ok direct-buffers')",
+            "echo(4 << 20, True)",
+            "print('ok transfer-to')",
+            "s = conn()",
+            "assert s.recv(1) == b'', 'no end of stream after close'",
+            "s.close()",
+            "print('ok read-ended-by-close')",
+            "echo(1 << 20, False)",
+            "print('ok handoff-to-target')",
+            "s = conn()",
+            "assert s.makefile('rb').readline() == b'still here\\n'",
+            "assert s.recv(1) == b''",
+            "s.close()",
+            "print('ok framework-closed')",
+            "");
+
     static final Path ECHO = Lab.REPO.resolve("examples/java/EchoServer.java");
     static final Path STREAM = Lab.REPO.resolve("examples/java/StreamServer.java");
 
@@ -220,6 +277,50 @@ class LabIT {
             Files.deleteIfExists(served);
             Files.deleteIfExists(out);
         }
+    }
+
+    @Test
+    void theJavaApiInANodeAcceptsStreamsHandsOffAndCloses() throws Exception {
+        lab.startServers(List.of("node2"), "target", classPath, ECHO.toString(), "--policy", "random");
+        List<Process> checks = lab.startServers(List.of("node1"), "checks", classPath,
+                NodeChecks.class.getName(), lab.address("node2"));
+        Lab.Result r = lab.exec("client1", 180, "python3", "-c", CHECKS_CLIENT, lab.g);
+        Process p = checks.get(0);
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "NodeChecks did not end");
+        String log = lab.log("node1-checks.log");
+        assertEquals(0, r.exit(), r.out() + "\n" + log);
+        assertEquals(0, p.exitValue(), log);
+        for (String name : List.of("accept-timeout", "accept-interrupted", "accept-closed", "buffered-reader",
+                "data-streams", "direct-buffers", "transfer-to", "read-ended-by-close", "handoff-to-target",
+                "framework-closed")) {
+            assertTrue(log.contains("ok " + name + "\n"), name + ": " + log);
+        }
+        assertTrue(log.contains("live 0\n"), log);
+        assertEquals(1.0, lab.byNode("gecko_handoffs_total{direction=\"in\"}").get(1));
+    }
+
+    @Test
+    void twentyThreadsServeTenThousandConnectionsAndLeaveNoNativeHandle() throws Exception {
+        int total = 10_000;
+        List<Process> server = lab.startServers(List.of("node1"), "threads", classPath,
+                ThreadedEcho.class.getName(), "20", "" + total);
+        // Both clients at once, 20 connections in flight each; every echo checked by SHA-256.
+        List<Process> clients = new java.util.ArrayList<>();
+        for (String client : lab.clients) {
+            clients.add(lab.spawn(client, client + "-threads.log", "python3", "-c", MANY_CLIENT, lab.g, "7",
+                    "" + total / lab.clients.size(), "20", "256"));
+        }
+        for (int i = 0; i < clients.size(); i++) {
+            Process c = clients.get(i);
+            assertTrue(c.waitFor(600, java.util.concurrent.TimeUnit.SECONDS), "a client hung");
+            assertEquals(0, c.exitValue(), lab.log(lab.clients.get(i) + "-threads.log"));
+        }
+        Process p = server.get(0);
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "ThreadedEcho did not end");
+        String log = lab.log("node1-threads.log");
+        assertEquals(0, p.exitValue(), log);
+        assertTrue(log.contains("served " + total + " errors 0 accepts-ended-by-close 20 "), log);
+        assertTrue(log.contains(" live 0\n"), log);
     }
 
     static double sum(List<Double> values) {
