@@ -1,22 +1,16 @@
-import dev.gecko.ClientInfo;
 import dev.gecko.GeckoException;
 import dev.gecko.GeckoFramework;
-import dev.gecko.GeckoPolicy;
 import dev.gecko.GeckoServerSocket;
 import dev.gecko.GeckoSocket;
-import dev.gecko.NodeInfo;
+import dev.gecko.NodeOptions;
 import dev.gecko.StreamOffsets;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.RandomAccessFile;
-import java.net.Inet6Address;
-import java.net.InetAddress;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * A file-download server on Gecko, in Java (examples/rust/stream_server.rs in Rust,
@@ -41,67 +35,6 @@ public final class StreamServer {
     private static final int CHUNK = 64 * 1024;
 
     private StreamServer() {}
-
-    // The command line, as EchoServer.java's (a single-file program has no other file to share it).
-
-    /** Every connection to one node while it is available; else kept here. */
-    static final class OneNode extends GeckoPolicy {
-        private final Inet6Address address;
-
-        OneNode(Inet6Address address) {
-            this.address = address;
-        }
-
-        @Override
-        public Inet6Address selectTarget(ClientInfo client) {
-            for (NodeInfo n : client.available()) {
-                if (n.address().equals(address)) {
-                    return address;
-                }
-            }
-            return null;
-        }
-    }
-
-    /** The flags, from the command line over the GECKO_* variables. */
-    static Map<String, String> flags(String[] args, String... names) {
-        Map<String, String> f = new HashMap<>();
-        f.put("--config", System.getenv("GECKO_CONFIG"));
-        f.put("--local", System.getenv("GECKO_LOCAL_ADDRESS"));
-        f.put("--iface", System.getenv().getOrDefault("GECKO_INTERFACE", "eth0"));
-        f.put("--policy", "random");
-        for (int i = 0; i < args.length; i++) {
-            String name = args[i].equals("-g") ? "--config" : args[i];
-            if (!f.containsKey(name) && !java.util.List.of(names).contains(name) || i + 1 == args.length) {
-                throw new IllegalArgumentException("unknown flag or missing value: " + args[i]);
-            }
-            f.put(name, args[++i]);
-        }
-        if (f.get("--config") == null || f.get("--local") == null) {
-            throw new IllegalArgumentException("--config and --local are needed (or GECKO_CONFIG, GECKO_LOCAL_ADDRESS)");
-        }
-        return f;
-    }
-
-    /** The policy a --policy value names. */
-    static GeckoPolicy policy(String spec) throws Exception {
-        if (spec.startsWith("node=")) {
-            return new OneNode((Inet6Address) InetAddress.getByName(spec.substring(5)));
-        }
-        if (spec.contains(".")) {
-            return (GeckoPolicy) Class.forName(spec).getDeclaredConstructor().newInstance();
-        }
-        return GeckoPolicy.byName(spec);
-    }
-
-    /** The node's framework with its policy (checked before it starts). */
-    static GeckoFramework start(Map<String, String> f) throws Exception {
-        GeckoPolicy policy = policy(f.get("--policy"));
-        GeckoFramework framework = new GeckoFramework((Inet6Address) InetAddress.getByName(f.get("--local")),
-                Path.of(f.get("--config")), f.get("--iface"));
-        framework.setPolicy(policy);
-        return framework;
-    }
 
     /** R: its head in memory, the file read from disk as sent. */
     static final class Response {
@@ -245,15 +178,15 @@ public final class StreamServer {
      */
     public static void main(String[] args) {
         try {
-            Map<String, String> f = flags(args, "--port", "--file", "--handoff-every");
-            int port = Integer.parseInt(f.getOrDefault("--port", "8080"));
-            long every = Long.parseLong(f.getOrDefault("--handoff-every", "0"));
+            NodeOptions f = NodeOptions.parse(args, "--port", "--file", "--handoff-every");
+            int port = f.getInt("--port", 8080);
+            long every = f.getLong("--handoff-every", 0);
             if (f.get("--file") == null) {
                 throw new IllegalArgumentException("--file is needed");
             }
             // Checked before the node joins: a node that cannot serve must not take connections.
             Response response = new Response(Path.of(f.get("--file")));
-            try (GeckoFramework framework = start(f);
+            try (GeckoFramework framework = f.start();
                     GeckoServerSocket server = framework.getServerSocket(port)) {
                 System.err.println("stream server ready on port " + port + ": " + f.get("--file") + ", "
                         + response.fileLen + " bytes");

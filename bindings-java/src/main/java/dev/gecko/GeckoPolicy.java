@@ -6,7 +6,6 @@ import java.lang.ref.Reference;
 import java.net.Inet6Address;
 import java.util.List;
 import java.util.Objects;
-import java.util.Set;
 import java.util.function.LongFunction;
 
 /**
@@ -21,24 +20,8 @@ import java.util.function.LongFunction;
  * with its stack trace and counts as {@code null}: the connection stays where it is.
  */
 public abstract class GeckoPolicy {
-    /** The shipped policies' classes: a policy whose methods are theirs decides natively. */
-    private static final Set<Class<?>> SHIPPED = Set.of(RandomPolicy.class, RoundRobinPolicy.class,
-            LeastConnectionsPolicy.class, ProximityPolicy.class);
-
-    /** A shipped policy's native half (0 for a policy written in Java). */
-    private final long shipped;
-
-    /** A policy written in Java. */
-    protected GeckoPolicy() {
-        this.shipped = 0;
-    }
-
-    /** A shipped policy: its native half is the shipped policy called {@code name}. */
-    GeckoPolicy(String name) {
-        long id = Native.policyShipped(name);
-        this.shipped = id;
-        Native.CLEANER.register(this, () -> Native.free(id));
-    }
+    /** A policy written in Java (or a shipped one). */
+    protected GeckoPolicy() {}
 
     /**
      * The node that should serve {@code client}'s connection.
@@ -93,41 +76,9 @@ public abstract class GeckoPolicy {
         return List.of(Native.policyNames().split("\n"));
     }
 
-    /** The shipped policy's decision, made natively. */
-    final Inet6Address shippedSelect(ClientInfo client) {
-        Objects.requireNonNull(client, "client");
-        Object[] a = client.toNative();
-        try {
-            byte[] chosen = Native.policySelect(shipped, (byte[]) a[0], (Integer) a[1], (byte[]) a[2],
-                    (byte[]) a[3], (int[]) a[4], (long[]) a[5], (boolean[]) a[6]);
-            return chosen == null ? null : Inet.of(chosen);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-    }
-
-    /** Tells the shipped policy natively. */
-    final void shippedNotify(Inet6Address target) {
-        Objects.requireNonNull(target, "target");
-        try {
-            Native.policyNotify(shipped, target.getAddress());
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-    }
-
     /** True for a shipped policy whose methods no subclass overrides: it decides natively. */
     final boolean decidesNatively() {
-        if (shipped == 0) {
-            return false;
-        }
-        try {
-            Class<?> c = getClass();
-            return SHIPPED.contains(c.getMethod("selectTarget", ClientInfo.class).getDeclaringClass())
-                    && SHIPPED.contains(c.getMethod("notifyFailedHandoff", Inet6Address.class).getDeclaringClass());
-        } catch (NoSuchMethodException e) {
-            return false;
-        }
+        return this instanceof ShippedPolicy shipped && shipped.notOverridden();
     }
 
     /**
@@ -137,7 +88,7 @@ public abstract class GeckoPolicy {
     final <T> T withCore(LongFunction<T> use) {
         if (decidesNatively()) {
             try {
-                return use.apply(shipped);
+                return use.apply(((ShippedPolicy) this).nativeId());
             } finally {
                 Reference.reachabilityFence(this);
             }

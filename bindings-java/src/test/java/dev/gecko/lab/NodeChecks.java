@@ -4,6 +4,7 @@ import dev.gecko.GeckoFramework;
 import dev.gecko.GeckoServerSocket;
 import dev.gecko.GeckoSocket;
 import dev.gecko.MovedException;
+import dev.gecko.NodeOptions;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.DataInputStream;
@@ -75,8 +76,7 @@ public final class NodeChecks {
 
     public static void main(String[] args) throws Exception {
         Inet6Address target = (Inet6Address) InetAddress.getByName(args[0]);
-        GeckoFramework framework = InNode.framework();
-        framework.setPolicy(new KeepHere());
+        GeckoFramework framework = NodeOptions.parse(new String[] {"--policy", KeepHere.class.getName()}).start();
         GeckoServerSocket quiet = framework.getServerSocket(9);
         GeckoServerSocket server = framework.getServerSocket();
 

@@ -3,6 +3,7 @@ package dev.gecko.lab;
 import dev.gecko.GeckoFramework;
 import dev.gecko.GeckoServerSocket;
 import dev.gecko.GeckoSocket;
+import dev.gecko.NodeOptions;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -30,10 +31,10 @@ public final class ThreadedEcho {
         AtomicInteger served = new AtomicInteger();
         AtomicInteger acceptsEndedByClose = new AtomicInteger();
         ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
-        KeepHere policy = new KeepHere();
         List<Thread> workers = new ArrayList<>();
-        try (GeckoFramework framework = InNode.framework()) {
-            framework.setPolicy(policy);
+        KeepHere policy;
+        try (GeckoFramework framework = NodeOptions.parse(new String[] {"--policy", KeepHere.class.getName()}).start()) {
+            policy = (KeepHere) framework.getPolicy();
             GeckoServerSocket server = framework.getServerSocket();
             for (int i = 0; i < threads; i++) {
                 Thread t = new Thread(() -> {
