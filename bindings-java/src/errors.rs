@@ -8,6 +8,7 @@ use gecko_bridge::{BridgeError, ErrorKind};
 use jni::JNIEnv;
 
 /// Why a native call failed.
+#[derive(Debug)]
 pub(crate) enum Failure {
     /// The bridge's error.
     Bridge(BridgeError),

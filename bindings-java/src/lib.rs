@@ -13,6 +13,7 @@
 //! - A Java policy is the bridge's `ForeignPolicy` ([`policy`]), called
 //!   from the core's threads, attached to the JVM once as daemon threads.
 
+mod client_info;
 mod errors;
 mod framework;
 mod logging;

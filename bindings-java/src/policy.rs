@@ -8,25 +8,23 @@
 //! class loader, whatever loaded it.
 
 use std::net::Ipv6Addr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gecko_bridge::foreign_policy::{self, ForeignPolicy, PolicyFailure};
-use gecko_bridge::{ClientInfo, NodeView, ShippedPolicy};
-use jni::objects::{
-    GlobalRef, JBooleanArray, JByteArray, JClass, JIntArray, JLongArray, JObject, JString, JValue,
-};
+use gecko_bridge::{ClientInfo, ShippedPolicy};
+use jni::objects::{GlobalRef, JByteArray, JClass, JLongArray, JObject, JString, JValue};
 use jni::sys::{jbyteArray, jint, jlong, jstring};
 use jni::{JNIEnv, JavaVM};
 
+use crate::client_info;
 use crate::net::{ipv6_of, java_ipv6, string_of};
 use crate::registry::{self, Entry};
 use crate::thread::attach;
 use crate::{guard, Failure};
 
-/// `selectForNative`'s JNI signature: client address, port, local
-/// address, the nodes' addresses (16 bytes each), connections, RTTs in
-/// nanoseconds (-1: none), availability; the chosen address or null.
-const SELECT_SIG: &str = "([BI[B[B[I[J[Z)[B";
+/// `selectForNative`'s JNI signature: the client (see [`client_info`]);
+/// the chosen address or null.
+const SELECT_SIG: &str = "([B)[B";
 
 /// `policyShipped(name)`: a new shipped policy's id; an unknown name is an
 /// `IllegalArgumentException` listing the known ones.
@@ -55,150 +53,24 @@ pub extern "system" fn Java_dev_gecko_Native_policyNames<'l>(
     })
 }
 
-/// The client a policy is asked about, from its Java arrays.
-struct ClientArrays<'l> {
-    address: JByteArray<'l>,
-    port: jint,
-    local: JByteArray<'l>,
-    nodes: JByteArray<'l>,
-    connections: JIntArray<'l>,
-    rtts: JLongArray<'l>,
-    available: JBooleanArray<'l>,
+/// The client Java gave as one array (see [`client_info`]).
+fn client_of(env: &JNIEnv<'_>, client: &JByteArray<'_>) -> Result<ClientInfo, Failure> {
+    if client.is_null() {
+        return Err(Failure::null("client"));
+    }
+    client_info::decode(&env.convert_byte_array(client)?)
 }
 
-impl<'l> ClientArrays<'l> {
-    /// The Java arrays of `client`.
-    fn of(env: &mut JNIEnv<'l>, client: &ClientInfo) -> Result<Self, jni::errors::Error> {
-        let n = client.nodes.len();
-        let len = jint::try_from(n).unwrap_or(jint::MAX);
-        let addresses: Vec<u8> = client
-            .nodes
-            .iter()
-            .flat_map(|v| v.address.octets())
-            .collect();
-        let conns: Vec<i32> = client
-            .nodes
-            .iter()
-            .map(|v| i32::try_from(v.connections).unwrap_or(i32::MAX))
-            .collect();
-        let rtts: Vec<i64> = client
-            .nodes
-            .iter()
-            .map(|v| {
-                v.rtt
-                    .map_or(-1, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            })
-            .collect();
-        let avail: Vec<u8> = client.nodes.iter().map(|v| u8::from(v.available)).collect();
-        let connections = env.new_int_array(len)?;
-        env.set_int_array_region(&connections, 0, &conns)?;
-        let rtt_array = env.new_long_array(len)?;
-        env.set_long_array_region(&rtt_array, 0, &rtts)?;
-        let available = env.new_boolean_array(len)?;
-        env.set_boolean_array_region(&available, 0, &avail)?;
-        Ok(ClientArrays {
-            address: env.byte_array_from_slice(&client.address.octets())?,
-            port: jint::from(client.port),
-            local: env.byte_array_from_slice(&client.local.octets())?,
-            nodes: env.byte_array_from_slice(&addresses)?,
-            connections,
-            rtts: rtt_array,
-            available,
-        })
-    }
-
-    /// The arguments of `selectForNative`.
-    fn args(&self) -> [JValue<'l, '_>; 7] {
-        [
-            JValue::Object(&self.address),
-            JValue::Int(self.port),
-            JValue::Object(&self.local),
-            JValue::Object(&self.nodes),
-            JValue::Object(&self.connections),
-            JValue::Object(&self.rtts),
-            JValue::Object(&self.available),
-        ]
-    }
-}
-
-/// The client given as Java arrays (see [`SELECT_SIG`]).
-#[allow(clippy::too_many_arguments)]
-fn client_of(
-    env: &JNIEnv<'_>,
-    address: &JByteArray<'_>,
-    port: jint,
-    local: &JByteArray<'_>,
-    nodes: &JByteArray<'_>,
-    connections: &JIntArray<'_>,
-    rtts: &JLongArray<'_>,
-    available: &JBooleanArray<'_>,
-) -> Result<ClientInfo, Failure> {
-    if nodes.is_null() || connections.is_null() || rtts.is_null() || available.is_null() {
-        return Err(Failure::null("nodes"));
-    }
-    let addresses = env.convert_byte_array(nodes)?;
-    let n = addresses.len() / 16;
-    let len = jint::try_from(n).unwrap_or(jint::MAX);
-    if addresses.len() % 16 != 0
-        || env.get_array_length(connections)? != len
-        || env.get_array_length(rtts)? != len
-        || env.get_array_length(available)? != len
-    {
-        return Err(Failure::argument("the nodes' arrays differ in length"));
-    }
-    let mut conns = vec![0i32; n];
-    env.get_int_array_region(connections, 0, &mut conns)?;
-    let mut rtt = vec![0i64; n];
-    env.get_long_array_region(rtts, 0, &mut rtt)?;
-    let mut avail = vec![0u8; n];
-    env.get_boolean_array_region(available, 0, &mut avail)?;
-    let nodes = addresses
-        .chunks_exact(16)
-        .enumerate()
-        .map(|(i, a)| {
-            let octets: [u8; 16] = a.try_into().unwrap_or([0; 16]);
-            NodeView {
-                address: Ipv6Addr::from(octets),
-                connections: u32::try_from(conns[i]).unwrap_or(0),
-                rtt: u64::try_from(rtt[i]).ok().map(Duration::from_nanos),
-                available: avail[i] != 0,
-            }
-        })
-        .collect();
-    Ok(ClientInfo {
-        address: ipv6_of(env, address, "address")?,
-        port: u16::try_from(port).map_err(|_| Failure::argument("port out of range"))?,
-        local: ipv6_of(env, local, "local")?,
-        nodes,
-    })
-}
-
-/// `policySelect(p, client...)`: the policy `p` asked from this thread.
+/// `policySelect(p, client)`: the policy `p` asked from this thread.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_dev_gecko_Native_policySelect<'l>(
     mut env: JNIEnv<'l>,
     _: JClass<'l>,
     p: jlong,
-    address: JByteArray<'l>,
-    port: jint,
-    local: JByteArray<'l>,
-    nodes: JByteArray<'l>,
-    connections: JIntArray<'l>,
-    rtts: JLongArray<'l>,
-    available: JBooleanArray<'l>,
+    client: JByteArray<'l>,
 ) -> jbyteArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let client = client_of(
-            env,
-            &address,
-            port,
-            &local,
-            &nodes,
-            &connections,
-            &rtts,
-            &available,
-        )?;
+        let client = client_of(env, &client)?;
         match registry::policy(p)?.select_target(&client) {
             Some(a) => Ok(java_ipv6(env, a)?.into_raw()),
             None => Ok(std::ptr::null_mut()),
@@ -245,37 +117,21 @@ pub extern "system" fn Java_dev_gecko_Native_policyJava<'l>(
     })
 }
 
-/// `policyCallFromCore(p, client..., calls, nanos)`: asks the policy `p`
+/// `policyCallFromCore(p, client, calls, nanos)`: asks the policy `p`
 /// `calls` times from a new native thread, as the core does; the last
 /// choice, and the nanoseconds per call in `nanos[0]`. For tests and the
 /// benchmark.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_dev_gecko_Native_policyCallFromCore<'l>(
     mut env: JNIEnv<'l>,
     _: JClass<'l>,
     p: jlong,
-    address: JByteArray<'l>,
-    port: jint,
-    local: JByteArray<'l>,
-    nodes: JByteArray<'l>,
-    connections: JIntArray<'l>,
-    rtts: JLongArray<'l>,
-    available: JBooleanArray<'l>,
+    client: JByteArray<'l>,
     calls: jint,
     nanos: JLongArray<'l>,
 ) -> jbyteArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let client = client_of(
-            env,
-            &address,
-            port,
-            &local,
-            &nodes,
-            &connections,
-            &rtts,
-            &available,
-        )?;
+        let client = client_of(env, &client)?;
         let policy = registry::policy(p)?;
         let calls = calls.max(1);
         let (choice, per_call) = std::thread::scope(|s| {
@@ -360,13 +216,13 @@ impl ForeignPolicy for JavaPolicy {
             .map_err(|e| PolicyFailure::new("could not attach to the JVM", e.to_string()))?;
         // A frame of its own: an attached thread never returns to Java,
         // so its local references are freed here.
-        let r = env.with_local_frame(16, |env| {
-            let arrays = ClientArrays::of(env, client)?;
+        let r = env.with_local_frame(4, |env| {
+            let client = env.byte_array_from_slice(&client_info::encode(client))?;
             let chosen = env.call_method(
                 self.object.as_obj(),
                 "selectForNative",
                 SELECT_SIG,
-                &arrays.args(),
+                &[JValue::Object(&client)],
             );
             let chosen = match chosen {
                 Ok(v) => v.l()?,

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gecko_bridge::{BridgeError, ErrorKind, Timeout, WaitError};
+use gecko_bridge::{BridgeError, ErrorKind, SocketHandle, Timeout, WaitError};
 use jni::objects::{JByteArray, JByteBuffer, JClass};
 use jni::sys::{jboolean, jbyteArray, jint, jlong, jlongArray, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
@@ -161,6 +161,31 @@ fn count(r: Result<usize, BridgeError>, eof_is_minus_one: bool) -> Result<jint, 
 /// Linux's EAGAIN.
 const EAGAIN: i32 = 11;
 
+/// Runs `f` on the connection `s` and this thread's buffer, sized for
+/// `len` bytes of the array `b` from `off` (at most [`MAX_CHUNK`]; 0
+/// without a call when `len` is 0).
+fn with_array<'l>(
+    env: &mut JNIEnv<'l>,
+    s: jlong,
+    b: &JByteArray<'l>,
+    off: jint,
+    len: jint,
+    f: impl FnOnce(&mut JNIEnv<'l>, &SocketHandle, &mut [u8]) -> Result<jint, Failure>,
+) -> Result<jint, Failure> {
+    if b.is_null() {
+        return Err(Failure::null("buffer"));
+    }
+    let (_, len) = range(off, len, env.get_array_length(b)?)?;
+    let socket = registry::socket(s)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    BUFFER.with_borrow_mut(|buf| {
+        buf.resize(len.min(MAX_CHUNK), 0);
+        f(env, &socket, buf)
+    })
+}
+
 /// `socketRead(s, b, off, len)`: up to `len` bytes into `b[off..]`; -1 at
 /// the end of the stream, 0 when a non-blocking socket has none.
 #[no_mangle]
@@ -173,16 +198,7 @@ pub extern "system" fn Java_dev_gecko_Native_socketRead<'l>(
     len: jint,
 ) -> jint {
     guard(&mut env, 0, |env| {
-        if b.is_null() {
-            return Err(Failure::null("buffer"));
-        }
-        let (_, len) = range(off, len, env.get_array_length(&b)?)?;
-        let socket = registry::socket(s)?;
-        if len == 0 {
-            return Ok(0);
-        }
-        BUFFER.with_borrow_mut(|buf| {
-            buf.resize(len.min(MAX_CHUNK), 0);
+        with_array(env, s, &b, off, len, |env, socket, buf| {
             let n = count(socket.read(buf), true)?;
             if n > 0 {
                 let got = &buf[..n.unsigned_abs() as usize];
@@ -205,36 +221,33 @@ pub extern "system" fn Java_dev_gecko_Native_socketWrite<'l>(
     len: jint,
 ) -> jint {
     guard(&mut env, 0, |env| {
-        if b.is_null() {
-            return Err(Failure::null("buffer"));
-        }
-        let (_, len) = range(off, len, env.get_array_length(&b)?)?;
-        let socket = registry::socket(s)?;
-        if len == 0 {
-            return Ok(0);
-        }
-        BUFFER.with_borrow_mut(|buf| {
-            buf.resize(len.min(MAX_CHUNK), 0);
+        with_array(env, s, &b, off, len, |env, socket, buf| {
             env.get_byte_array_region(&b, off, jbytes_mut(buf))?;
             count(socket.write(buf), false)
         })
     })
 }
 
-/// Runs `f` on the memory of a direct buffer from `pos`, `len` long.
-fn with_direct<T>(
+/// Runs `f` on the connection `s` and the memory of a direct buffer from
+/// `pos`, `len` long (0 without a call when `len` is 0).
+fn with_direct(
     env: &JNIEnv<'_>,
+    s: jlong,
     b: &JByteBuffer<'_>,
     pos: jint,
     len: jint,
-    f: impl FnOnce(&mut [u8]) -> Result<T, Failure>,
-) -> Result<T, Failure> {
+    f: impl FnOnce(&SocketHandle, &mut [u8]) -> Result<jint, Failure>,
+) -> Result<jint, Failure> {
     if b.is_null() {
         return Err(Failure::null("buffer"));
     }
     let ptr = env.get_direct_buffer_address(b)?;
     let capacity = env.get_direct_buffer_capacity(b)?;
     let (pos, len) = range(pos, len, jint::try_from(capacity).unwrap_or(jint::MAX))?;
+    let socket = registry::socket(s)?;
+    if len == 0 {
+        return Ok(0);
+    }
     // SAFETY: a direct buffer's memory is `capacity` bytes from `ptr` and
     // stays allocated while the buffer is reachable, which the JNI local
     // reference `b` ensures for the whole native call (and so for `f`);
@@ -242,7 +255,7 @@ fn with_direct<T>(
     // same bytes from another thread meanwhile, as with any direct buffer
     // given to I/O.
     let mem = unsafe { std::slice::from_raw_parts_mut(ptr.add(pos), len) };
-    f(mem)
+    f(&socket, mem)
 }
 
 /// `socketReadDirect(s, b, pos, len)`: as `socketRead`, into a direct
@@ -257,11 +270,7 @@ pub extern "system" fn Java_dev_gecko_Native_socketReadDirect<'l>(
     len: jint,
 ) -> jint {
     guard(&mut env, 0, |env| {
-        with_direct(env, &b, pos, len, |mem| {
-            let socket = registry::socket(s)?;
-            if mem.is_empty() {
-                return Ok(0);
-            }
+        with_direct(env, s, &b, pos, len, |socket, mem| {
             count(socket.read(mem), true)
         })
     })
@@ -279,11 +288,7 @@ pub extern "system" fn Java_dev_gecko_Native_socketWriteDirect<'l>(
     len: jint,
 ) -> jint {
     guard(&mut env, 0, |env| {
-        with_direct(env, &b, pos, len, |mem| {
-            let socket = registry::socket(s)?;
-            if mem.is_empty() {
-                return Ok(0);
-            }
+        with_direct(env, s, &b, pos, len, |socket, mem| {
             count(socket.write(mem), false)
         })
     })

@@ -1,6 +1,7 @@
 package dev.gecko;
 
 import java.net.Inet6Address;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -77,34 +78,49 @@ public final class ClientInfo {
         return nodes.stream().filter(NodeInfo::isAvailable).toList();
     }
 
-    /** From the native library's arrays (see {@link GeckoPolicy}). */
-    static ClientInfo fromNative(byte[] address, int port, byte[] local, byte[] nodes, int[] connections,
-            long[] rtts, boolean[] available) {
-        NodeInfo[] views = new NodeInfo[connections.length];
-        for (int i = 0; i < views.length; i++) {
-            byte[] a = java.util.Arrays.copyOfRange(nodes, 16 * i, 16 * i + 16);
-            Duration rtt = rtts[i] < 0 ? null : Duration.ofNanos(rtts[i]);
-            views[i] = new NodeInfo(Inet.of(a), connections[i], rtt, available[i]);
+    /** The client's part of the native form: two addresses and a port. */
+    private static final int HEAD = 16 + 2 + 16;
+    /** Each node's part: address, connections, round-trip nanoseconds (-1: none), available. */
+    private static final int NODE = 16 + 4 + 8 + 1;
+
+    /**
+     * The client the native library sends in one array (bindings-java/src/client_info.rs writes it):
+     * client address, port, local address, then per node address, connections, round-trip time in
+     * nanoseconds (-1: none), availability; big-endian.
+     */
+    static ClientInfo fromNative(byte[] client) {
+        if (client.length < HEAD || (client.length - HEAD) % NODE != 0) {
+            throw new IllegalArgumentException("a client of " + client.length + " bytes");
         }
-        return new ClientInfo(Inet.of(address), port, Inet.of(local), List.of(views));
+        ByteBuffer b = ByteBuffer.wrap(client);
+        Inet6Address address = address(b);
+        int port = Short.toUnsignedInt(b.getShort());
+        Inet6Address local = address(b);
+        NodeInfo[] views = new NodeInfo[(client.length - HEAD) / NODE];
+        for (int i = 0; i < views.length; i++) {
+            Inet6Address a = address(b);
+            int connections = b.getInt();
+            long rtt = b.getLong();
+            views[i] = new NodeInfo(a, connections, rtt < 0 ? null : Duration.ofNanos(rtt), b.get() != 0);
+        }
+        return new ClientInfo(address, port, local, List.of(views));
     }
 
-    /** The native library's arrays of this client, in {@code fromNative}'s order. */
-    Object[] toNative() {
-        int n = nodes.size();
-        byte[] addresses = new byte[16 * n];
-        int[] connections = new int[n];
-        long[] rtts = new long[n];
-        boolean[] available = new boolean[n];
-        for (int i = 0; i < n; i++) {
-            NodeInfo v = nodes.get(i);
-            System.arraycopy(v.address().getAddress(), 0, addresses, 16 * i, 16);
-            connections[i] = v.connections();
-            rtts[i] = v.rtt().map(ClientInfo::nanos).orElse(-1L);
-            available[i] = v.isAvailable();
+    /** This client in the native library's form ({@link #fromNative}'s). */
+    byte[] toNative() {
+        ByteBuffer b = ByteBuffer.allocate(HEAD + NODE * nodes.size());
+        b.put(address.getAddress()).putShort((short) port).put(local.getAddress());
+        for (NodeInfo v : nodes) {
+            b.put(v.address().getAddress()).putInt(v.connections()).putLong(v.rtt().map(ClientInfo::nanos).orElse(-1L))
+                    .put((byte) (v.isAvailable() ? 1 : 0));
         }
-        return new Object[] {address.getAddress(), port, local.getAddress(), addresses, connections, rtts,
-            available};
+        return b.array();
+    }
+
+    private static Inet6Address address(ByteBuffer b) {
+        byte[] a = new byte[16];
+        b.get(a);
+        return Inet.of(a);
     }
 
     private static long nanos(Duration d) {

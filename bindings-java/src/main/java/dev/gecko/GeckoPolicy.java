@@ -108,17 +108,14 @@ public abstract class GeckoPolicy {
      * @param nanos if not null, its first element gets the nanoseconds per call
      */
     final Inet6Address callFromCore(ClientInfo client, int calls, long[] nanos) {
-        Object[] a = client.toNative();
-        byte[] chosen = withCore(id -> Native.policyCallFromCore(id, (byte[]) a[0], (Integer) a[1],
-                (byte[]) a[2], (byte[]) a[3], (int[]) a[4], (long[]) a[5], (boolean[]) a[6], calls, nanos));
+        byte[] packed = client.toNative();
+        byte[] chosen = withCore(id -> Native.policyCallFromCore(id, packed, calls, nanos));
         return chosen == null ? null : Inet.of(chosen);
     }
 
     /** Called by the native library (from the core's threads): {@link #selectTarget} on arrays. */
-    final byte[] selectForNative(byte[] address, int port, byte[] local, byte[] nodes, int[] connections,
-            long[] rtts, boolean[] available) {
-        Inet6Address chosen =
-                selectTarget(ClientInfo.fromNative(address, port, local, nodes, connections, rtts, available));
+    final byte[] selectForNative(byte[] client) {
+        Inet6Address chosen = selectTarget(ClientInfo.fromNative(client));
         return chosen == null ? null : chosen.getAddress();
     }
 

@@ -180,13 +180,11 @@ final class Native {
 
     static native String policyNames();
 
-    static native byte[] policySelect(long p, byte[] address, int port, byte[] local, byte[] nodes,
-            int[] connections, long[] rtts, boolean[] available);
+    static native byte[] policySelect(long p, byte[] client);
 
     static native void policyNotify(long p, byte[] target);
 
     static native long policyJava(GeckoPolicy policy, String name);
 
-    static native byte[] policyCallFromCore(long p, byte[] address, int port, byte[] local, byte[] nodes,
-            int[] connections, long[] rtts, boolean[] available, int calls, long[] nanos);
+    static native byte[] policyCallFromCore(long p, byte[] client, int calls, long[] nanos);
 }

@@ -28,10 +28,9 @@ abstract class ShippedPolicy extends GeckoPolicy {
     @Override
     public Inet6Address selectTarget(ClientInfo client) {
         Objects.requireNonNull(client, "client");
-        Object[] a = client.toNative();
+        byte[] packed = client.toNative();
         try {
-            byte[] chosen = Native.policySelect(shipped, (byte[]) a[0], (Integer) a[1], (byte[]) a[2],
-                    (byte[]) a[3], (int[]) a[4], (long[]) a[5], (boolean[]) a[6]);
+            byte[] chosen = Native.policySelect(shipped, packed);
             return chosen == null ? null : Inet.of(chosen);
         } finally {
             Reference.reachabilityFence(this);

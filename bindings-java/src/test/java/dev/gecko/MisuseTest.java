@@ -58,8 +58,7 @@ class MisuseTest {
         } finally {
             Native.free(policy);
         }
-        assertThrows(IllegalStateException.class, () -> Native.policySelect(policy, new byte[16], 1,
-                new byte[16], new byte[0], new int[0], new long[0], new boolean[0]));
+        assertThrows(IllegalStateException.class, () -> Native.policySelect(policy, Support.three().toNative()));
     }
 
     @Test
@@ -76,8 +75,9 @@ class MisuseTest {
         assertThrows(NullPointerException.class, () -> Native.policyJava(null, "x"));
         long random = Native.policyShipped("random");
         try {
-            assertThrows(IllegalArgumentException.class, () -> Native.policySelect(random, new byte[16], 1,
-                    new byte[16], new byte[32], new int[1], new long[1], new boolean[1]));
+            // A client array of a length no client has, and none.
+            assertThrows(IllegalArgumentException.class, () -> Native.policySelect(random, new byte[40]));
+            assertThrows(NullPointerException.class, () -> Native.policySelect(random, null));
         } finally {
             Native.free(random);
         }

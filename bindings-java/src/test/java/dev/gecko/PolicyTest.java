@@ -52,6 +52,14 @@ class PolicyTest {
     }
 
     @Test
+    void aClientCrossesToTheNativeLibraryWhole() {
+        ClientInfo c = Support.three(new boolean[] {true, false, true}, new int[] {5, 0, Integer.MAX_VALUE},
+                new Long[] {1500L, null, 0L});
+        assertEquals(c.toString(), ClientInfo.fromNative(c.toNative()).toString());
+        assertThrows(IllegalArgumentException.class, () -> ClientInfo.fromNative(new byte[35]));
+    }
+
+    @Test
     void shippedPoliciesDecideNatively() {
         RoundRobinPolicy rr = new RoundRobinPolicy();
         assertTrue(rr.decidesNatively());
