@@ -11,6 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.Inet6Address;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
@@ -18,6 +20,7 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Policies without root: the shipped ones decide natively; a Java one is called through the adapter. */
 class PolicyTest {
@@ -125,6 +128,49 @@ class PolicyTest {
         };
         assertFalse(always2.decidesNatively());
         assertEquals(N2, always2.callFromCore(Support.three(), 3, null));
+    }
+
+    @Test
+    void aPolicyInAContainersClassLoaderWorksFromTheCoresThreads(@TempDir Path dir) throws Exception {
+        // As in an application server: the JAR's classes and the application's come from a class
+        // loader the JVM's own cannot see into, and the core's attached threads must still reach them.
+        Path src = Files.createDirectories(dir.resolve("src"));
+        Files.writeString(src.resolve("Third.java"), String.join("\n",
+                "package plugin;",
+                "public final class Third extends dev.gecko.GeckoPolicy {",
+                "    @Override public java.net.Inet6Address selectTarget(dev.gecko.ClientInfo c) {",
+                "        return new Picker().pick(c);",
+                "    }",
+                "}",
+                "final class Picker {",
+                "    java.net.Inet6Address pick(dev.gecko.ClientInfo c) { return c.nodes().get(2).address(); }",
+                "}"));
+        // In the JAR's package, to reach GeckoPolicy.callFromCore (package-private) in the same loader.
+        Files.writeString(src.resolve("ContainerRun.java"), String.join("\n",
+                "package dev.gecko;",
+                "public final class ContainerRun {",
+                "    public static String run(GeckoPolicy p) throws Exception {",
+                "        java.net.Inet6Address[] a = {",
+                "            (java.net.Inet6Address) java.net.InetAddress.getByName(\"2001:db8:1:1::2\"),",
+                "            (java.net.Inet6Address) java.net.InetAddress.getByName(\"2001:db8:1:2::2\"),",
+                "            (java.net.Inet6Address) java.net.InetAddress.getByName(\"2001:db8:1:3::2\")};",
+                "        java.util.List<NodeInfo> nodes = new java.util.ArrayList<>();",
+                "        for (java.net.Inet6Address x : a) nodes.add(new NodeInfo(x, 0, null, true));",
+                "        ClientInfo c = new ClientInfo(a[0], 40000, a[0], nodes);",
+                "        return p.callFromCore(c, 5, null).getHostAddress() + \" \" + p.getClass().getClassLoader().getName();",
+                "    }",
+                "}"));
+        Path api = Path.of(GeckoPolicy.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path classes = Files.createDirectories(dir.resolve("classes"));
+        int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", classes.toString(),
+                "-cp", api.toString(), src.resolve("Third.java").toString(), src.resolve("ContainerRun.java").toString());
+        assertEquals(0, rc);
+        // The new JVM's class path has this test's classes only: not the API's.
+        Path tests = Path.of(ContainerProbe.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Support.Run r = Support.java(tests.toString(), List.of(), ContainerProbe.class, api.toString(),
+                classes.toString());
+        assertEquals(0, r.exit(), r.stdout() + r.stderr());
+        assertEquals("2001:db8:1:3:0:0:0:2 container", r.stdout().strip());
     }
 
     @Test

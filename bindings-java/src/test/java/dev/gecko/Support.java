@@ -45,8 +45,13 @@ final class Support {
     record Run(int exit, String stdout, String stderr) {}
 
     static Run java(List<String> jvmArgs, Class<?> main, String... args) throws Exception {
+        return java(System.getProperty("java.class.path"), jvmArgs, main, args);
+    }
+
+    /** The same with {@code classPath} only. */
+    static Run java(String classPath, List<String> jvmArgs, Class<?> main, String... args) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path")));
+        List<String> cmd = new ArrayList<>(List.of(java, "-cp", classPath));
         cmd.addAll(jvmArgs);
         cmd.add(main.getName());
         cmd.addAll(List.of(args));
