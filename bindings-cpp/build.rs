@@ -1,0 +1,22 @@
+//! Compiles cxx's glue and the C++ half of the binding (src/gecko.cpp)
+//! into the crate, so that libgecko_cpp.a is the whole library. The
+//! generated headers land in target/cxxbridge/ (CMake installs them).
+//! CXXFLAGS reach the C++ compiler (CMake passes the sanitizers' flags).
+
+fn main() {
+    cxx_build::bridge("src/lib.rs")
+        .file("src/gecko.cpp")
+        .include("include")
+        .std("c++17")
+        .flag_if_supported("-Wall")
+        .flag_if_supported("-Wextra")
+        .compile("gecko-cpp-glue");
+    for f in [
+        "src/lib.rs",
+        "src/gecko.cpp",
+        "src/policy_shim.h",
+        "include/gecko/gecko.hpp",
+    ] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+}
