@@ -1,7 +1,6 @@
 //! Compiles cxx's glue and the C++ half of the binding (src/gecko.cpp)
 //! into the crate, so that libgecko_cpp.a is the whole library. The
 //! generated headers land in target/cxxbridge/ (CMake installs them).
-//! CXXFLAGS reach the C++ compiler (CMake passes the sanitizers' flags).
 
 fn main() {
     cxx_build::bridge("src/lib.rs")
