@@ -5,6 +5,7 @@
 fn main() {
     cxx_build::bridge("src/lib.rs")
         .file("src/gecko.cpp")
+        .file("src/lowlevel.cpp")
         .include("include")
         .std("c++17")
         .flag_if_supported("-Wall")
@@ -13,8 +14,11 @@ fn main() {
     for f in [
         "src/lib.rs",
         "src/gecko.cpp",
+        "src/lowlevel.cpp",
+        "src/convert.hpp",
         "src/policy_shim.h",
         "include/gecko/gecko.hpp",
+        "include/gecko/lowlevel.hpp",
     ] {
         println!("cargo:rerun-if-changed={f}");
     }

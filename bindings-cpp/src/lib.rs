@@ -15,10 +15,12 @@
 
 mod error;
 mod handles;
+mod low_level;
 mod policy;
 
 pub use error::Failure;
 pub use handles::{live_handles, Framework, ServerSocket, Socket};
+pub use low_level::{low_level_node_start, LowLevelNode};
 pub use policy::{policy_foreign, policy_names, policy_shipped, Policy};
 
 use handles::{framework_new, init_logging};
@@ -88,6 +90,18 @@ pub mod ffi {
         here: bool,
         /// Else the node to serve it.
         address: Address,
+    }
+
+    /// One connection's addresses and ports, for a flow binding.
+    struct Flow {
+        /// The client.
+        client: Address,
+        /// The client's port.
+        client_port: u16,
+        /// G.
+        server: Address,
+        /// The port served.
+        server_port: u16,
     }
 
     /// What a policy answered when asked from a thread of the core's kind.
@@ -181,6 +195,41 @@ pub mod ffi {
 
         /// How many objects C++ holds (frameworks, server sockets, sockets, policies).
         fn live_handles() -> usize;
+
+        /// A node's signalling, the seed's section-3 API.
+        type LowLevelNode;
+        /// Starts the signalling of node `local` of the configuration `config`.
+        fn low_level_node_start(local: &[u8], config: &str) -> Result<Box<LowLevelNode>>;
+        /// The node's own address.
+        fn care_of(self: &LowLevelNode) -> Address;
+        /// `mip6_addr_passive`.
+        fn addr_passive(self: &LowLevelNode) -> Result<()>;
+        /// `mip6_addr_active`.
+        fn addr_active(self: &LowLevelNode) -> Result<()>;
+        /// Deregisters at the home agent.
+        fn addr_inactive(self: &LowLevelNode) -> Result<()>;
+        /// `mip6_handoff_mark`: the sequence number, or -1.
+        fn handoff_mark(self: &LowLevelNode, client: &[u8]) -> Result<i32>;
+        /// `mip6_handoff_start` for `flow` (empty: every connection), after `donor_seq` (-1: none).
+        fn handoff_start(
+            self: &LowLevelNode,
+            client: &[u8],
+            flow: &[Flow],
+            donor_seq: i32,
+        ) -> Result<()>;
+        /// The split form's first half: return routability.
+        fn handoff_prepare(self: &LowLevelNode, client: &[u8]) -> Result<()>;
+        /// The split form's second half: the Binding Update.
+        fn handoff_finish(
+            self: &LowLevelNode,
+            client: &[u8],
+            flow: &[Flow],
+            donor_seq: i32,
+        ) -> Result<()>;
+        /// `mip6_handoff_clear`.
+        fn handoff_clear(self: &LowLevelNode, client: &[u8], flow: &[Flow]) -> Result<()>;
+        /// True while the node keeps that binding fresh.
+        fn holds_binding(self: &LowLevelNode, client: &[u8], flow: &[Flow]) -> Result<bool>;
     }
 
     unsafe extern "C++" {

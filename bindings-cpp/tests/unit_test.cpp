@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "gecko/gecko.hpp"
+#include "gecko/lowlevel.hpp"
 
 namespace {
 
@@ -136,6 +137,18 @@ TEST(Errors, ABadConfigurationNamesFileLineAndField) {
   }
   std::remove(path);
   EXPECT_THROW(gecko::GeckoFramework(Addr("2001:db8:1:1::2"), "/nonexistent/gecko.toml", "lo"), gecko::Error);
+}
+
+TEST(LowLevel, ABadConfigurationOrAStrangerIsAConfigError) {
+  EXPECT_THROW(gecko::lowlevel::Node(Addr("2001:db8:1:1::2"), "/nonexistent/gecko.toml"), gecko::ConfigError);
+  // The example cluster's configuration, with an address none of its nodes has.
+  try {
+    gecko::lowlevel::Node n(Addr("2001:db8:99::1"), GECKO_EXAMPLE_CONFIG);
+    FAIL() << "started";
+  } catch (const gecko::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("2001:db8:99::1 is none of the configuration's nodes"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Errors, BadArgumentsAreInvalidArgument) {

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod policy;
 pub mod timeout;
 
+pub use gecko::dataplane::FlowKey;
 /// The library's plain types a language layer converts (a policy's view
 /// of a connection and the nodes, the policy trait, stream offsets): a
 /// binding depends on this crate alone.
@@ -27,6 +28,6 @@ pub use gecko::policy::{ClientInfo, GeckoPolicy, NodeView};
 pub use gecko::tcp::stream_offsets::StreamOffsets;
 
 pub use error::{BridgeError, ErrorKind};
-pub use handle::{FrameworkHandle, ServerSocketHandle, SocketHandle};
+pub use handle::{FrameworkHandle, LowLevelNodeHandle, ServerSocketHandle, SocketHandle};
 pub use policy::ShippedPolicy;
 pub use timeout::{Timeout, WaitError};

@@ -12,12 +12,14 @@
 //! [`ErrorKind::Closed`]: crate::error::ErrorKind::Closed
 
 mod framework;
+mod low_level_node;
 mod server_socket;
 mod socket;
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 pub use framework::FrameworkHandle;
+pub use low_level_node::LowLevelNodeHandle;
 pub use server_socket::{ServerSocketHandle, ACCEPT_SLICE};
 pub use socket::SocketHandle;
 
