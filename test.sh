@@ -13,7 +13,9 @@ fi
 export GECKO_ROOT_TESTS=required
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# A sanitized C++ run in the background is waited for: its lab comes down
+# at its end.
+trap 'if [ -n "${asan:-}" ]; then wait "$asan" || true; fi; rm -f "$log" "$log.asan"' EXIT
 
 echo "== unit, property, lab and doc tests"
 # The agents' binaries are started by the lab and example tests of other
@@ -36,6 +38,31 @@ echo "== Java binding: the JAR (cargo, javac), unit tests (Surefire), then lab t
 # Lab tests must run here (root, gecko-lab built above): a skip is a failure.
 GECKO_JAVA_LAB_REQUIRED=1 mvn -B --no-transfer-progress -f bindings-java/pom.xml verify \
   2>&1 | tee -a "$log"
+
+echo "== C++ binding: libgecko.a and its CMake package (cargo, cmake), the examples built"
+echo "   against the installed package, unit and lab tests (ctest); then again with ASan and LSan"
+cmake -S bindings-cpp -B build/cpp -DCMAKE_BUILD_TYPE=Release 2>&1 | tee -a "$log"
+cmake --build build/cpp -j2 2>&1 | tee -a "$log"
+rm -rf build/cpp-prefix
+cmake --install build/cpp --prefix "$PWD/build/cpp-prefix" 2>&1 | tee -a "$log"
+# Exactly as a user's project finds it.
+cmake -S examples/cpp -B build/cpp-examples -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$PWD/build/cpp-prefix" 2>&1 | tee -a "$log"
+cmake --build build/cpp-examples -j2 2>&1 | tee -a "$log"
+cmake -S bindings-cpp -B build/cpp-asan -DCMAKE_BUILD_TYPE=Debug -DGECKO_SANITIZE=ON 2>&1 | tee -a "$log"
+cmake --build build/cpp-asan -j2 2>&1 | tee -a "$log"
+# Lab tests must run here (root, gecko-lab built above): a skip is a failure.
+# The plain and the sanitized runs use labs of their own names, side by side.
+export GECKO_CPP_EXAMPLES="$PWD/build/cpp-examples" GECKO_CPP_LAB_REQUIRED=1
+ASAN_OPTIONS=detect_leaks=1 GECKO_CPP_LAB_NAME=gk-cpp-asan \
+  ctest --test-dir build/cpp-asan --output-on-failure >"$log.asan" 2>&1 &
+asan=$!
+ctest --test-dir build/cpp --output-on-failure 2>&1 | tee -a "$log"
+asan_rc=0
+wait "$asan" || asan_rc=$?
+cat "$log.asan" | tee -a "$log"
+rm -f "$log.asan"
+[ "$asan_rc" = 0 ] || { echo "C++ tests under ASan/LSan failed" >&2; exit 1; }
 
 echo "== data planes: the core set again with each backend besides auto's"
 # The runs above used `auto`. Each other backend this kernel offers runs the
@@ -90,10 +117,11 @@ fi
 
 printf '%s\n' "${summary[@]}"
 
-# One line for all cargo test, pytest and Maven test runs (a failure stops the script
+# One line for all cargo test, pytest, Maven and ctest runs (a failure stops the script
 # before this).
 awk '/^test result:/ { p += $4; f += $6 }
      /Tests run: [0-9]+, Failures: [0-9]+, Errors: [0-9]+, Skipped: [0-9]+$/ {
        split($0, n, /[^0-9]+/); p += n[2] - n[3] - n[4] - n[5]; f += n[3] + n[4] }
      / in [0-9.]+s/ { for (i = 2; i <= NF; i++) if ($i ~ /^passed,?$/) p += $(i - 1) }
+     /tests passed, [0-9]+ tests? failed out of [0-9]+$/ { p += $NF - $4; f += $4 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -58,9 +58,9 @@ ffi::ClientView ToView(const ClientInfo& c) {
   return v;
 }
 
-/// The readable name of a policy's class, for the log.
-std::string ClassName(const GeckoPolicy& p) {
-  const char* mangled = typeid(p).name();
+/// The readable name of a class, for the log.
+std::string Demangled(const std::type_info& type) {
+  const char* mangled = type.name();
   int status = 0;
   char* name = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string out = status == 0 && name ? name : mangled;
@@ -84,8 +84,10 @@ Choice PolicyShim::select_target(const ClientView& view) const {
     std::optional<in6_addr> chosen = policy_->SelectTarget(client);
     if (!chosen || Same(*chosen, client.local)) return Choice{true, ToAddress(in6addr_any)};
     return Choice{false, ToAddress(*chosen)};
-  } catch (const std::exception&) {
-    throw;  // cxx hands what() to the core, which logs it
+  } catch (const std::exception& e) {
+    // cxx hands what() to the core, which logs it: with the type, as a
+    // stack trace would start.
+    throw std::runtime_error(Demangled(typeid(e)) + ": " + e.what());
   } catch (...) {
     throw std::runtime_error("an exception that is not a std::exception");
   }
@@ -96,8 +98,8 @@ void PolicyShim::notify_failed_handoff(rust::Slice<const uint8_t> target) const 
     in6_addr t{};
     std::memcpy(t.s6_addr, target.data(), std::min(target.size(), sizeof t.s6_addr));
     policy_->NotifyFailedHandoff(t);
-  } catch (const std::exception&) {
-    throw;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(Demangled(typeid(e)) + ": " + e.what());
   } catch (...) {
     throw std::runtime_error("an exception that is not a std::exception");
   }
@@ -322,9 +324,17 @@ GeckoFramework::GeckoFramework(const in6_addr& local_address, const std::string&
         return ffi::framework_new(Bytes(local_address), config_filename, network_interface);
       })}) {}
 
-GeckoFramework::~GeckoFramework() = default;
+// Destroying it stops the node, as Close() does (dropping the handle alone
+// would leave its server sockets serving).
+GeckoFramework::~GeckoFramework() { Close(); }
 GeckoFramework::GeckoFramework(GeckoFramework&&) noexcept = default;
-GeckoFramework& GeckoFramework::operator=(GeckoFramework&&) noexcept = default;
+GeckoFramework& GeckoFramework::operator=(GeckoFramework&& other) noexcept {
+  if (this != &other) {
+    Close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
 
 const GeckoFramework::Impl& GeckoFramework::Get() const {
   if (!impl_) throw ClosedError("this GeckoFramework was moved from");
@@ -338,7 +348,7 @@ auto WithCore(const std::shared_ptr<GeckoPolicy>& policy, F&& use) {
   if (auto* shipped = dynamic_cast<ShippedPolicy*>(policy.get())) {
     return use(ShippedPolicy::NativeOf(*shipped));
   }
-  rust::Box<ffi::Policy> foreign = ffi::policy_foreign(std::make_shared<ffi::PolicyShim>(policy), ClassName(*policy));
+  rust::Box<ffi::Policy> foreign = ffi::policy_foreign(std::make_shared<ffi::PolicyShim>(policy), Demangled(typeid(*policy)));
   return use(*foreign);
 }
 
