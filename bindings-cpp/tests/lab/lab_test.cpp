@@ -63,6 +63,27 @@ print('received', back.hexdigest(), got[0])
 sys.exit(0 if got[0] == total and back.hexdigest() == hashlib.sha256(data).hexdigest() else 1)
 )py";
 
+/// One connection: N random bytes echoed, compared by SHA-256.
+constexpr const char* kEchoOnce = R"py(
+import hashlib, os, socket, sys, threading
+g, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data = os.urandom(n)
+s = socket.create_connection((g, port), timeout=30)
+t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+t.start()
+back = bytearray()
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    back += b
+t.join()
+s.close()
+print('sent', hashlib.sha256(data).hexdigest())
+print('received', hashlib.sha256(back).hexdigest(), len(back))
+sys.exit(0 if hashlib.sha256(back).digest() == hashlib.sha256(data).digest() else 1)
+)py";
+
 /// CONNS connections, CONCURRENT at a time, each N random bytes echoed and compared by SHA-256.
 constexpr const char* kManyClient = R"py(
 import hashlib, os, socket, sys
@@ -405,6 +426,36 @@ TEST_F(CppLab, TwentyThreadsServeTenThousandConnectionsThroughOneFramework) {
   EXPECT_FALSE(Contains(log, "ERROR: LeakSanitizer")) << log;
   size_t at = log.rfind("served ");
   std::printf("%s", at == std::string::npos ? log.c_str() : log.substr(at).c_str());
+}
+
+TEST_F(CppLab, TheLowLevelApiBindsAClientToAnotherNodeAndClearsIt) {
+  // node1 is G's contact through mip6_addr_active; node2 takes client1's
+  // traffic with mip6_handoff_start (return routability through the home
+  // agent and node1, then a Binding Update the client's agent acknowledges).
+  pid_t contact = lab_->Spawn("node1", "node1-lowlevel.log", {GECKO_LOWLEVEL_NODE, "contact"});
+  auto wait_for = [&](const std::string& log, const std::string& line, pid_t pid) {
+    for (int i = 0; i < 300 && !Contains(lab_->Log(log), line); i++) {
+      ASSERT_TRUE(lab_->Alive(pid)) << lab_->Log(log);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(Contains(lab_->Log(log), line)) << lab_->Log(log);
+  };
+  wait_for("node1-lowlevel.log", "active\n", contact);
+  pid_t takeover = lab_->Spawn("node2", "node2-lowlevel.log",
+                               {GECKO_LOWLEVEL_NODE, "takeover", lab_->Address("client1")});
+  wait_for("node2-lowlevel.log", "listening\n", takeover);
+  // Port 7007 is served by node2 alone: the echo proves the client's traffic
+  // for G goes there.
+  Result r = lab_->Exec("client1", 120, {"python3", "-c", kEchoOnce, lab_->g, "7007", std::to_string(1 << 20)});
+  EXPECT_EQ(r.exit, 0) << r.out << lab_->Log("node2-lowlevel.log");
+  std::optional<int> code = lab_->Wait(takeover, 60);
+  std::string log = lab_->Log("node2-lowlevel.log");
+  ASSERT_TRUE(code.has_value()) << log;
+  EXPECT_EQ(*code, 0) << log;
+  EXPECT_TRUE(Contains(log, "holds=1\n")) << log;
+  EXPECT_TRUE(Contains(log, "echoed 1048576 bytes\n")) << log;
+  EXPECT_TRUE(Contains(log, "cleared holds=0\n")) << log;
+  EXPECT_TRUE(lab_->Alive(contact)) << lab_->Log("node1-lowlevel.log");
 }
 
 }  // namespace
