@@ -16,62 +16,13 @@ from labutil import EXAMPLES, REPO, sha256
 
 HERE = Path(__file__).parent
 
-# Sends N bytes with `H` every EVERY bytes and reads the echo in a thread;
-# prints both SHA-256 digests (exit 1 unless they match).
-MID_STREAM_CLIENT = r"""
-import hashlib, os, socket, sys, threading
-g, port, total, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-data = bytearray(os.urandom(total)).replace(b"H", b"G")
-for i in range(every // 2, total, every):
-    data[i] = ord("H")
-s = socket.create_connection((g, port), timeout=30)
-back, got = hashlib.sha256(), [0]
-def read():
-    while got[0] < total:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        back.update(b)
-        got[0] += len(b)
-t = threading.Thread(target=read)
-t.start()
-for i in range(0, total, 1 << 16):
-    s.sendall(data[i:i + (1 << 16)])
-t.join()
-s.close()
-print("h_bytes", data.count(b"H"))
-print("sent", hashlib.sha256(data).hexdigest())
-print("received", back.hexdigest(), got[0])
-sys.exit(0 if got[0] == total and back.hexdigest() == hashlib.sha256(data).hexdigest() else 1)
-"""
-
-# CONNS connections, CONCURRENT at a time, each N random bytes echoed.
-MANY_CLIENT = r"""
-import hashlib, os, socket, sys
-from concurrent.futures import ThreadPoolExecutor
-g, port, conns, concurrent, n = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:6])
-def one(_):
-    data = os.urandom(n).replace(b"H", b"G")
-    s = socket.create_connection((g, port), timeout=30)
-    s.sendall(data)
-    back = bytearray()
-    # Closed only after the whole echo: a half-closed connection cannot move.
-    while len(back) < n:
-        b = s.recv(65536)
-        if not b:
-            break
-        back += b
-    s.close()
-    return back == data
-with ThreadPoolExecutor(concurrent) as ex:
-    ok = sum(ex.map(one, range(conns)))
-print("ok", ok, "of", conns)
-sys.exit(0 if ok == conns else 1)
-"""
+# The lab clients every language's tests share.
+MID_STREAM_CLIENT = str(REPO / "tests" / "clients" / "mid_stream_echo.py")
+MANY_CLIENT = str(REPO / "tests" / "clients" / "many_echoes.py")
 
 
 def short_echo(lab, client):
-    r = lab.run(client, sys.executable, "-c", MANY_CLIENT, lab.g, "7", "1", "1", "64")
+    r = lab.run(client, sys.executable, MANY_CLIENT, lab.g, "7", "1", "1", "64")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -94,7 +45,7 @@ def test_a_raising_policy_still_serves_and_logs_the_traceback(servers):
     for client in lab.clients * 2:
         short_echo(lab, client)
     # An `H` asks the policy again mid-stream: the connection stays, echoed whole.
-    r = lab.run("client1", sys.executable, "-c", MID_STREAM_CLIENT, lab.g, "7",
+    r = lab.run("client1", sys.executable, MID_STREAM_CLIENT, lab.g, "7",
                 str(256 << 10), str(64 << 10))
     assert r.returncode == 0, r.stdout + r.stderr
     accepted = lab.by_node("gecko_connections_accepted_total")
@@ -111,7 +62,7 @@ def test_mid_stream_handoffs_keep_the_stream_intact_both_ways(servers):
     lab = servers
     lab.start_servers("echo.py", "--policy", "round-robin", tag="mid-stream")
     total, every = 2 << 20, 128 << 10
-    r = lab.run("client2", sys.executable, "-c", MID_STREAM_CLIENT, lab.g, "7",
+    r = lab.run("client2", sys.executable, MID_STREAM_CLIENT, lab.g, "7",
                 str(total), str(every))
     out = r.stdout.decode()
     assert r.returncode == 0, out + r.stderr.decode()
@@ -177,7 +128,7 @@ def test_twenty_threads_serve_through_one_framework(servers):
         assert node1.poll() is None and time.time() < deadline, lab.log(node1)
         time.sleep(0.1)
     time.sleep(1.0)
-    r = lab.run("client1", sys.executable, "-c", MANY_CLIENT, lab.g, "7", "120", "30",
+    r = lab.run("client1", sys.executable, MANY_CLIENT, lab.g, "7", "120", "30",
                 "100000", timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     accepted = lab.by_node("gecko_connections_accepted_total")

@@ -185,36 +185,12 @@ fn total(lab: &Lab, series: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Sends 2 MB with `H` sprinkled and reads the echo in a thread; prints
-/// both SHA-256 digests and exits 1 unless they match.
-const PYTHON_CLIENT: &str = r#"
-import hashlib, os, socket, sys, threading
-g, port, total, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-data = bytearray(os.urandom(total)).replace(b"H", b"G")
-for i in range(every // 2, total, every):
-    data[i] = ord("H")
-s = socket.create_connection((g, port), timeout=30)
-back = hashlib.sha256()
-got = [0]
-def read():
-    while got[0] < total:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        back.update(b)
-        got[0] += len(b)
-t = threading.Thread(target=read)
-t.start()
-for i in range(0, total, 1 << 16):
-    s.sendall(data[i:i + (1 << 16)])
-t.join()
-s.close()
-sent = hashlib.sha256(data).hexdigest()
-print("h_bytes", data.count(b"H"))
-print("sent", sent)
-print("received", back.hexdigest(), got[0])
-sys.exit(0 if got[0] == total and back.hexdigest() == sent else 1)
-"#;
+/// The lab client every language's tests share: TOTAL bytes with an `H`
+/// every EVERY bytes, the echo read concurrently, SHA-256 both ways.
+const PYTHON_CLIENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/clients/mid_stream_echo.py"
+);
 
 #[test]
 fn the_echo_example_serves_unmodified_clients_across_handoffs() {
@@ -276,7 +252,6 @@ fn the_echo_example_serves_unmodified_clients_across_handoffs() {
         .command("client2", "python3")
         .unwrap()
         .args([
-            "-c",
             PYTHON_CLIENT,
             &g.ip().to_string(),
             &g.port().to_string(),

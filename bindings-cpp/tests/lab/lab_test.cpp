@@ -35,33 +35,9 @@ namespace {
 using gecko_lab::Lab;
 using gecko_lab::Result;
 
-/// Sends N bytes with `H` every EVERY bytes, reads the echo; prints both SHA-256 digests.
-constexpr const char* kMidStreamClient = R"py(
-import hashlib, os, socket, sys, threading
-g, port, total, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-data = bytearray(os.urandom(total)).replace(b'H', b'G')
-for i in range(every // 2, total, every):
-    data[i] = ord('H')
-s = socket.create_connection((g, port), timeout=30)
-back, got = hashlib.sha256(), [0]
-def read():
-    while got[0] < total:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        back.update(b)
-        got[0] += len(b)
-t = threading.Thread(target=read)
-t.start()
-for i in range(0, total, 1 << 16):
-    s.sendall(data[i:i + (1 << 16)])
-t.join()
-s.close()
-print('h_bytes', data.count(b'H'))
-print('sent', hashlib.sha256(data).hexdigest())
-print('received', back.hexdigest(), got[0])
-sys.exit(0 if got[0] == total and back.hexdigest() == hashlib.sha256(data).hexdigest() else 1)
-)py";
+/// The lab clients every language's tests share (tests/clients/).
+const std::string kMidStreamClient = std::string(GECKO_REPO_DIR) + "/tests/clients/mid_stream_echo.py";
+const std::string kManyClient = std::string(GECKO_REPO_DIR) + "/tests/clients/many_echoes.py";
 
 /// One connection: N random bytes echoed, compared by SHA-256.
 constexpr const char* kEchoOnce = R"py(
@@ -82,29 +58,6 @@ s.close()
 print('sent', hashlib.sha256(data).hexdigest())
 print('received', hashlib.sha256(back).hexdigest(), len(back))
 sys.exit(0 if hashlib.sha256(back).digest() == hashlib.sha256(data).digest() else 1)
-)py";
-
-/// CONNS connections, CONCURRENT at a time, each N random bytes echoed and compared by SHA-256.
-constexpr const char* kManyClient = R"py(
-import hashlib, os, socket, sys
-from concurrent.futures import ThreadPoolExecutor
-g, port, conns, concurrent, n = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:6])
-def one(_):
-    data = os.urandom(n).replace(b'H', b'G')
-    s = socket.create_connection((g, port), timeout=30)
-    s.sendall(data)
-    back = bytearray()
-    while len(back) < n:
-        b = s.recv(65536)
-        if not b:
-            break
-        back += b
-    s.close()
-    return hashlib.sha256(back).digest() == hashlib.sha256(data).digest()
-with ThreadPoolExecutor(concurrent) as ex:
-    ok = sum(ex.map(one, range(conns)))
-print('ok', ok, 'of', conns)
-sys.exit(0 if ok == conns else 1)
 )py";
 
 /// node_checks.cpp's other half: one connection per check that needs a
@@ -240,7 +193,7 @@ class CppLab : public ::testing::Test {
 
   /// One connection of 64 bytes from `client`, echoed exactly.
   static void ShortEcho(const std::string& client) {
-    Result r = lab_->Exec(client, 120, {"python3", "-c", kManyClient, lab_->g, "7", "1", "1", "64"});
+    Result r = lab_->Exec(client, 120, {"python3", kManyClient, lab_->g, "7", "1", "1", "64"});
     ASSERT_EQ(r.exit, 0) << r.out;
   }
 
@@ -271,7 +224,7 @@ TEST_F(CppLab, AThrowingPolicyStillServesAndItsMessageIsLogged) {
   }
   // An `H` asks the policy again mid-stream: the connection stays, echoed whole.
   Result r = lab_->Exec("client1", 120,
-                        {"python3", "-c", kMidStreamClient, lab_->g, "7", std::to_string(256 << 10),
+                        {"python3", kMidStreamClient, lab_->g, "7", std::to_string(256 << 10),
                          std::to_string(64 << 10)});
   ASSERT_EQ(r.exit, 0) << r.out;
   EXPECT_EQ(lab_->ByNode("gecko_connections_accepted_total"), (std::vector<double>{5, 0, 0}));
@@ -288,7 +241,7 @@ TEST_F(CppLab, MidStreamHandoffsKeepTheEchoExactBothWays) {
   const int total = 2 << 20;
   const int every = 128 << 10;
   Result r = lab_->Exec("client2", 180,
-                        {"python3", "-c", kMidStreamClient, lab_->g, "7", std::to_string(total), std::to_string(every)});
+                        {"python3", kMidStreamClient, lab_->g, "7", std::to_string(total), std::to_string(every)});
   ASSERT_EQ(r.exit, 0) << r.out;
   std::map<std::string, std::string> lines;
   std::istringstream out(r.out);
@@ -408,7 +361,7 @@ TEST_F(CppLab, TwentyThreadsServeTenThousandConnectionsThroughOneFramework) {
   std::vector<pid_t> clients;
   for (const std::string& client : lab_->clients) {
     clients.push_back(lab_->Spawn(client, client + "-threads.log",
-                                  {"python3", "-c", kManyClient, lab_->g, "7",
+                                  {"python3", kManyClient, lab_->g, "7",
                                    std::to_string(total / lab_->clients.size()), "20", "256"}));
   }
   for (size_t i = 0; i < clients.size(); i++) {

@@ -26,56 +26,9 @@ import org.junit.jupiter.api.Test;
  * prerequisite fails instead of skipping.
  */
 class LabIT {
-    /** Sends N bytes with `H` every EVERY bytes, reads the echo; prints both SHA-256 digests. */
-    static final String MID_STREAM_CLIENT = String.join("\n",
-            "import hashlib, os, socket, sys, threading",
-            "g, port, total, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])",
-            "data = bytearray(os.urandom(total)).replace(b'H', b'G')",
-            "for i in range(every // 2, total, every):",
-            "    data[i] = ord('H')",
-            "s = socket.create_connection((g, port), timeout=30)",
-            "back, got = hashlib.sha256(), [0]",
-            "def read():",
-            "    while got[0] < total:",
-            "        b = s.recv(1 << 16)",
-            "        if not b:",
-            "            break",
-            "        back.update(b)",
-            "        got[0] += len(b)",
-            "t = threading.Thread(target=read)",
-            "t.start()",
-            "for i in range(0, total, 1 << 16):",
-            "    s.sendall(data[i:i + (1 << 16)])",
-            "t.join()",
-            "s.close()",
-            "print('h_bytes', data.count(b'H'))",
-            "print('sent', hashlib.sha256(data).hexdigest())",
-            "print('received', back.hexdigest(), got[0])",
-            "sys.exit(0 if got[0] == total and back.hexdigest() == hashlib.sha256(data).hexdigest() else 1)",
-            "");
-
-    /** CONNS connections, CONCURRENT at a time, each N random bytes echoed and compared by SHA-256. */
-    static final String MANY_CLIENT = String.join("\n",
-            "import hashlib, os, socket, sys",
-            "from concurrent.futures import ThreadPoolExecutor",
-            "g, port, conns, concurrent, n = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:6])",
-            "def one(_):",
-            "    data = os.urandom(n).replace(b'H', b'G')",
-            "    s = socket.create_connection((g, port), timeout=30)",
-            "    s.sendall(data)",
-            "    back = bytearray()",
-            "    while len(back) < n:",
-            "        b = s.recv(65536)",
-            "        if not b:",
-            "            break",
-            "        back += b",
-            "    s.close()",
-            "    return hashlib.sha256(back).digest() == hashlib.sha256(data).digest()",
-            "with ThreadPoolExecutor(concurrent) as ex:",
-            "    ok = sum(ex.map(one, range(conns)))",
-            "print('ok', ok, 'of', conns)",
-            "sys.exit(0 if ok == conns else 1)",
-            "");
+    /** The lab clients every language's tests share (tests/clients/). */
+    static final String MID_STREAM_CLIENT = Lab.REPO.resolve("tests/clients/mid_stream_echo.py").toString();
+    static final String MANY_CLIENT = Lab.REPO.resolve("tests/clients/many_echoes.py").toString();
 
     /** NodeChecks' other half: one connection per check, in its order; prints {@code ok NAME} per check. */
     static final String CHECKS_CLIENT = String.join("\n",
@@ -171,7 +124,7 @@ class LabIT {
     }
 
     static void shortEcho(String client) throws Exception {
-        Lab.Result r = lab.exec(client, 120, "python3", "-c", MANY_CLIENT, lab.g, "7", "1", "1", "64");
+        Lab.Result r = lab.exec(client, 120, "python3", MANY_CLIENT, lab.g, "7", "1", "1", "64");
         assertEquals(0, r.exit(), r.out());
     }
 
@@ -197,7 +150,7 @@ class LabIT {
             }
         }
         // An `H` asks the policy again mid-stream: the connection stays, echoed whole.
-        Lab.Result r = lab.exec("client1", 120, "python3", "-c", MID_STREAM_CLIENT, lab.g, "7", "" + (256 << 10),
+        Lab.Result r = lab.exec("client1", 120, "python3", MID_STREAM_CLIENT, lab.g, "7", "" + (256 << 10),
                 "" + (64 << 10));
         assertEquals(0, r.exit(), r.out());
         assertEquals(List.of(5.0, 0.0, 0.0), lab.byNode("gecko_connections_accepted_total"));
@@ -216,7 +169,7 @@ class LabIT {
         lab.startServers(lab.nodes, "mid-stream", classPath, ECHO.toString(), "--policy", "round-robin");
         int total = 2 << 20;
         int every = 128 << 10;
-        Lab.Result r = lab.exec("client2", 180, "python3", "-c", MID_STREAM_CLIENT, lab.g, "7", "" + total, "" + every);
+        Lab.Result r = lab.exec("client2", 180, "python3", MID_STREAM_CLIENT, lab.g, "7", "" + total, "" + every);
         assertEquals(0, r.exit(), r.out());
         Map<String, String> lines = new TreeMap<>();
         for (String line : r.out().strip().split("\n")) {
@@ -307,7 +260,7 @@ class LabIT {
         // Both clients at once, 20 connections in flight each; every echo checked by SHA-256.
         List<Process> clients = new java.util.ArrayList<>();
         for (String client : lab.clients) {
-            clients.add(lab.spawn(client, client + "-threads.log", "python3", "-c", MANY_CLIENT, lab.g, "7",
+            clients.add(lab.spawn(client, client + "-threads.log", "python3", MANY_CLIENT, lab.g, "7",
                     "" + total / lab.clients.size(), "20", "256"));
         }
         for (int i = 0; i < clients.size(); i++) {
