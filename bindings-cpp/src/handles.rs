@@ -2,9 +2,8 @@
 //! server socket, a socket, over the bridge's handles. C++ may call them
 //! from several threads; `close` from one ends the waits of the others.
 
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gecko_bridge::{
@@ -12,51 +11,11 @@ use gecko_bridge::{
     Timeout, WaitError,
 };
 
+use crate::address::{address, ipv6};
 use crate::error::{guard, invalid, Failure};
 use crate::ffi::{Address, MaybeOffsets, Offsets, SocketAddress};
+use crate::live_count::Counted;
 use crate::policy::Policy;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts one live object from its making to its drop.
-#[derive(Debug)]
-pub(crate) struct Counted;
-
-impl Counted {
-    pub(crate) fn new() -> Counted {
-        LIVE.fetch_add(1, Ordering::Relaxed);
-        Counted
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// How many objects C++ holds: frameworks, server sockets, sockets and
-/// policies. For leak tests.
-pub fn live_handles() -> usize {
-    LIVE.load(Ordering::Relaxed)
-}
-
-/// An address from C++'s 16 bytes.
-pub(crate) fn ipv6(octets: &[u8], what: &str) -> Result<Ipv6Addr, Failure> {
-    <[u8; 16]>::try_from(octets)
-        .map(Ipv6Addr::from)
-        .map_err(|_| {
-            invalid(format!(
-                "{what}: an IPv6 address is 16 bytes, not {}",
-                octets.len()
-            ))
-        })
-}
-
-/// An address for C++.
-pub(crate) fn address(a: Ipv6Addr) -> Address {
-    Address { octets: a.octets() }
-}
 
 pub(crate) fn init_logging(filter: &str) -> Result<(), Failure> {
     let filter = (!filter.is_empty()).then_some(filter);

@@ -13,13 +13,16 @@
 //! - Each object C++ holds is a `Box` it owns; [`live_handles`] counts them
 //!   for leak tests.
 
+mod address;
 mod error;
 mod handles;
+mod live_count;
 mod low_level;
 mod policy;
 
 pub use error::Failure;
-pub use handles::{live_handles, Framework, ServerSocket, Socket};
+pub use handles::{Framework, ServerSocket, Socket};
+pub use live_count::live_handles;
 pub use low_level::{low_level_node_start, LowLevelNode};
 pub use policy::{policy_foreign, policy_names, policy_shipped, Policy};
 

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use gecko_bridge::{FlowKey, LowLevelNodeHandle};
 
+use crate::address::{address, ipv6};
 use crate::error::{guard, invalid, Failure};
 use crate::ffi::{Address, Flow};
-use crate::handles::{address, ipv6, Counted};
+use crate::live_count::Counted;
 
 /// A node's signalling.
 #[derive(Debug)]

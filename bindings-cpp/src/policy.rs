@@ -10,9 +10,10 @@ use cxx::SharedPtr;
 use gecko_bridge::foreign_policy::{self, ForeignPolicy, PolicyFailure};
 use gecko_bridge::{ClientInfo, GeckoPolicy, NodeView, ShippedPolicy};
 
+use crate::address::{address, ipv6};
 use crate::error::{guard, Failure};
 use crate::ffi::{self, Address, Asked, Choice, ClientView, PolicyShim};
-use crate::handles::{address, ipv6, Counted};
+use crate::live_count::Counted;
 
 /// A policy as the core calls it.
 pub struct Policy {
