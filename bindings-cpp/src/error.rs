@@ -59,14 +59,12 @@ pub(crate) fn invalid(message: impl Into<String>) -> Failure {
 pub(crate) fn guard<T>(body: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
     // Nothing of the body's state is used after a panic.
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
-        let text = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string());
         Err(Failure(BridgeError::new(
             ErrorKind::Other,
-            format!("internal error in Gecko's library: {text}"),
+            format!(
+                "internal error in Gecko's library: {}",
+                gecko_bridge::error::panic_message(&*panic)
+            ),
         )))
     })
 }

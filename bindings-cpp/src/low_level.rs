@@ -53,6 +53,16 @@ fn seq(donor_seq: i32) -> Result<Option<u16>, Failure> {
     }
 }
 
+/// What a Binding Update binds, from C++: the client, the flow (none:
+/// every connection), the donor's sequence number (none: -1).
+fn binding(
+    client: &[u8],
+    f: &[Flow],
+    donor_seq: i32,
+) -> Result<(std::net::Ipv6Addr, Option<FlowKey>, Option<u16>), Failure> {
+    Ok((ipv6(client, "client")?, flow(f)?, seq(donor_seq)?))
+}
+
 impl LowLevelNode {
     pub(crate) fn care_of(&self) -> Address {
         address(self.handle.care_of())
@@ -82,10 +92,8 @@ impl LowLevelNode {
         donor_seq: i32,
     ) -> Result<(), Failure> {
         guard(|| {
-            let client = ipv6(client, "client")?;
-            Ok(self
-                .handle
-                .handoff_start(client, flow(f)?, seq(donor_seq)?)?)
+            let (client, flow, seq) = binding(client, f, donor_seq)?;
+            Ok(self.handle.handoff_start(client, flow, seq)?)
         })
     }
 
@@ -100,10 +108,8 @@ impl LowLevelNode {
         donor_seq: i32,
     ) -> Result<(), Failure> {
         guard(|| {
-            let client = ipv6(client, "client")?;
-            Ok(self
-                .handle
-                .handoff_finish(client, flow(f)?, seq(donor_seq)?)?)
+            let (client, flow, seq) = binding(client, f, donor_seq)?;
+            Ok(self.handle.handoff_finish(client, flow, seq)?)
         })
     }
 

@@ -47,21 +47,10 @@ pub(crate) fn guard<'l, T>(
             "java/lang/IllegalStateException",
             format!(
                 "internal error in Gecko's native library: {}",
-                panic_text(&*panic)
+                gecko_bridge::error::panic_message(&*panic)
             ),
         ),
     };
     errors::throw(env, failure);
     fallback
-}
-
-/// A panic's message, when it has one.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic".to_string()
-    }
 }

@@ -32,14 +32,7 @@ fn timeout_of(millis: jint, blocking: bool) -> Result<Timeout, Failure> {
 /// True once the calling Java thread is interrupted (the flag stays set).
 fn interrupted(env: &mut JNIEnv<'_>) -> Result<bool, jni::errors::Error> {
     env.with_local_frame(4, |env| {
-        let thread = env
-            .call_static_method(
-                "java/lang/Thread",
-                "currentThread",
-                "()Ljava/lang/Thread;",
-                &[],
-            )?
-            .l()?;
+        let thread = crate::thread::current_thread(env)?;
         env.call_method(&thread, "isInterrupted", "()Z", &[])?.z()
     })
 }

@@ -23,14 +23,7 @@ pub(crate) fn attach(vm: &JavaVM) -> Result<JNIEnv<'_>, jni::errors::Error> {
         None => format!("gecko-{n}"),
     };
     let named = env.with_local_frame(4, |env| {
-        let thread = env
-            .call_static_method(
-                "java/lang/Thread",
-                "currentThread",
-                "()Ljava/lang/Thread;",
-                &[],
-            )?
-            .l()?;
+        let thread = current_thread(env)?;
         let name = env.new_string(name)?;
         env.call_method(
             &thread,
@@ -45,4 +38,17 @@ pub(crate) fn attach(vm: &JavaVM) -> Result<JNIEnv<'_>, jni::errors::Error> {
         let _ = env.exception_clear();
     }
     Ok(env)
+}
+
+/// The calling thread's `java.lang.Thread` (a local reference).
+pub(crate) fn current_thread<'l>(
+    env: &mut JNIEnv<'l>,
+) -> Result<jni::objects::JObject<'l>, jni::errors::Error> {
+    env.call_static_method(
+        "java/lang/Thread",
+        "currentThread",
+        "()Ljava/lang/Thread;",
+        &[],
+    )?
+    .l()
 }

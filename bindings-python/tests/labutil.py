@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -60,7 +61,9 @@ class Lab:
         self.bin = gecko_lab()
         self.procs: list[subprocess.Popen] = []
         self.logs = Path(f"/tmp/{name}-logs")
-        self.logs.mkdir(exist_ok=True)
+        # A fresh directory: a log of an earlier run must not satisfy this one's checks.
+        shutil.rmtree(self.logs, ignore_errors=True)
+        self.logs.mkdir()
         subprocess.run([self.bin, "down", "--name", name], capture_output=True)
         subprocess.run([self.bin, "up", "--name", name, "--nodes", str(nodes),
                         "--clients", str(clients)], check=True, capture_output=True)

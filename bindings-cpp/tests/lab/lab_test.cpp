@@ -137,6 +137,20 @@ std::string Sha256(const std::string& path) {
   return r.exit == 0 ? r.out.substr(0, 64) : "sha256sum failed: " + r.out;
 }
 
+/// Handoffs out and in, summed over the nodes, once they agree (a donor
+/// counts a handoff when the acceptor's outcome reaches it) or 10 s passed.
+std::pair<double, double> SettledHandoffs(const Lab& lab) {
+  double moved = 0;
+  double arrived = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    moved = Sum(lab.ByNode("gecko_handoffs_total{direction=\"out\"}"));
+    arrived = Sum(lab.ByNode("gecko_handoffs_total{direction=\"in\"}"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (moved != arrived && std::chrono::steady_clock::now() < deadline);
+  return {moved, arrived};
+}
+
 bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 /// `size` random bytes (a multiple of 8) at `path`.
@@ -251,15 +265,7 @@ TEST_F(CppLab, MidStreamHandoffsKeepTheEchoExactBothWays) {
   }
   EXPECT_EQ(lines["sent"] + " " + std::to_string(total), lines["received"]) << r.out;
   EXPECT_EQ(lines["h_bytes"], std::to_string(total / every));
-  // A donor counts a handoff once the acceptor's outcome reached it.
-  double moved = 0;
-  double arrived = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  do {
-    moved = Sum(lab_->ByNode("gecko_handoffs_total{direction=\"out\"}"));
-    arrived = Sum(lab_->ByNode("gecko_handoffs_total{direction=\"in\"}"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (moved != arrived && std::chrono::steady_clock::now() < deadline);
+  auto [moved, arrived] = SettledHandoffs(*lab_);
   EXPECT_GE(moved, 8);
   EXPECT_EQ(moved, arrived);
 }
@@ -313,14 +319,7 @@ TEST_F(CppLab, AResponseHandedOffEvery4MiBArrivesWholeAndOtherRequestsAreRefused
   ASSERT_EQ(r.exit, 0) << r.out;
   EXPECT_EQ(r.out, "200 " + std::to_string(size));
   EXPECT_EQ(Sha256(got), Sha256(served));
-  double moved = 0;
-  double arrived = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  do {
-    moved = Sum(lab_->ByNode("gecko_handoffs_total{direction=\"out\"}"));
-    arrived = Sum(lab_->ByNode("gecko_handoffs_total{direction=\"in\"}"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (moved != arrived && std::chrono::steady_clock::now() < deadline);
+  auto [moved, arrived] = SettledHandoffs(*lab_);
   EXPECT_GE(moved, 3);  // of the 6 at 4, 8, ..., 24 MiB, those where the policy chose another node
   EXPECT_EQ(moved, arrived);
   std::string logs;

@@ -113,6 +113,18 @@ impl fmt::Display for BridgeError {
 
 impl std::error::Error for BridgeError {}
 
+/// A caught panic's message, for the error or log line that reports it:
+/// every binding turns panics into errors at its boundary.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
 impl From<GeckoError> for BridgeError {
     fn from(e: GeckoError) -> Self {
         let kind = match &e {

@@ -65,7 +65,10 @@ impl<P: ForeignPolicy> Adapted<P> {
         let failure = match catch_unwind(AssertUnwindSafe(call)) {
             Ok(Ok(v)) => return Some(v),
             Ok(Err(f)) => f,
-            Err(panic) => PolicyFailure::new(format!("{method} panicked"), panic_text(&*panic)),
+            Err(panic) => PolicyFailure::new(
+                format!("{method} panicked"),
+                crate::error::panic_message(&*panic),
+            ),
         };
         let details = failure.details.trim_end();
         let sep = if details.is_empty() { "" } else { "\n" };
@@ -88,17 +91,6 @@ impl<P: ForeignPolicy> GeckoPolicy for Adapted<P> {
         self.guarded("notify_failed_handoff", || {
             self.0.notify_failed_handoff(target)
         });
-    }
-}
-
-/// A panic's message, when it has one.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::new()
     }
 }
 
@@ -223,8 +215,8 @@ mod tests {
     #[test]
     fn panic_messages_are_kept() {
         let p = catch_unwind(|| panic!("text {}", 1)).unwrap_err();
-        assert_eq!(panic_text(&*p), "text 1");
+        assert_eq!(crate::error::panic_message(&*p), "text 1");
         let p = catch_unwind(|| panic!("plain")).unwrap_err();
-        assert_eq!(panic_text(&*p), "plain");
+        assert_eq!(crate::error::panic_message(&*p), "plain");
     }
 }

@@ -1,17 +1,11 @@
 package dev.gecko.lab;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.File;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The Java binding's echo benchmark (issue 17, root): echo throughput over one connection through
@@ -32,10 +26,7 @@ import java.util.concurrent.TimeUnit;
  * node fence passes only those of Gecko's sockets), so EchoClient times to the last echoed byte. The
  * ratio the issue asks for, at least 0.9, is Gecko / plain at G. Prints each round, the medians and the
  * ratios.
- *
- * <p>{@link Lab} names its labs {@code gk-java*} and this benchmark's lab is {@code gk-jbench}, so it
- * drives {@code gecko-lab} with {@link Lab}'s own helpers ({@link Lab#run}, {@link Lab#geckoLab}) rather
- * than through a {@link Lab}.
+
  */
 public final class EchoBench {
     /** The lab's name: at most 15 characters, this benchmark's alone. */
@@ -43,79 +34,18 @@ public final class EchoBench {
     static final int GECKO_PORT = 7;
     static final int PLAIN_PORT = 7007;
 
-    private final String bin;
-    private final Path logs = Path.of("/tmp/" + NAME + "-logs");
-    private final List<Process> procs = new ArrayList<>();
-    private String g;
-    private final Map<String, JsonNode> hosts = new LinkedHashMap<>();
+    private final Lab lab;
 
-    private EchoBench(String bin) {
-        this.bin = bin;
+    private EchoBench(Lab lab) {
+        this.lab = lab;
     }
 
-    /** Takes any old lab of this name down, then brings up one node and one client. */
-    private void up() throws Exception {
-        Files.createDirectories(logs);
-        down();
-        Lab.Result up = Lab.run(List.of(bin, "up", "--name", NAME, "--nodes", "1", "--clients", "1"), 300);
-        if (up.exit() != 0) {
-            throw new IllegalStateException("gecko-lab up failed: " + up.out());
-        }
-        JsonNode status = new ObjectMapper().readTree(Lab.run(List.of(bin, "status", "--name", NAME, "--json"), 60).out());
-        g = status.get("global_address").asText();
-        status.get("hosts").fields().forEachRemaining(e -> hosts.put(e.getKey(), e.getValue()));
-    }
-
-    /** Kills what was started here and takes the lab down (also when it is not up). */
-    private void down() throws Exception {
-        for (Process p : procs) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            p.waitFor(10, TimeUnit.SECONDS);
-        }
-        procs.clear();
-        Lab.Result r = Lab.run(List.of(bin, "down", "--name", NAME), 120);
-        if (r.exit() != 0) {
-            System.err.println("gecko-lab down: " + r.out());
-        }
-    }
-
-    private List<String> command(String host, String... cmd) {
-        List<String> c = new ArrayList<>(List.of(bin, "exec", "--name", NAME, host, "--"));
-        c.addAll(List.of(cmd));
-        return c;
-    }
-
-    /** Starts {@code cmd} in {@code host}, its output to {@code log} in the logs directory. */
-    private Process spawn(String host, String log, String... cmd) throws IOException {
-        File file = logs.resolve(log).toFile();
-        file.delete();
-        Process p = new ProcessBuilder(command(host, cmd)).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(file)).start();
-        p.getOutputStream().close();
-        procs.add(p);
-        return p;
-    }
-
-    private String log(String log) throws IOException {
-        return Files.readString(logs.resolve(log), StandardCharsets.ISO_8859_1);
-    }
-
-    /** Waits until {@code p}'s log holds {@code word} (or its metrics answer, for a Gecko node). */
-    private void await(Process p, String host, String log, String word, boolean metrics) throws Exception {
+    /** Waits until the log {@code log} of {@code p} holds {@code word}. */
+    private void await(Process p, String log, String word) throws Exception {
         long deadline = System.nanoTime() + 60_000_000_000L;
-        while (true) {
-            if (metrics) {
-                Lab.Result m = Lab.run(command(host, "curl", "-s", "--max-time", "2",
-                        hosts.get(host).get("metrics").asText()), 10);
-                if (m.exit() == 0 && !m.out().isEmpty()) {
-                    return;
-                }
-            } else if (log(log).contains(word)) {
-                return;
-            }
+        while (!lab.log(log).contains(word)) {
             if (!p.isAlive() || System.nanoTime() > deadline) {
-                throw new IllegalStateException(log + " not serving: " + log(log));
+                throw new IllegalStateException(log + " not serving: " + lab.log(log));
             }
             Thread.sleep(100);
         }
@@ -123,8 +53,8 @@ public final class EchoBench {
 
     /** One EchoClient run from {@code client}: MB/s. */
     private double echo(String client, String java, String host, int port, long bytes) throws Exception {
-        Lab.Result r = Lab.run(command(client, java, source("bindings-java/bench/EchoClient.java"),
-                "--host", host, "--port", "" + port, "--bytes", "" + bytes), 300);
+        Lab.Result r = lab.exec(client, 300, java, source("bindings-java/bench/EchoClient.java"),
+                "--host", host, "--port", "" + port, "--bytes", "" + bytes);
         String line = r.out().lines().filter(l -> l.startsWith("echo ")).findFirst().orElse("");
         if (r.exit() != 0 || !line.contains("sha256=ok")) {
             throw new IllegalStateException("EchoClient to [" + host + "]:" + port + " failed (" + r.exit() + "): "
@@ -174,20 +104,18 @@ public final class EchoBench {
             System.exit(2);
         }
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        EchoBench lab = new EchoBench(Lab.geckoLab());
+        Lab lab = new Lab(NAME, 1, 1);
+        EchoBench bench = new EchoBench(lab);
         try {
-            lab.up();
             String node = "node1";
             String client = "client1";
-            String nodeAddress = lab.hosts.get(node).get("address").asText();
-            Process gecko = lab.spawn(node, "gecko-echo.log", java, "-cp", jar.toString(),
-                    source("examples/java/EchoServer.java"), "--policy", "round-robin",
-                    "--port", "" + GECKO_PORT);
+            String nodeAddress = lab.address(node);
+            // Returns once the node serves its metrics and has reported its load.
+            List<Process> gecko = lab.startServers(List.of(node), "echo", jar.toString(),
+                    source("examples/java/EchoServer.java"), "--policy", "round-robin", "--port", "" + GECKO_PORT);
             Process plain = lab.spawn(node, "plain-echo.log", java,
                     source("bindings-java/bench/PlainEchoServer.java"), "--port", "" + PLAIN_PORT);
-            lab.await(gecko, node, "gecko-echo.log", null, true);
-            lab.await(plain, node, "plain-echo.log", "ready", false);
-            Thread.sleep(Lab.LOAD_SETTLE_MS); // the node has reported its load: the policy sees it available
+            bench.await(plain, "plain-echo.log", "ready");
 
             // The paths; each round starts one further down the list, so none always follows the same one.
             Map<String, String[]> paths = new LinkedHashMap<>();
@@ -206,7 +134,7 @@ public final class EchoBench {
                 for (int i = 0; i < keys.size(); i++) {
                     String k = keys.get((round + i) % keys.size());
                     String[] p = paths.get(k);
-                    got.put(k, lab.echo(client, java, p[0], Integer.parseInt(p[1]), bytes));
+                    got.put(k, bench.echo(client, java, p[0], Integer.parseInt(p[1]), bytes));
                 }
                 StringBuilder line = new StringBuilder(String.format("  %-10s", round == 0 ? "warm-up" : "round " + round));
                 for (String k : keys) {
@@ -225,8 +153,8 @@ public final class EchoBench {
             System.out.printf("  ratio gecko / plain-G:    %.3f (target >= 0.9: same hosts, same route)%n",
                     medians.get("gecko") / medians.get("plain-G"));
             System.out.printf("  ratio gecko / plain-node: %.3f%n", medians.get("gecko") / medians.get("plain-node"));
-            if (!gecko.isAlive() || !plain.isAlive()) {
-                throw new IllegalStateException("a server died: " + lab.log("gecko-echo.log") + lab.log("plain-echo.log"));
+            if (!gecko.get(0).isAlive() || !plain.isAlive()) {
+                throw new IllegalStateException("a server died: " + lab.log("node1-echo.log") + lab.log("plain-echo.log"));
             }
         } finally {
             lab.down();

@@ -69,12 +69,20 @@ public final class Lab implements AutoCloseable {
 
     /** Takes any old lab of that name down, then brings a new one up. */
     public Lab(String name, int nodeCount, int clientCount) throws Exception {
-        if (!name.startsWith("gk-java") || name.length() > 15) {
-            throw new IllegalArgumentException("this binding's labs are named gk-java*, at most 15 characters");
+        if (!name.startsWith("gk-j") || name.length() > 15) {
+            throw new IllegalArgumentException("this binding's labs are named gk-j*, at most 15 characters");
         }
         this.name = name;
         this.bin = geckoLab();
         this.logs = Path.of("/tmp/" + name + "-logs");
+        // A fresh directory: a log of an earlier run must not satisfy this one's checks.
+        if (Files.isDirectory(logs)) {
+            try (var old = Files.list(logs)) {
+                for (Path f : old.toList()) {
+                    Files.delete(f);
+                }
+            }
+        }
         Files.createDirectories(logs);
         run(List.of(bin, "down", "--name", name), 120);
         Result up = run(List.of(bin, "up", "--name", name, "--nodes", "" + nodeCount, "--clients", "" + clientCount), 300);
