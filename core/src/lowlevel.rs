@@ -455,6 +455,7 @@ async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
             sequence: seq,
             lifetime,
             timestamp,
+            flow: None,
         };
         let mh = mobile_node::home_registration(&reg, &inner.ha_key)
             .map_err(|e| NodeError::Build(e.to_string()))?;

@@ -36,8 +36,10 @@ pub async fn run(
         address: config.home_agent.address,
         home: config.global_address,
         authorised,
+        nodes: config.nodes.iter().map(|n| n.address).collect(),
         key,
         max_lifetime: Duration::from_secs(u64::from(config.timers.binding_lifetime_secs)),
+        max_flows: gecko::mipv6::home_agent::DEFAULT_MAX_FLOWS,
     });
     let mh = MhSocket::open().context("opening the Mobility Header socket")?;
     let mut plane = HomePlane::open(link_mtu, encap)

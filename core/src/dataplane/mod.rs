@@ -29,7 +29,9 @@ pub use kernel_check::{HostRole, KernelCheckError, KernelReport};
 pub use routes::{NextHop, RouteEntry, Routes, RuleEntry, RuleMatch};
 
 /// One TCP flow as the client sends it: client -> G.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct FlowKey {
     /// The client's address (source of the client's packets).
     pub client: Ipv6Addr,

@@ -101,6 +101,20 @@ impl FlowBinding {
         home: &Ipv6Addr,
         correspondent: &Ipv6Addr,
     ) -> Result<Self, BuRejection> {
+        let binding = FlowBinding::parse(bid, fid)?;
+        // A node may steer only this correspondent's own traffic to G.
+        if binding.flow.client != *correspondent || binding.flow.server != *home {
+            return Err(BuRejection::BadFlow(
+                "selector names another host's connection",
+            ));
+        }
+        Ok(binding)
+    }
+
+    /// Reads a flow binding from a BID and the FID that refers to it, its
+    /// selector naming exactly one TCP connection (any addresses: the
+    /// caller checks whose connection it is).
+    pub fn parse(bid: u16, fid: &FlowIdentification) -> Result<Self, BuRejection> {
         let mut refers = false;
         let mut selector = None;
         for sub in &fid.sub_options {
@@ -141,12 +155,6 @@ impl FlowBinding {
         }
         if ts.ipsec_spi.is_some() || ts.flow_label.is_some() || ts.traffic_class.is_some() {
             return Err(BuRejection::BadFlow("selector fields beyond the 5-tuple"));
-        }
-        // A node may steer only this correspondent's own traffic to G.
-        if flow.client != *correspondent || flow.server != *home {
-            return Err(BuRejection::BadFlow(
-                "selector names another host's connection",
-            ));
         }
         Ok(FlowBinding {
             bid,

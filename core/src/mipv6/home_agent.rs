@@ -1,17 +1,24 @@
 //! The home agent of RFC 6275 §10 as a sans-I/O state machine: what
 //! `gecko-ha` runs. It accepts home registrations for G from the contact
 //! node (or an authorised backup), authenticated with the RFC 4285 MN-HA
-//! key and fresh timestamps, and says which route to install.
+//! key and fresh timestamps, and says which route to install. For clients
+//! that run no agent it also takes flow registrations from any node: one
+//! connection to G steered to the node that serves it (RFC 5648 binding
+//! identifiers, RFC 6089 flow bindings, at the home agent).
 
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::binding_update::FlowBinding;
 use super::correspondent::Outgoing;
+use super::flow_cache::FlowCache;
 use super::mn_ha_auth::{MnHaKey, NtpTimestamp, ReplayGuard};
 use super::seq::SeqNum;
 use super::wire::{
-    ba_status, BaFlags, Message, MhType, MobilityOption, Packet, Repr, AUTH_SUBTYPE_MN_HA,
+    ba_status, BaFlags, BuFlags, FlowIdentification, Message, MhType, MobilityOption, Packet, Repr,
+    AUTH_SUBTYPE_MN_HA,
 };
+use crate::dataplane::FlowKey;
 
 /// Something the driver must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +35,20 @@ pub enum HaAction {
         /// G.
         home: Ipv6Addr,
     },
-    /// Send a Binding Acknowledgement.
+    /// Steer one connection to G to a node (replacing where it went).
+    BindFlow {
+        /// The connection, as the client sends it.
+        flow: FlowKey,
+        /// The node serving it.
+        care_of: Ipv6Addr,
+    },
+    /// Stop steering one connection: it follows G's route again.
+    UnbindFlow {
+        /// The connection.
+        flow: FlowKey,
+    },
+    /// Send a Binding Acknowledgement. It follows the data-plane change it
+    /// reports: a driver whose change was refused must not send it.
     Send(Outgoing),
 }
 
@@ -37,6 +57,9 @@ pub enum HaAction {
 pub struct HaHandled {
     /// Its type as a metric label.
     pub message: &'static str,
+    /// What it registers as a metric label: `home` (G itself) or `flow`
+    /// (one connection of a client without an agent).
+    pub kind: &'static str,
     /// Why it was refused; `None` if accepted.
     pub rejected: Option<&'static str>,
     /// Whether a registration (or deregistration) was accepted.
@@ -54,11 +77,19 @@ pub struct HomeAgentSettings {
     pub home: Ipv6Addr,
     /// Node addresses allowed to register G: the contact and its backups.
     pub authorised: Vec<Ipv6Addr>,
+    /// Every node's address: each may register flows of its connections.
+    pub nodes: Vec<Ipv6Addr>,
     /// The MN-HA key and SPI.
     pub key: MnHaKey,
     /// Longest lifetime granted.
     pub max_lifetime: Duration,
+    /// Most flows bound at once.
+    pub max_flows: usize,
 }
+
+/// The default bound on flow bindings: room for the 100,000 connections
+/// a home agent is sized for, and more.
+pub const DEFAULT_MAX_FLOWS: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy)]
 struct Registration {
@@ -66,29 +97,51 @@ struct Registration {
     expires: Instant,
 }
 
-/// The home agent: home registrations and their lifetimes.
+/// The home agent: home registrations, flow registrations and their
+/// lifetimes.
 #[derive(Debug)]
 pub struct HomeAgent {
     config: HomeAgentSettings,
     guard: ReplayGuard,
     last_seq: Option<SeqNum>,
     binding: Option<Registration>,
+    flows: FlowCache,
+}
+
+/// A Binding Update that passed authentication, with what it carries.
+struct Authentic<'a> {
+    src: Ipv6Addr,
+    care_of: Ipv6Addr,
+    seq: SeqNum,
+    flags: BuFlags,
+    lifetime: u16,
+    ts: NtpTimestamp,
+    flow: Option<&'a FlowIdentification>,
+    bid: Option<u16>,
 }
 
 impl HomeAgent {
     /// A home agent with no registration yet.
     pub fn new(config: HomeAgentSettings) -> Self {
+        let guard = ReplayGuard::new();
+        let flows = FlowCache::new(config.max_flows, guard.window());
         HomeAgent {
             config,
-            guard: ReplayGuard::new(),
+            guard,
             last_seq: None,
             binding: None,
+            flows,
         }
     }
 
     /// The care-of address G is bound to, if any.
     pub fn binding(&self) -> Option<Ipv6Addr> {
         self.binding.map(|b| b.care_of)
+    }
+
+    /// The flow bindings.
+    pub fn flows(&self) -> &FlowCache {
+        &self.flows
     }
 
     /// Handles a message from `src` to `dst` received at `now` (`wall` is
@@ -103,6 +156,7 @@ impl HomeAgent {
     ) -> HaHandled {
         let mut out = HaHandled {
             message: "malformed",
+            kind: "home",
             rejected: Some("malformed"),
             registered: false,
             actions: Vec::new(),
@@ -131,6 +185,7 @@ impl HomeAgent {
         let mut care_of = src;
         let mut timestamp = None;
         let mut spi = None;
+        let (mut bids, mut fids) = (Vec::new(), Vec::new());
         for o in &repr.options {
             match o {
                 MobilityOption::AlternateCareOf(a) => care_of = *a,
@@ -140,8 +195,13 @@ impl HomeAgent {
                     spi: s,
                     ..
                 } => spi = Some(*s),
+                MobilityOption::BindingIdentifier { bid, .. } => bids.push(*bid),
+                MobilityOption::FlowIdentification(f) => fids.push(f),
                 _ => {}
             }
+        }
+        if !bids.is_empty() || !fids.is_empty() {
+            out.kind = "flow";
         }
         let seq = SeqNum(sequence);
         // Until the message is authentic, nothing is answered: a BA would
@@ -162,89 +222,298 @@ impl HomeAgent {
             out.rejected = Some("bad_authenticator");
             return out;
         }
-        let reply = |status: u8, sequence: SeqNum, lifetime: u16, ts: u64| {
-            ack(&self.config, src, care_of, status, sequence, lifetime, ts)
-        };
         let Some(ts) = timestamp else {
             out.rejected = Some("unauthenticated");
-            out.actions
-                .extend(reply(ba_status::MESG_ID_REQD, seq, 0, 0));
+            out.actions.extend(ack(
+                &self.config,
+                src,
+                care_of,
+                ba_status::MESG_ID_REQD,
+                seq,
+                0,
+                0,
+                None,
+            ));
             return out;
         };
-        if self
-            .guard
-            .accept(NtpTimestamp(ts), NtpTimestamp::from_system_time(wall))
-            .is_err()
-        {
-            out.rejected = Some("replayed");
-            out.actions
-                .extend(reply(ba_status::ID_MISMATCH, seq, 0, ts));
-            return out;
-        }
-        if src != self.config.home {
-            out.rejected = Some("not_home_subnet");
-            out.actions
-                .extend(reply(ba_status::NOT_HOME_SUBNET, seq, 0, ts));
-            return out;
-        }
-        if lifetime != 0 && !self.config.authorised.contains(&care_of) {
-            out.rejected = Some("not_authorised");
-            out.actions
-                .extend(reply(ba_status::ADMIN_PROHIBITED, seq, 0, ts));
-            return out;
-        }
-        if let Some(last) = self.last_seq {
-            if !seq.is_newer_than(last) {
-                out.rejected = Some("sequence_out_of_window");
-                out.actions
-                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, last, 0, ts));
+        let msg = Authentic {
+            src,
+            care_of,
+            seq,
+            flags,
+            lifetime,
+            ts: NtpTimestamp(ts),
+            flow: fids.first().copied(),
+            bid: bids.first().copied(),
+        };
+        if out.kind == "flow" {
+            if bids.len() != 1 || fids.len() != 1 {
+                out.rejected = Some("bad_flow");
+                out.actions.extend(ack(
+                    &self.config,
+                    src,
+                    care_of,
+                    ba_status::ADMIN_PROHIBITED,
+                    seq,
+                    0,
+                    ts,
+                    None,
+                ));
                 return out;
             }
-        }
-        self.last_seq = Some(seq);
-        out.rejected = None;
-        out.registered = true;
-        let granted = (Duration::from_secs(4) * u32::from(lifetime)).min(self.config.max_lifetime);
-        let units = (granted.as_secs() / 4) as u16;
-        if lifetime == 0 {
-            if self.binding.take().is_some() {
-                out.actions.push(HaAction::Unroute { home: src });
-            }
+            self.flow_registration(&msg, now, wall, &mut out);
         } else {
-            self.binding = Some(Registration {
-                care_of,
-                expires: now + granted,
-            });
-            out.actions.push(HaAction::Route { home: src, care_of });
-        }
-        if flags.ack() {
-            out.actions
-                .extend(reply(ba_status::ACCEPTED, seq, units, ts));
+            self.home_registration(&msg, now, wall, &mut out);
         }
         out
     }
 
-    /// Removes the registration if its lifetime ran out.
-    pub fn expire(&mut self, now: Instant) -> Vec<HaAction> {
-        match self.binding {
-            Some(b) if b.expires <= now => {
-                self.binding = None;
-                vec![HaAction::Unroute {
-                    home: self.config.home,
-                }]
-            }
-            _ => vec![],
+    /// G's own registration: the contact node (or an authorised backup).
+    fn home_registration(
+        &mut self,
+        m: &Authentic<'_>,
+        now: Instant,
+        wall: SystemTime,
+        out: &mut HaHandled,
+    ) {
+        let ts = m.ts.0;
+        let reply = |status: u8, sequence: SeqNum, lifetime: u16| {
+            ack(
+                &self.config,
+                m.src,
+                m.care_of,
+                status,
+                sequence,
+                lifetime,
+                ts,
+                None,
+            )
+        };
+        if self
+            .guard
+            .accept(m.ts, NtpTimestamp::from_system_time(wall))
+            .is_err()
+        {
+            out.rejected = Some("replayed");
+            out.actions.extend(reply(ba_status::ID_MISMATCH, m.seq, 0));
+            return;
         }
+        if m.src != self.config.home {
+            out.rejected = Some("not_home_subnet");
+            out.actions
+                .extend(reply(ba_status::NOT_HOME_SUBNET, m.seq, 0));
+            return;
+        }
+        if m.lifetime != 0 && !self.config.authorised.contains(&m.care_of) {
+            out.rejected = Some("not_authorised");
+            out.actions
+                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
+            return;
+        }
+        if let Some(last) = self.last_seq {
+            if !m.seq.is_newer_than(last) {
+                out.rejected = Some("sequence_out_of_window");
+                out.actions
+                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, last, 0));
+                return;
+            }
+        }
+        self.last_seq = Some(m.seq);
+        out.rejected = None;
+        out.registered = true;
+        let (granted, units) = self.grant(m.lifetime);
+        if m.lifetime == 0 {
+            if self.binding.take().is_some() {
+                out.actions.push(HaAction::Unroute { home: m.src });
+            }
+        } else {
+            self.binding = Some(Registration {
+                care_of: m.care_of,
+                expires: now + granted,
+            });
+            out.actions.push(HaAction::Route {
+                home: m.src,
+                care_of: m.care_of,
+            });
+        }
+        if m.flags.ack() {
+            out.actions.extend(reply(ba_status::ACCEPTED, m.seq, units));
+        }
+    }
+
+    /// One connection's registration by the node that serves it. Replay
+    /// protection is per flow (timestamp and sequence number newer than
+    /// the flow's last), so that nodes registering many flows at once need
+    /// not order their messages among themselves.
+    fn flow_registration(
+        &mut self,
+        m: &Authentic<'_>,
+        now: Instant,
+        wall: SystemTime,
+        out: &mut HaHandled,
+    ) {
+        let ts = m.ts.0;
+        let (Some(bid), Some(fid)) = (m.bid, m.flow) else {
+            out.rejected = Some("bad_flow");
+            return;
+        };
+        let parsed = FlowBinding::parse(bid, fid);
+        let binding = parsed.as_ref().ok();
+        let reply = |status: u8, sequence: SeqNum, lifetime: u16| {
+            ack(
+                &self.config,
+                m.src,
+                m.care_of,
+                status,
+                sequence,
+                lifetime,
+                ts,
+                binding,
+            )
+        };
+        let previous = binding.and_then(|b| self.flows.get(&b.flow)).copied();
+        let stale = self
+            .guard
+            .check_window(m.ts, NtpTimestamp::from_system_time(wall))
+            .is_err();
+        if stale || previous.is_some_and(|p| m.ts.signed_diff(p.stamp) <= 0) {
+            out.rejected = Some("replayed");
+            out.actions.extend(reply(ba_status::ID_MISMATCH, m.seq, 0));
+            return;
+        }
+        if m.src != self.config.home {
+            out.rejected = Some("not_home_subnet");
+            out.actions
+                .extend(reply(ba_status::NOT_HOME_SUBNET, m.seq, 0));
+            return;
+        }
+        let Some(binding) = binding else {
+            out.rejected = Some("bad_flow");
+            out.actions
+                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
+            return;
+        };
+        let flow = binding.flow;
+        if flow.server != self.config.home || !is_client_address(&flow.client, &self.config) {
+            out.rejected = Some("not_home_address");
+            out.actions
+                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
+            return;
+        }
+        if !self.config.nodes.contains(&m.care_of) {
+            out.rejected = Some("not_authorised");
+            out.actions
+                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
+            return;
+        }
+        if let Some(p) = previous {
+            if !m.seq.is_newer_than(p.sequence) {
+                out.rejected = Some("sequence_out_of_window");
+                out.actions
+                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, p.sequence, 0));
+                return;
+            }
+            // Only the node serving a flow may remove it; for any other the
+            // binding it would remove was replaced (135: nothing to undo).
+            if m.lifetime == 0 && p.care_of.is_some_and(|c| c != m.care_of) {
+                out.rejected = Some("not_holder");
+                out.actions
+                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, p.sequence, 0));
+                return;
+            }
+        }
+        let (granted, units) = self.grant(m.lifetime);
+        if m.lifetime == 0 {
+            if self.flows.unbind(flow, m.seq, m.ts, now) {
+                out.actions.push(HaAction::UnbindFlow { flow });
+            }
+        } else {
+            let until = now + granted;
+            if let Err(e) = self
+                .flows
+                .bind(flow, m.care_of, m.seq, m.ts, binding.bid, until)
+            {
+                tracing::debug!(error = %e, "flow registration refused");
+                out.rejected = Some("table_full");
+                out.actions
+                    .extend(reply(ba_status::INSUFFICIENT_RESOURCES, m.seq, 0));
+                return;
+            }
+            out.actions.push(HaAction::BindFlow {
+                flow,
+                care_of: m.care_of,
+            });
+        }
+        out.rejected = None;
+        out.registered = true;
+        if m.flags.ack() {
+            out.actions.extend(reply(ba_status::ACCEPTED, m.seq, units));
+        }
+    }
+
+    /// The lifetime granted for `lifetime` units asked: capped by the
+    /// configuration; with the units it comes to.
+    fn grant(&self, lifetime: u16) -> (Duration, u16) {
+        let granted = (Duration::from_secs(4) * u32::from(lifetime)).min(self.config.max_lifetime);
+        (granted, (granted.as_secs() / 4) as u16)
+    }
+
+    /// The kernel refused to steer `flow`: the binding is dropped (its
+    /// sequence number and timestamp stay, as for a removal), so the node
+    /// hears no BA and the cache says what the kernel does.
+    pub fn flow_not_installed(&mut self, flow: FlowKey, now: Instant) {
+        if let Some(e) = self.flows.get(&flow).copied() {
+            self.flows.unbind(flow, e.sequence, e.stamp, now);
+        }
+    }
+
+    /// Removes the registration and the flow bindings whose lifetime ran
+    /// out.
+    pub fn expire(&mut self, now: Instant) -> Vec<HaAction> {
+        let mut actions = Vec::new();
+        if let Some(b) = self.binding {
+            if b.expires <= now {
+                self.binding = None;
+                actions.push(HaAction::Unroute {
+                    home: self.config.home,
+                });
+            }
+        }
+        actions.extend(
+            self.flows
+                .expire(now)
+                .into_iter()
+                .map(|flow| HaAction::UnbindFlow { flow }),
+        );
+        actions
     }
 
     /// When [`HomeAgent::expire`] next has work.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.binding.map(|b| b.expires)
+        let home = self.binding.map(|b| b.expires);
+        [home, self.flows.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
+/// A client a flow may come from: a global unicast address that is none
+/// of G, the home agent or a node.
+fn is_client_address(a: &Ipv6Addr, config: &HomeAgentSettings) -> bool {
+    !(a.is_unspecified()
+        || a.is_loopback()
+        || a.is_multicast()
+        || *a == config.home
+        || *a == config.address
+        || config.nodes.contains(a))
+}
+
 /// A signed BA, sent to the care-of address (the node's own address:
-/// without a binding, G does not reach it yet).
+/// without a binding, G does not reach it yet). A flow registration's BA
+/// echoes its Binding Identifier and Flow Identification (RFC 6089 §4.2),
+/// so the node tells apart the answers for its many flows.
+#[allow(clippy::too_many_arguments)]
 fn ack(
     config: &HomeAgentSettings,
     home: Ipv6Addr,
@@ -253,7 +522,17 @@ fn ack(
     sequence: SeqNum,
     lifetime: u16,
     ts: u64,
+    flow: Option<&FlowBinding>,
 ) -> Option<HaAction> {
+    let mut options: Vec<MobilityOption> = flow.map(|f| f.options().to_vec()).unwrap_or_default();
+    options.extend([
+        MobilityOption::ReplayProtection { timestamp: ts },
+        MobilityOption::MessageAuthentication {
+            subtype: AUTH_SUBTYPE_MN_HA,
+            spi: config.key.spi(),
+            authenticator: [0; 12],
+        },
+    ]);
     let repr = Repr {
         message: Message::BindingAck {
             status,
@@ -261,14 +540,7 @@ fn ack(
             sequence: sequence.0,
             lifetime,
         },
-        options: vec![
-            MobilityOption::ReplayProtection { timestamp: ts },
-            MobilityOption::MessageAuthentication {
-                subtype: AUTH_SUBTYPE_MN_HA,
-                spi: config.key.spi(),
-                authenticator: [0; 12],
-            },
-        ],
+        options,
     };
     let src = config.address;
     let key = &config.key;
@@ -282,6 +554,7 @@ mod tests {
     use crate::mipv6::mobile_node::{
         home_registration, read_reply, AckKey, HomeRegistration, Reply,
     };
+    use crate::mipv6::wire::{MobilityOption, Packet, Repr};
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
@@ -290,6 +563,7 @@ mod tests {
     const G: &str = "2001:db8:ffff::1";
     const HA: &str = "2001:db8:ffff::fe";
     const NODE1: &str = "2001:db8:1:1::2";
+    const NODE2: &str = "2001:db8:1:2::2";
 
     fn key() -> MnHaKey {
         MnHaKey::new(256, &[5; 20]).unwrap()
@@ -300,8 +574,10 @@ mod tests {
             address: a(HA),
             home: a(G),
             authorised: vec![a(NODE1)],
+            nodes: vec![a(NODE1), a(NODE2)],
             key: key(),
             max_lifetime: Duration::from_secs(60),
+            max_flows: 3,
         })
     }
 
@@ -313,6 +589,7 @@ mod tests {
             sequence: SeqNum(seq),
             lifetime,
             timestamp: NtpTimestamp::from_system_time(wall),
+            flow: None,
         };
         home_registration(&reg, &key()).unwrap()
     }
@@ -377,6 +654,7 @@ mod tests {
             sequence: SeqNum(1),
             lifetime: 15,
             timestamp: NtpTimestamp::from_system_time(wall),
+            flow: None,
         };
         let keyless = home_registration(&reg, &other_key).unwrap();
         assert_eq!(
@@ -441,6 +719,298 @@ mod tests {
         let other = MnHaKey::new(256, &[6; 20]).unwrap();
         assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), AckKey::HomeAgent(&other)).is_err());
         assert!(read_reply(&o.mh, &o.src, &o.dst, &a(G), AckKey::None).is_err());
+    }
+
+    fn conn(port: u16) -> FlowKey {
+        FlowKey {
+            client: a("2001:db8:3:1::2"),
+            client_port: port,
+            server: a(G),
+            server_port: 7,
+        }
+    }
+
+    /// A flow registration as a node sends it: from G, signed with the
+    /// MN-HA key, stamped `ms` milliseconds after `wall`.
+    fn flow_reg(
+        flow: FlowKey,
+        seq: u16,
+        lifetime: u16,
+        wall: SystemTime,
+        ms: u64,
+        care_of: &str,
+    ) -> Vec<u8> {
+        let reg = HomeRegistration {
+            home: a(G),
+            home_agent: a(HA),
+            care_of: a(care_of),
+            sequence: SeqNum(seq),
+            lifetime,
+            timestamp: NtpTimestamp::from_system_time(wall + Duration::from_millis(ms)),
+            flow: Some(FlowBinding {
+                bid: flow.client_port,
+                fid: flow.client_port,
+                flow,
+            }),
+        };
+        home_registration(&reg, &key()).unwrap()
+    }
+
+    fn status_of(h: &HaHandled) -> (u8, Option<FlowKey>) {
+        let Reply::BindingAck { status, flow, .. } = ack_of(h) else {
+            panic!("not a BA")
+        };
+        (status, flow)
+    }
+
+    fn routed(h: &HaHandled) -> bool {
+        h.actions.iter().any(|a| !matches!(a, HaAction::Send(_)))
+    }
+
+    #[test]
+    fn flows_bind_move_between_nodes_and_unbind() {
+        let mut ha = agent();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let f = conn(40000);
+        let h = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(f, 10, 100, wall, 0, NODE1),
+            now,
+            wall,
+        );
+        assert_eq!((h.kind, h.rejected, h.registered), ("flow", None, true));
+        assert_eq!(
+            h.actions[0],
+            HaAction::BindFlow {
+                flow: f,
+                care_of: a(NODE1)
+            }
+        );
+        // The BA comes after the change and names the flow.
+        assert_eq!(status_of(&h), (ba_status::ACCEPTED, Some(f)));
+        assert_eq!(ha.flows().holder(&f), Some(a(NODE1)));
+        // G's own binding is untouched.
+        assert_eq!(ha.binding(), None);
+
+        // A handoff: node2 registers with the next number.
+        let h = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(f, 11, 100, wall, 5, NODE2),
+            now,
+            wall,
+        );
+        assert_eq!(h.rejected, None);
+        assert_eq!(ha.flows().holder(&f), Some(a(NODE2)));
+        // node1 may no longer remove it: 135 says it was replaced.
+        let h = ha.handle(a(G), a(HA), &flow_reg(f, 12, 0, wall, 6, NODE1), now, wall);
+        assert_eq!(h.rejected, Some("not_holder"));
+        assert!(!routed(&h));
+        assert_eq!(status_of(&h).0, ba_status::SEQ_OUT_OF_WINDOW);
+        // node2 removes it at close.
+        let h = ha.handle(a(G), a(HA), &flow_reg(f, 12, 0, wall, 7, NODE2), now, wall);
+        assert_eq!(h.actions[0], HaAction::UnbindFlow { flow: f });
+        assert_eq!((ha.flows().holder(&f), ha.flows().live()), (None, 0));
+    }
+
+    #[test]
+    fn many_nodes_register_flows_in_any_order() {
+        let mut ha = agent();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        // node2's stamps are older than node1's, and each flow has its own
+        // numbers: per-flow replay protection takes them all.
+        let h1 = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(conn(1), 500, 9, wall, 50, NODE1),
+            now,
+            wall,
+        );
+        let h2 = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(conn(2), 7, 9, wall, 10, NODE2),
+            now,
+            wall,
+        );
+        assert_eq!((h1.rejected, h2.rejected), (None, None));
+        assert_eq!(ha.flows().live(), 2);
+        // A home registration is still checked against its own last stamp.
+        let h = ha.handle(a(G), a(HA), &registration(1, 9, wall, NODE1), now, wall);
+        assert_eq!(h.rejected, None);
+    }
+
+    #[test]
+    fn forged_replayed_stranger_and_foreign_flow_registrations_change_nothing() {
+        let mut ha = agent();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let f = conn(40001);
+        let good = flow_reg(f, 1, 15, wall, 0, NODE1);
+
+        let mut forged = good.clone();
+        let n = forged.len();
+        forged[n - 1] ^= 1;
+        crate::mipv6::wire::fill_checksum(&mut forged, &a(G), &a(HA)).unwrap();
+        let h = ha.handle(a(G), a(HA), &forged, now, wall);
+        assert_eq!(
+            (h.kind, h.rejected, h.actions.len()),
+            ("flow", Some("bad_authenticator"), 0)
+        );
+
+        assert_eq!(ha.handle(a(G), a(HA), &good, now, wall).rejected, None);
+        let h = ha.handle(a(G), a(HA), &good, now, wall);
+        assert_eq!(h.rejected, Some("replayed"));
+        assert!(!routed(&h));
+        assert_eq!(status_of(&h), (ba_status::ID_MISMATCH, Some(f)));
+
+        // Removed, then replayed within the window: the tombstone refuses.
+        let rm = flow_reg(f, 2, 0, wall, 1, NODE1);
+        assert_eq!(ha.handle(a(G), a(HA), &rm, now, wall).rejected, None);
+        assert_eq!(
+            ha.handle(a(G), a(HA), &good, now, wall).rejected,
+            Some("replayed")
+        );
+        assert_eq!(ha.flows().holder(&f), None);
+
+        // Older than the window: refused whatever the flow.
+        let old = wall - Duration::from_secs(60);
+        let h = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(conn(5), 1, 15, old, 0, NODE1),
+            now,
+            wall,
+        );
+        assert_eq!(h.rejected, Some("replayed"));
+
+        // A host that is not a node of the configuration.
+        let h = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(conn(6), 1, 15, wall, 2, "2001:db8:1:9::2"),
+            now,
+            wall,
+        );
+        assert_eq!(h.rejected, Some("not_authorised"));
+        assert_eq!(status_of(&h).0, ba_status::ADMIN_PROHIBITED);
+
+        // A connection to another address than G.
+        let mut other = conn(7);
+        other.server = a("2001:db8:ffff::2");
+        let h = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(other, 1, 15, wall, 3, NODE1),
+            now,
+            wall,
+        );
+        assert_eq!(h.rejected, Some("not_home_address"));
+        // A "client" that is G itself or a node.
+        let mut selfish = conn(8);
+        selfish.client = a(NODE2);
+        let h = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(selfish, 1, 15, wall, 4, NODE1),
+            now,
+            wall,
+        );
+        assert_eq!(h.rejected, Some("not_home_address"));
+        // Sent from another home address than G.
+        let reg = HomeRegistration {
+            home: a("2001:db8:ffff::2"),
+            home_agent: a(HA),
+            care_of: a(NODE1),
+            sequence: SeqNum(1),
+            lifetime: 15,
+            timestamp: NtpTimestamp::from_system_time(wall + Duration::from_millis(5)),
+            flow: Some(FlowBinding {
+                bid: 9,
+                fid: 9,
+                flow: conn(9),
+            }),
+        };
+        let mh = home_registration(&reg, &key()).unwrap();
+        let h = ha.handle(a("2001:db8:ffff::2"), a(HA), &mh, now, wall);
+        assert_eq!(h.rejected, Some("not_home_subnet"));
+        // A flow registration without its authentication option.
+        let mut bare =
+            Repr::parse(&Packet::new_checked(&good[..]).unwrap(), &a(G), &a(HA)).unwrap();
+        bare.options
+            .retain(|o| !matches!(o, MobilityOption::MessageAuthentication { .. }));
+        let bare = bare.to_bytes(&a(G), &a(HA)).unwrap();
+        let h = ha.handle(a(G), a(HA), &bare, now, wall);
+        assert_eq!((h.rejected, h.actions.len()), (Some("unauthenticated"), 0));
+
+        assert_eq!(ha.flows().live(), 0);
+        assert_eq!(ha.binding(), None);
+    }
+
+    #[test]
+    fn old_flow_numbers_get_the_last_one_back() {
+        let mut ha = agent();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let f = conn(3);
+        ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(f, 100, 15, wall, 0, NODE1),
+            now,
+            wall,
+        );
+        let h = ha.handle(a(G), a(HA), &flow_reg(f, 90, 15, wall, 1, NODE2), now, wall);
+        assert_eq!(h.rejected, Some("sequence_out_of_window"));
+        let Reply::BindingAck {
+            status, sequence, ..
+        } = ack_of(&h)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (status, sequence),
+            (ba_status::SEQ_OUT_OF_WINDOW, SeqNum(100))
+        );
+        assert_eq!(ha.flows().holder(&f), Some(a(NODE1)));
+    }
+
+    #[test]
+    fn flows_expire_and_a_full_cache_refuses_new_ones() {
+        let mut ha = agent();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        for port in 1..=3 {
+            let h = ha.handle(
+                a(G),
+                a(HA),
+                &flow_reg(conn(port), 1, port, wall, u64::from(port), NODE1),
+                now,
+                wall,
+            );
+            assert_eq!(h.rejected, None);
+        }
+        let h = ha.handle(
+            a(G),
+            a(HA),
+            &flow_reg(conn(4), 1, 9, wall, 9, NODE1),
+            now,
+            wall,
+        );
+        assert_eq!(h.rejected, Some("table_full"));
+        assert_eq!(status_of(&h).0, ba_status::INSUFFICIENT_RESOURCES);
+        assert!(!routed(&h));
+        // conn(1) was granted 4 s, conn(2) 8 s.
+        assert_eq!(ha.next_deadline(), Some(now + Duration::from_secs(4)));
+        assert_eq!(
+            ha.expire(now + Duration::from_secs(8)),
+            vec![
+                HaAction::UnbindFlow { flow: conn(1) },
+                HaAction::UnbindFlow { flow: conn(2) }
+            ]
+        );
+        assert_eq!(ha.flows().live(), 1);
+        // A kernel that refused the steering: the binding goes.
+        ha.flow_not_installed(conn(3), now);
+        assert_eq!(ha.flows().live(), 0);
     }
 
     proptest::proptest! {

@@ -239,7 +239,7 @@ impl NtpTimestamp {
 
     /// `self - other` in NTP units (2^-32 s), as a signed value; correct
     /// across an era boundary while the two are within 68 years.
-    fn signed_diff(self, other: NtpTimestamp) -> i64 {
+    pub fn signed_diff(self, other: NtpTimestamp) -> i64 {
         self.0.wrapping_sub(other.0) as i64
     }
 }
@@ -302,16 +302,23 @@ impl ReplayGuard {
     /// timestamp, without recording it. Run it after the authentication
     /// option has verified (RFC 4285 §6).
     pub fn check(&self, ts: NtpTimestamp, now: NtpTimestamp) -> Result<(), MnHaAuthError> {
+        self.check_window(ts, now)?;
+        match self.last {
+            Some(last) if ts.signed_diff(last) <= 0 => Err(MnHaAuthError::Replayed),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks only that `ts` is within the window of the clock `now`
+    /// (whoever keeps the last accepted timestamp elsewhere, per flow).
+    pub fn check_window(&self, ts: NtpTimestamp, now: NtpTimestamp) -> Result<(), MnHaAuthError> {
         let skew = ts.signed_diff(now);
         if skew.unsigned_abs() > ntp_units(self.window).unsigned_abs() {
             return Err(MnHaAuthError::Stale {
                 skew_millis: units_to_millis(skew),
             });
         }
-        match self.last {
-            Some(last) if ts.signed_diff(last) <= 0 => Err(MnHaAuthError::Replayed),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     /// [`ReplayGuard::check`], then records `ts` as the last accepted.

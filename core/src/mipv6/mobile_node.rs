@@ -13,6 +13,7 @@ use super::seq::SeqNum;
 use super::wire::{
     ba_status, BuFlags, Message, MobilityOption, Packet, Repr, WireError, AUTH_SUBTYPE_MN_HA,
 };
+use crate::dataplane::FlowKey;
 
 /// A keygen token with the nonce index it came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,9 @@ pub enum Reply {
         lifetime: u16,
         /// The Binding Identifier, for a flow binding's BA.
         bid: Option<u16>,
+        /// The connection, for a home agent's BA of a flow registration
+        /// (it echoes the Flow Identification, RFC 6089 §4.2).
+        flow: Option<FlowKey>,
         /// RFC 4285 timestamp echoed by a home agent.
         timestamp: Option<u64>,
     },
@@ -157,14 +161,20 @@ pub fn read_reply(
             ..
         } => {
             let mut bid = None;
+            let mut fid = None;
             let mut timestamp = None;
             for o in &repr.options {
                 match o {
                     MobilityOption::BindingIdentifier { bid: b, .. } => bid = Some(*b),
+                    MobilityOption::FlowIdentification(f) => fid = Some(f),
                     MobilityOption::ReplayProtection { timestamp: t } => timestamp = Some(*t),
                     _ => {}
                 }
             }
+            let flow = match (bid, fid) {
+                (Some(b), Some(f)) => FlowBinding::parse(b, f).ok().map(|f| f.flow),
+                _ => None,
+            };
             let ha_auth = packet.message_auth_prefix(AUTH_SUBTYPE_MN_HA);
             let cn_auth = packet.binding_auth_prefix();
             let authentic = match (key, ha_auth, cn_auth) {
@@ -189,6 +199,7 @@ pub fn read_reply(
                 sequence: SeqNum(sequence),
                 lifetime,
                 bid,
+                flow,
                 timestamp,
             }
         }
@@ -302,17 +313,28 @@ pub struct HomeRegistration {
     pub lifetime: u16,
     /// RFC 4285 replay-protection timestamp.
     pub timestamp: NtpTimestamp,
+    /// One connection of a client without an agent, to be steered to the
+    /// care-of address (a flow registration, RFC 5648/6089 at the home
+    /// agent); `None` registers G itself (the contact node).
+    pub flow: Option<FlowBinding>,
 }
 
-/// A home registration (H and A set) signed with the MN-HA key (RFC 4285).
+/// A home registration (H and A set) signed with the MN-HA key (RFC 4285):
+/// of G itself, or of one flow to G.
 pub fn home_registration(reg: &HomeRegistration, key: &MnHaKey) -> Result<Vec<u8>, WireError> {
+    let mut options = mn_ha_options(reg.care_of, reg.timestamp, key);
+    if let Some(f) = &reg.flow {
+        // After the care-of address, before the timestamp and the
+        // authenticator, which must come last (RFC 4285 §5).
+        options.splice(1..1, f.options());
+    }
     let repr = Repr {
         message: Message::BindingUpdate {
             sequence: reg.sequence.0,
             flags: BuFlags(BuFlags::ACK | BuFlags::HOME),
             lifetime: reg.lifetime,
         },
-        options: mn_ha_options(reg.care_of, reg.timestamp, key),
+        options,
     };
     repr.to_signed_bytes(&reg.home, &reg.home_agent, |prefix| {
         key.authenticator(&reg.care_of, &reg.home, prefix)

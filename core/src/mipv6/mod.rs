@@ -4,6 +4,7 @@
 pub mod binding_update;
 pub mod bu_exchange;
 pub mod correspondent;
+pub mod flow_cache;
 pub mod home_agent;
 mod mh_mac;
 pub mod mh_socket;
