@@ -281,6 +281,62 @@ fn follow_bindings(lab_name: &'static str, ha_encap: Encap, client_encap: Encap)
     assert!(!ha.clear_binding(G).unwrap());
 }
 
+/// A client without an agent (nothing installed on its host): the home
+/// agent steers its flows one by one, the rest follow G's route.
+#[test]
+fn the_home_agent_steers_flows_of_a_client_without_an_agent() {
+    for encap in backends_under_test("the_home_agent_steers_flows_of_a_client_without_an_agent") {
+        eprintln!("home agent on {encap}");
+        let (lab, _servers) = serving_lab("t-dp-haflow");
+        let client = lab.ns("client1");
+        let mut ha = netns::run_in(&lab.ns("ha"), || {
+            let mut ha = HomePlane::open(LINK_MTU, encap)?;
+            ha.steer_flows(G)?;
+            Ok::<_, gecko::dataplane::DataPlaneError>(ha)
+        })
+        .unwrap()
+        .expect("home plane with flow steering");
+        ha.set_binding(G, NODE1).unwrap();
+        assert_eq!(ask(&client, None, None).unwrap(), "node1");
+
+        ha.bind_flow(flow(40001), NODE2).unwrap();
+        assert_eq!(ask(&client, Some(40001), None).unwrap(), "node2");
+        assert_eq!(ask(&client, Some(40002), None).unwrap(), "node1");
+        ha.bind_flow(flow(40001), NODE1).unwrap();
+        assert_eq!(ask(&client, Some(40001), None).unwrap(), "node1");
+        ha.bind_flow(flow(40001), NODE2).unwrap();
+        assert_eq!(ha.flow_table().unwrap().count().unwrap(), 1);
+        assert!(ha.unbind_flow(&flow(40001)).unwrap());
+        assert_eq!(ask(&client, Some(40001), None).unwrap(), "node1");
+
+        // Dropped, it leaves nothing of the steering behind.
+        ha.bind_flow(flow(40003), NODE2).unwrap();
+        drop(ha);
+        let left = netns::run_in(&lab.ns("ha"), || {
+            let mut routes = Routes::open().unwrap();
+            let rules = routes
+                .list_rules()
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.priority == SLOT_RULE_PRIORITY)
+                .count();
+            let routes = routes
+                .list_routes()
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.destination == G)
+                .count();
+            (rules, routes)
+        })
+        .unwrap();
+        assert_eq!(
+            left,
+            (0, 0),
+            "slot rules and routes to G left on the home agent"
+        );
+    }
+}
+
 #[test]
 fn ten_thousand_flows_in_the_map() {
     for encap in backends_under_test("ten_thousand_flows_in_the_map") {

@@ -42,8 +42,12 @@ pub async fn run(
         max_flows: gecko::mipv6::home_agent::DEFAULT_MAX_FLOWS,
     });
     let mh = MhSocket::open().context("opening the Mobility Header socket")?;
+    let g = config.global_address;
     let mut plane = HomePlane::open(link_mtu, encap)
         .with_context(|| format!("setting up the {encap} data plane"))?;
+    plane
+        .steer_flows(g)
+        .context("setting up flow steering for clients without an agent")?;
     let metrics = Metrics::new();
     metrics
         .gauge(
@@ -53,18 +57,23 @@ pub async fn run(
         )?
         .set(1);
     let bindings = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "home")])?;
+    let flow_bindings = metrics.gauge("gecko_bindings", "Bindings held", &[("kind", "flow")])?;
     let registrations = metrics.counter(
         "gecko_registrations_total",
-        "Home registrations and deregistrations accepted",
+        "Home and flow registrations and deregistrations accepted",
+        &[],
+    )?;
+    let failures = metrics.counter(
+        "gecko_dataplane_errors_total",
+        "Data-plane changes the kernel refused",
         &[],
     )?;
     let addr = config.home_agent.metrics;
     gecko::metrics::bind_and_serve(metrics.clone(), addr)
         .await
         .with_context(|| format!("serving metrics on {addr}"))?;
-    tracing::info!(home = %config.global_address, %addr, dataplane = %encap, "home agent ready");
+    tracing::info!(home = %g, %addr, dataplane = %encap, "home agent ready");
 
-    let g = config.global_address;
     let mut buf = vec![0u8; 2048];
     let shutdown = crate::program::shutdown_signal();
     tokio::pin!(shutdown);
@@ -77,41 +86,82 @@ pub async fn run(
                 let r = r.context("reading the Mobility Header socket")?;
                 let h = ha.handle(r.src, r.dst, &buf[..r.len], Instant::now(), SystemTime::now());
                 crate::program::count_message(&metrics, h.message, h.rejected);
-                if let Some(reason) = h.rejected {
-                    tracing::info!(src = %r.src, reason, "home registration refused");
-                }
                 if h.registered {
                     registrations.inc();
+                }
+                if h.kind == "flow" {
+                    count_flow(&metrics, h.rejected);
+                }
+                if let Some(reason) = h.rejected {
+                    tracing::info!(src = %r.src, kind = h.kind, reason, "registration refused");
                 }
                 h.actions
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 let actions = ha.expire(Instant::now());
                 if !actions.is_empty() {
-                    tracing::info!("home registration expired");
+                    tracing::info!(n = actions.len(), "bindings expired");
                 }
                 actions
             }
             r = &mut shutdown => { r?; break; }
         };
+        // A BA must not report a change the kernel refused.
+        let mut refused = false;
         for action in actions {
-            match action {
+            let done = match action {
                 HaAction::Route { home, care_of } => {
-                    plane.set_binding(home, care_of)?;
                     tracing::info!(%home, %care_of, "routing G to the contact node");
+                    plane.set_binding(home, care_of)
                 }
                 HaAction::Unroute { home } => {
-                    plane.clear_binding(home)?;
                     tracing::info!(%home, "route for G removed");
+                    plane.clear_binding(home).map(drop)
                 }
-                HaAction::Send(o) => mh.send(&o.mh, o.src, o.dst, None).await?,
+                HaAction::BindFlow { flow, care_of } => {
+                    tracing::debug!(?flow, %care_of, "flow steered");
+                    let r = plane.bind_flow(flow, care_of);
+                    if r.is_err() {
+                        ha.flow_not_installed(flow, Instant::now());
+                        count_flow(&metrics, Some("kernel_refused"));
+                    }
+                    r
+                }
+                HaAction::UnbindFlow { flow } => {
+                    tracing::debug!(?flow, "flow no longer steered");
+                    plane.unbind_flow(&flow).map(drop)
+                }
+                HaAction::Send(o) if !refused => {
+                    mh.send(&o.mh, o.src, o.dst, None).await?;
+                    Ok(())
+                }
+                HaAction::Send(_) => Ok(()),
+            };
+            if let Err(e) = done {
+                refused = true;
+                failures.inc();
+                tracing::error!(error = %e, "data plane change refused");
             }
         }
         bindings.set(i64::from(ha.binding().is_some()));
+        flow_bindings.set(ha.flows().live() as i64);
     }
     if ha.binding().is_some() {
         plane.clear_binding(g)?;
     }
+    // Dropping the plane removes the flow map, its rules and routes.
+    drop(plane);
     tracing::info!("home agent stopped");
     Ok(())
+}
+
+/// Counts one flow registration by result: `accepted` or the reason it
+/// was refused.
+fn count_flow(metrics: &Metrics, rejected: Option<&'static str>) {
+    metrics.count(
+        "gecko_flow_registrations_total",
+        "Flow registrations and deregistrations, by result (accepted or the refusal's reason)",
+        &[("result", rejected.unwrap_or("accepted"))],
+        1,
+    );
 }

@@ -18,31 +18,25 @@
 //! has the same MSS whichever way it goes (1358 with timestamps on a
 //! 1500-byte link) and never needs a Packet Too Big after a handoff.
 
-use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
 use super::encap::{Encap, EncapSender, Traffic, MAX_OVERHEAD};
-use super::flow_map::FlowMap;
+use super::flow_map::{FlowHook, FlowMap};
+use super::flow_steering::{self, fwmark, FlowSteering};
 use super::routes::{NextHop, Routes, RuleMatch, MAIN_TABLE};
 use super::{BindingPlane, DataPlaneError, FlowKey};
+
+pub use super::flow_steering::{MARK_BASE, MAX_SLOTS, SLOT_RULE_PRIORITY, TABLE_BASE};
 
 /// The socket mark that sends a packet for G by the home route whatever
 /// the bindings (the client agent's HoT exchange).
 pub const HOME_MARK: u32 = 0x4745_0000;
-/// The mark of slot 0; slot `s` uses `MARK_BASE + s`.
-pub const MARK_BASE: u32 = 0x4745_0001;
 /// The table of the plain binding.
 pub const PLAIN_TABLE: u32 = 0x4745_0000;
-/// The table of slot 0; slot `s` uses `TABLE_BASE + s`.
-pub const TABLE_BASE: u32 = 0x4745_0001;
 /// Priority of the HOME_MARK rule.
 pub const HOME_RULE_PRIORITY: u32 = 1000;
-/// Priority of the per-slot fwmark rules.
-pub const SLOT_RULE_PRIORITY: u32 = 1100;
 /// Priority of the plain binding's `to G` rule.
 pub const PLAIN_RULE_PRIORITY: u32 = 1200;
-/// How many distinct care-of addresses (nodes) flows may be bound to.
-pub const MAX_SLOTS: usize = 4096;
 
 const ALL_BITS: u32 = u32::MAX;
 
@@ -52,14 +46,11 @@ const ALL_BITS: u32 = u32::MAX;
 pub struct ClientPlane {
     routes: Routes,
     sender: EncapSender,
-    flows: Option<FlowMap>,
+    flows: Option<FlowSteering>,
     g: Ipv6Addr,
     home: NextHop,
     /// The largest packet any route to G carries.
     mtu: u32,
-    /// Care-of address of each slot, by slot number.
-    slots: Vec<Ipv6Addr>,
-    bound: HashMap<FlowKey, usize>,
     plain: Option<Ipv6Addr>,
     installed: bool,
 }
@@ -87,8 +78,6 @@ impl ClientPlane {
             g,
             home,
             mtu,
-            slots: Vec::new(),
-            bound: HashMap::new(),
             plain: None,
             installed: true,
         };
@@ -102,7 +91,12 @@ impl ClientPlane {
         plane
             .routes
             .add_to_rule(PLAIN_RULE_PRIORITY, g, PLAIN_TABLE)?;
-        plane.flows = Some(FlowMap::create()?);
+        plane.flows = Some(FlowSteering::create(
+            FlowHook::LocalOut,
+            g,
+            mtu,
+            Traffic::Local,
+        )?);
         tracing::info!(%g, ?home, mtu, dataplane = %encap, "client data plane installed");
         Ok(plane)
     }
@@ -129,17 +123,17 @@ impl ClientPlane {
 
     /// The care-of addresses that have a slot (mark and table), by slot.
     pub fn slots(&self) -> &[Ipv6Addr] {
-        &self.slots
+        self.flows.as_ref().map_or(&[], |f| f.slots())
     }
 
     /// How many flows are bound.
     pub fn bound_flows(&self) -> usize {
-        self.bound.len()
+        self.flows.as_ref().map_or(0, |f| f.bound_flows())
     }
 
     /// The flow map (to count its entries, for one).
     pub fn flow_table(&mut self) -> Option<&mut FlowMap> {
-        self.flows.as_mut()
+        self.flows.as_mut().and_then(|f| f.flow_table())
     }
 
     /// Removes everything `install` and the bindings added: the flow map,
@@ -151,30 +145,24 @@ impl ClientPlane {
         }
         self.installed = false;
         let mut first: Option<DataPlaneError> = None;
+        let mut note = |e: DataPlaneError| {
+            tracing::warn!(error = %e, "uninstalling the client data plane");
+            first.get_or_insert(e);
+        };
+        if let Some(mut flows) = self.flows.take() {
+            flows.remove(&mut self.routes, &mut note);
+        }
         let mut keep = |r: Result<(), DataPlaneError>| {
             if let Err(e) = r {
-                tracing::warn!(error = %e, "uninstalling the client data plane");
-                first.get_or_insert(e);
+                note(e);
             }
         };
-        // The map first: no packet gets a mark whose rule is gone.
-        if let Some(flows) = self.flows.take() {
-            keep(flows.destroy());
-        }
         let g = self.g;
         let r = &mut self.routes;
         keep(
             r.delete_rule(PLAIN_RULE_PRIORITY, RuleMatch::To(g), PLAIN_TABLE)
                 .map(drop),
         );
-        for slot in 0..self.slots.len() {
-            let (mark, table) = slot_ids(slot);
-            keep(
-                r.delete_rule(SLOT_RULE_PRIORITY, fwmark(mark), table)
-                    .map(drop),
-            );
-            keep(r.delete_route(table, g).map(drop));
-        }
         keep(
             r.delete_rule(HOME_RULE_PRIORITY, fwmark(HOME_MARK), MAIN_TABLE)
                 .map(drop),
@@ -182,32 +170,9 @@ impl ClientPlane {
         keep(r.delete_route(PLAIN_TABLE, g).map(drop));
         keep(r.delete_route(MAIN_TABLE, g).map(drop));
         keep(self.sender.close(r));
-        self.slots.clear();
-        self.bound.clear();
         self.plain = None;
         tracing::info!(%g, "client data plane uninstalled");
         first.map_or(Ok(()), Err)
-    }
-
-    /// The slot of `care_of`, made on first use: its table's route to G and
-    /// its fwmark rule.
-    fn slot_for(&mut self, care_of: Ipv6Addr) -> Result<usize, DataPlaneError> {
-        if let Some(slot) = self.slots.iter().position(|c| *c == care_of) {
-            return Ok(slot);
-        }
-        let slot = self.slots.len();
-        if slot >= MAX_SLOTS {
-            return Err(DataPlaneError::NoFreeSlot(care_of, MAX_SLOTS));
-        }
-        let (mark, table) = slot_ids(slot);
-        self.route(table, care_of)?;
-        // Pushed before the rule, so uninstall also removes a route whose
-        // rule could not be added.
-        self.slots.push(care_of);
-        self.routes
-            .add_fwmark_rule(SLOT_RULE_PRIORITY, mark, ALL_BITS, table)?;
-        tracing::debug!(%care_of, slot, mark, table, "binding slot made");
-        Ok(slot)
     }
 
     /// G's route in `table` to `care_of`, by the backend.
@@ -237,18 +202,12 @@ impl BindingPlane for ClientPlane {
     }
 
     fn bind_flow(&mut self, flow: FlowKey, care_of: Ipv6Addr) -> Result<(), DataPlaneError> {
-        let slot = self.slot_for(care_of)?;
         let flows = self.flows.as_mut().ok_or_else(uninstalled)?;
-        flows.insert(&flow, slot_ids(slot).0)?;
-        self.bound.insert(flow, slot);
-        Ok(())
+        flows.bind(&mut self.routes, &mut self.sender, flow, care_of)
     }
 
     fn unbind_flow(&mut self, flow: &FlowKey) -> Result<bool, DataPlaneError> {
-        let flows = self.flows.as_mut().ok_or_else(uninstalled)?;
-        let had = flows.remove(flow)?;
-        self.bound.remove(flow);
-        Ok(had)
+        self.flows.as_mut().ok_or_else(uninstalled)?.unbind(flow)
     }
 }
 
@@ -259,18 +218,6 @@ impl Drop for ClientPlane {
     }
 }
 
-/// (mark, table) of a slot.
-fn slot_ids(slot: usize) -> (u32, u32) {
-    (MARK_BASE + slot as u32, TABLE_BASE + slot as u32)
-}
-
-fn fwmark(mark: u32) -> RuleMatch {
-    RuleMatch::FwMark {
-        mark,
-        mask: ALL_BITS,
-    }
-}
-
 fn uninstalled() -> DataPlaneError {
     DataPlaneError::Malformed {
         op: "using the client data plane".into(),
@@ -278,30 +225,14 @@ fn uninstalled() -> DataPlaneError {
     }
 }
 
-/// Whether a table id belongs to the client plane.
-fn is_ours(table: u32) -> bool {
-    (PLAIN_TABLE..TABLE_BASE + MAX_SLOTS as u32).contains(&table)
-}
-
-/// Removes the rules, routes and flow map a dead instance may have left.
+/// Removes the rules, routes and flow map a dead instance may have left:
+/// the slots', the plain table's and the HOME_MARK rule.
 fn remove_leftovers(routes: &mut Routes) -> Result<(), DataPlaneError> {
     for rule in routes.list_rules()? {
-        let home_rule = rule.priority == HOME_RULE_PRIORITY && rule.fwmark == Some(HOME_MARK);
-        if home_rule || is_ours(rule.table) {
-            let matching = match (rule.fwmark, rule.destination) {
-                (Some(mark), _) => fwmark(mark),
-                (None, Some((dst, 128))) => RuleMatch::To(dst),
-                _ => continue,
-            };
+        if rule.priority == HOME_RULE_PRIORITY && rule.fwmark == Some(HOME_MARK) {
             tracing::info!(?rule, "removing a leftover rule");
-            routes.delete_rule(rule.priority, matching, rule.table)?;
+            routes.delete_rule(rule.priority, fwmark(HOME_MARK), rule.table)?;
         }
     }
-    for route in routes.list_routes()? {
-        if is_ours(route.table) && route.prefix_len == 128 {
-            tracing::info!(?route, "removing a leftover route");
-            routes.delete_route(route.table, route.destination)?;
-        }
-    }
-    Ok(())
+    flow_steering::remove_leftovers(routes, &|table| table == PLAIN_TABLE)
 }

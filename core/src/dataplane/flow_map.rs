@@ -22,15 +22,38 @@ use super::netlink::{Netlink, NLM_F_CREATE};
 use super::nf_tables::{
     self, concat_len, concat_type, Chain, Part, Set, IPPROTO_TCP, NFT_META_L4PROTO, NFT_META_MARK,
     NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFT_PAYLOAD_NETWORK_HEADER,
-    NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG32_00, NF_INET_LOCAL_OUT, NF_IP6_PRI_MANGLE,
-    TYPE_INET_SERVICE, TYPE_IP6ADDR, TYPE_MARK,
+    NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG32_00, NF_INET_LOCAL_OUT, NF_INET_PRE_ROUTING,
+    NF_IP6_PRI_MANGLE, TYPE_INET_SERVICE, TYPE_IP6ADDR, TYPE_MARK,
 };
 use super::{DataPlaneError, FlowKey};
 use nix::errno::Errno;
 use std::collections::HashMap;
 
-/// The table's name.
+/// The table's name on a client host (packets it sends).
 pub const TABLE: &str = "gecko";
+/// The table's name on a home agent (packets it forwards).
+pub const FORWARD_TABLE: &str = "gecko_ha";
+
+/// Which packets a flow map steers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowHook {
+    /// This host's own (a client host): a `route` chain on output, which
+    /// routes a packet again once its mark changed.
+    LocalOut,
+    /// Forwarded ones (the home agent): a `filter` chain on prerouting,
+    /// before the routing decision reads the mark.
+    Forwarded,
+}
+
+impl FlowHook {
+    /// The nftables table of this hook's map.
+    pub fn table(self) -> &'static str {
+        match self {
+            FlowHook::LocalOut => TABLE,
+            FlowHook::Forwarded => FORWARD_TABLE,
+        }
+    }
+}
 /// The chain's name.
 pub const CHAIN: &str = "flows";
 /// The map's name.
@@ -56,6 +79,7 @@ const MAP_ID: u32 = 1;
 #[derive(Debug)]
 pub struct FlowMap {
     nl: Netlink,
+    table: &'static str,
     live: bool,
     /// The marks this table mapped, as the kernel holds them: a refused
     /// batch costs the kernel's abort path (an RCU grace period, about
@@ -65,22 +89,33 @@ pub struct FlowMap {
 }
 
 impl FlowMap {
-    /// Creates the table, its chain, map and rule, deleting a stale `gecko`
-    /// table first (left by a process that died): one atomic batch.
+    /// Creates the client host's table, its chain, map and rule, deleting
+    /// a stale `gecko` table first (left by a process that died): one
+    /// atomic batch.
     pub fn create() -> Result<FlowMap, DataPlaneError> {
+        FlowMap::create_for(FlowHook::LocalOut)
+    }
+
+    /// [`FlowMap::create`] for the packets of `hook`.
+    pub fn create_for(hook: FlowHook) -> Result<FlowMap, DataPlaneError> {
+        let table = hook.table();
+        let (hook_num, kind) = match hook {
+            FlowHook::LocalOut => (NF_INET_LOCAL_OUT, "route"),
+            FlowHook::Forwarded => (NF_INET_PRE_ROUTING, "filter"),
+        };
         let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
-        nf_tables::delete_table(&mut nl, TABLE)?;
+        nf_tables::delete_table(&mut nl, table)?;
         let parts = vec![
-            nf_tables::new_table(TABLE),
+            nf_tables::new_table(table),
             nf_tables::new_chain(&Chain {
-                table: TABLE,
+                table,
                 name: CHAIN,
-                hook: NF_INET_LOCAL_OUT,
+                hook: hook_num,
                 priority: NF_IP6_PRI_MANGLE,
-                kind: "route",
+                kind,
             }),
             nf_tables::new_set(&Set {
-                table: TABLE,
+                table,
                 name: MAP,
                 id: MAP_ID,
                 key_type: KEY_TYPE,
@@ -89,12 +124,13 @@ impl FlowMap {
                 data: Some((TYPE_MARK, 4)),
                 userdata: nf_tables::set_userdata(Some(true)),
             }),
-            nf_tables::new_rule(TABLE, CHAIN, rule_exprs),
+            nf_tables::new_rule(table, CHAIN, rule_exprs),
         ];
         nf_tables::send_batch(&mut nl, "creating the nftables flow map", &parts)?;
-        tracing::debug!(table = TABLE, "nftables flow map created");
+        tracing::debug!(table, "nftables flow map created");
         Ok(FlowMap {
             nl,
+            table,
             live: true,
             mapped: HashMap::new(),
         })
@@ -103,10 +139,15 @@ impl FlowMap {
     /// Maps `flow` to `mark` (replacing the mark it had).
     pub fn insert(&mut self, flow: &FlowKey, mark: u32) -> Result<(), DataPlaneError> {
         let op = format!("mapping flow {flow:?} to mark {mark:#x}");
+        let table = self.table;
         let add = Part::new(NFT_MSG_NEWSETELEM, NLM_F_CREATE, |b| {
-            element_attrs(b, flow, Some(mark))
+            element_attrs(b, table, flow, Some(mark))
         });
-        let del = || Part::new(NFT_MSG_DELSETELEM, 0, |b| element_attrs(b, flow, None));
+        let del = || {
+            Part::new(NFT_MSG_DELSETELEM, 0, |b| {
+                element_attrs(b, table, flow, None)
+            })
+        };
         let sent = match self.mapped.get(flow) {
             Some(m) if *m == mark => return Ok(()),
             // Mapped to another mark: swap atomically.
@@ -135,7 +176,10 @@ impl FlowMap {
     /// Unmaps `flow`; false if it was not mapped.
     pub fn remove(&mut self, flow: &FlowKey) -> Result<bool, DataPlaneError> {
         self.mapped.remove(flow);
-        let del = Part::new(NFT_MSG_DELSETELEM, 0, |b| element_attrs(b, flow, None));
+        let table = self.table;
+        let del = Part::new(NFT_MSG_DELSETELEM, 0, |b| {
+            element_attrs(b, table, flow, None)
+        });
         match nf_tables::send_batch(&mut self.nl, &format!("unmapping flow {flow:?}"), &[del]) {
             Ok(()) => Ok(true),
             Err(e) if e.errno() == Some(Errno::ENOENT) => Ok(false),
@@ -145,10 +189,11 @@ impl FlowMap {
 
     /// How many flows the kernel's map holds.
     pub fn count(&mut self) -> Result<usize, DataPlaneError> {
-        nf_tables::count_elements(&mut self.nl, TABLE, MAP)
+        nf_tables::count_elements(&mut self.nl, self.table, MAP)
     }
 
-    /// Whether a `gecko` table exists in this thread's namespace.
+    /// Whether a client host's `gecko` table exists in this thread's
+    /// namespace.
     pub fn present() -> Result<bool, DataPlaneError> {
         let mut nl = Netlink::open(netlink_sys::constants::NETLINK_NETFILTER)?;
         nf_tables::table_present(&mut nl, TABLE)
@@ -157,14 +202,14 @@ impl FlowMap {
     /// Deletes the table with its chain, rule and map.
     pub fn destroy(mut self) -> Result<(), DataPlaneError> {
         self.live = false;
-        nf_tables::delete_table(&mut self.nl, TABLE)
+        nf_tables::delete_table(&mut self.nl, self.table)
     }
 }
 
 impl Drop for FlowMap {
     fn drop(&mut self) {
         if self.live {
-            if let Err(e) = nf_tables::delete_table(&mut self.nl, TABLE) {
+            if let Err(e) = nf_tables::delete_table(&mut self.nl, self.table) {
                 tracing::warn!(error = %e, "could not delete the nftables flow map");
             }
         }
@@ -204,12 +249,12 @@ fn rule_exprs(b: &mut Vec<u8>) {
 }
 
 /// A set element list with one element: its key and, to add, its mark.
-fn element_attrs(b: &mut Vec<u8>, flow: &FlowKey, mark: Option<u32>) {
+fn element_attrs(b: &mut Vec<u8>, table: &str, flow: &FlowKey, mark: Option<u32>) {
     // meta mark takes the register as a host-order u32.
     let data = mark.map(u32::to_ne_bytes);
     nf_tables::push_element(
         b,
-        TABLE,
+        table,
         MAP,
         &flow_key_bytes(flow),
         data.as_ref().map(|d| &d[..]),
@@ -294,7 +339,7 @@ mod tests {
     #[test]
     fn element_message_nests_key_and_data() {
         let mut b = Vec::new();
-        element_attrs(&mut b, &flow(), Some(0x4745_0001));
+        element_attrs(&mut b, TABLE, &flow(), Some(0x4745_0001));
         let top: Vec<_> = attrs(&b).collect();
         assert_eq!(top[0], (NFTA_SET_ELEM_LIST_TABLE, &b"gecko\0"[..]));
         assert_eq!(top[1], (NFTA_SET_ELEM_LIST_SET, &b"flows\0"[..]));
@@ -311,7 +356,7 @@ mod tests {
         assert_eq!(data[0].1, &0x4745_0001u32.to_ne_bytes());
         // Without a mark (a delete) there is no data.
         let mut d = Vec::new();
-        element_attrs(&mut d, &flow(), None);
+        element_attrs(&mut d, TABLE, &flow(), None);
         assert!(d.len() < b.len());
     }
 }

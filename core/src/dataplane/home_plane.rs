@@ -1,19 +1,24 @@
-//! The home agent's data plane (G's route to the contact node) and the
+//! The home agent's data plane (G's route to the contact node, and the
+//! flows of clients without an agent to the nodes that serve them) and the
 //! server node's (G on its `lo`).
 
 use std::net::Ipv6Addr;
 
 use super::encap::{Encap, EncapSender, Traffic};
+use super::flow_map::{FlowHook, FlowMap};
+use super::flow_steering::{self, FlowSteering};
 use super::routes::{Routes, MAIN_TABLE};
-use super::DataPlaneError;
+use super::{DataPlaneError, FlowKey};
 
 /// The home agent's routes for its registered addresses: G/128 to the
 /// contact's care-of address by the backend (see `encap`), in the main
-/// table, which overrides the home prefix's connected route.
+/// table, which overrides the home prefix's connected route; and, for one
+/// G, the flows steered elsewhere ([`FlowSteering`] on forwarded packets).
 #[derive(Debug)]
 pub struct HomePlane {
     routes: Routes,
     sender: EncapSender,
+    flows: Option<FlowSteering>,
     /// The largest forwarded packet that fits the link once encapsulated.
     mtu: u32,
 }
@@ -27,8 +32,39 @@ impl HomePlane {
         Ok(HomePlane {
             routes,
             sender,
+            flows: None,
             mtu: link_mtu - encap.overhead(),
         })
+    }
+
+    /// Makes ready to steer flows to `g` (the flow map on prerouting),
+    /// removing what a home agent that died left.
+    pub fn steer_flows(&mut self, g: Ipv6Addr) -> Result<(), DataPlaneError> {
+        flow_steering::remove_leftovers(&mut self.routes, &|_| false)?;
+        self.flows = Some(FlowSteering::create(
+            FlowHook::Forwarded,
+            g,
+            self.mtu,
+            Traffic::Forwarded,
+        )?);
+        tracing::info!(%g, "flow steering ready");
+        Ok(())
+    }
+
+    /// Sends `flow`'s packets to `care_of` instead of G's route.
+    pub fn bind_flow(&mut self, flow: FlowKey, care_of: Ipv6Addr) -> Result<(), DataPlaneError> {
+        let flows = self.flows.as_mut().ok_or_else(no_steering)?;
+        flows.bind(&mut self.routes, &mut self.sender, flow, care_of)
+    }
+
+    /// Lets `flow`'s packets follow G's route again.
+    pub fn unbind_flow(&mut self, flow: &FlowKey) -> Result<bool, DataPlaneError> {
+        self.flows.as_mut().ok_or_else(no_steering)?.unbind(flow)
+    }
+
+    /// The kernel's flow map, to count its entries.
+    pub fn flow_table(&mut self) -> Option<&mut FlowMap> {
+        self.flows.as_mut().and_then(|f| f.flow_table())
     }
 
     /// Forwards G's traffic to `care_of` (out of the interface that
@@ -54,8 +90,21 @@ impl HomePlane {
     }
 }
 
+fn no_steering() -> DataPlaneError {
+    DataPlaneError::Malformed {
+        op: "steering a flow".into(),
+        detail: "the home agent's flow steering is not set up".into(),
+    }
+}
+
 impl Drop for HomePlane {
     fn drop(&mut self) {
+        if let Some(mut flows) = self.flows.take() {
+            flows.remove(
+                &mut self.routes,
+                &mut |e| tracing::warn!(error = %e, "removing the home agent's flow steering"),
+            );
+        }
         if let Err(e) = self.sender.close(&mut self.routes) {
             tracing::warn!(error = %e, "removing the home agent's data plane");
         }

@@ -302,8 +302,9 @@ impl KernelReport {
     ) -> Result<Option<Encap>, KernelCheckError> {
         self.probed()?;
         let common: &[Feature] = match role {
-            HostRole::HomeAgent => &[Feature::MhSocket],
-            HostRole::ClientAgent => &[
+            // A home agent steers the flows of clients without an agent
+            // as a client agent steers its own.
+            HostRole::HomeAgent | HostRole::ClientAgent => &[
                 Feature::MhSocket,
                 Feature::NftConcatMaps,
                 Feature::FwmarkRules,

@@ -11,6 +11,7 @@
 pub mod client_plane;
 pub mod encap;
 pub mod flow_map;
+pub mod flow_steering;
 pub mod home_plane;
 pub mod kernel_check;
 pub mod netlink;
