@@ -7,151 +7,35 @@
 //! Each test uses its own lab name, so they run in parallel; a guard takes
 //! each lab down even when the test fails.
 
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, TcpStream};
+use std::net::Ipv6Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gecko::policy::{ClientInfo, GeckoPolicy, LeastConnectionsPolicy, RoundRobinPolicy};
-use gecko_lab::framework_host::{echo_handler, EchoHandoffs, FrameworkHost, Handler};
-use gecko_lab::service::connect_in;
-use gecko_lab::Lab;
+use gecko_lab::framework_host::{echo_handler, EchoHandoffs, FrameworkHost};
+use gecko_lab::scenario::{self, total, ScenarioLab, TIMEOUT};
+use gecko_lab::service::stream_echo;
 use sha2::{Digest, Sha256};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A lab with its daemons, taken down however the test ends.
-struct LabGuard(Lab);
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Keep the daemons' logs of a failed test.
-            let keep = std::env::temp_dir().join(format!("{}-logs", self.0.topology.name));
-            let _ = std::fs::create_dir_all(&keep);
-            for e in std::fs::read_dir(&self.0.dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
-            }
-            eprintln!("daemon logs kept in {}", keep.display());
-        }
-        let _ = Lab::down(&self.0.topology.name);
-    }
+fn up(name: &str, nodes: usize, clients: usize) -> ScenarioLab {
+    ScenarioLab::up(
+        name,
+        nodes,
+        clients,
+        0,
+        Path::new(env!("CARGO_BIN_EXE_gecko-lab")),
+    )
 }
 
-impl LabGuard {
-    fn up(name: &str, nodes: usize, clients: usize) -> LabGuard {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let _ = Lab::down(name);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let lab = rt
-            .block_on(Lab::up(name, nodes, clients, &mut |_| {}))
-            .expect("lab up");
-        let guard = LabGuard(lab);
-        let bins = |daemon: &str| {
-            gecko_lab::agent_program(Path::new(env!("CARGO_BIN_EXE_gecko-lab")), daemon)
-        };
-        guard.0.start_daemons(&bins).expect("daemons start");
-        guard
-    }
-
-    fn g(&self) -> SocketAddr {
-        let config = gecko::config::Config::load(self.0.config_path()).unwrap();
-        SocketAddr::from((config.global_address, config.service_port))
-    }
-
-    fn address(&self, host: &str) -> Ipv6Addr {
-        self.0.topology.host(host).unwrap().address
-    }
-
-    /// Starts every node with `handler`, then waits until each has heard
-    /// the others' load reports (policies only pick nodes they heard).
-    fn nodes(&self, n: usize, handler: Handler) -> Vec<FrameworkHost> {
-        let hosts: Vec<FrameworkHost> = (1..=n)
-            .map(|i| FrameworkHost::start(&self.0, &format!("node{i}"), None, handler.clone()))
-            .collect::<Result<_, _>>()
-            .expect("nodes start");
-        std::thread::sleep(gecko::node::LOAD_EVERY * 3);
-        hosts
-    }
-
-    fn connect(&self, client: &str) -> TcpStream {
-        let ns = self.0.netns(client).unwrap();
-        connect_in(&ns, self.g(), None, TIMEOUT).expect("connect to G")
-    }
-}
-
-/// Sends `total` pseudo-random bytes and reads the echo at the same time;
-/// returns (SHA-256 sent, SHA-256 received, bytes received).
-fn stream_echo(stream: TcpStream, total: usize, seed: u8) -> ([u8; 32], [u8; 32], usize) {
-    let mut reader = stream.try_clone().unwrap();
-    reader.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let receiving = std::thread::spawn(move || {
-        let mut hash = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0;
-        while got < total {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    hash.update(&buf[..n]);
-                    got += n;
-                }
-                Err(e) => panic!("reading the echo after {got} bytes: {e}"),
-            }
-        }
-        (<[u8; 32]>::from(hash.finalize()), got)
-    });
-    let mut writer = stream;
-    let mut hash = Sha256::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut state = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut sent = 0;
-    while sent < total {
-        let n = chunk.len().min(total - sent);
-        for b in chunk[..n].iter_mut() {
-            // xorshift: cheap bytes that never repeat in step with chunks.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *b = state as u8;
-        }
-        writer.write_all(&chunk[..n]).expect("sending");
-        hash.update(&chunk[..n]);
-        sent += n;
-    }
-    let (received, got) = receiving.join().expect("receiver");
-    writer.shutdown(std::net::Shutdown::Write).unwrap();
-    (hash.finalize().into(), received, got)
-}
-
-/// Waits until `done` holds, failing the test after [`TIMEOUT`].
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {TIMEOUT:?} for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn total(nodes: &[FrameworkHost], series: &str) -> f64 {
-    nodes.iter().map(|n| n.metric(series)).sum()
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    scenario::wait_for(what, TIMEOUT, done)
 }
 
 #[test]
 fn connections_are_placed_at_establishment_and_spread_by_policy() {
-    let lab = LabGuard::up("t-ho-spread", 3, 3);
+    let lab = up("t-ho-spread", 3, 3);
     let nodes = lab.nodes(3, echo_handler(EchoHandoffs::default()));
     for n in &nodes {
         n.framework()
@@ -247,7 +131,7 @@ fn busy_connections_survive_hundreds_of_mid_stream_handoffs() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let big = mb << 20;
-    let lab = LabGuard::up("t-ho-mid", 3, 1);
+    let lab = up("t-ho-mid", 3, 1);
     // About 250 handoffs over the big stream (each chooses a random node,
     // itself included, so some stay).
     let handoffs = EchoHandoffs {
@@ -313,7 +197,7 @@ impl GeckoPolicy for Always {
 
 #[test]
 fn a_failed_handoff_leaves_the_connection_working_and_tells_the_policy() {
-    let lab = LabGuard::up("t-ho-fail", 3, 1);
+    let lab = up("t-ho-fail", 3, 1);
     // node3 runs no framework: a handoff toward it finds nobody.
     let dead = lab.address("node3");
     let policy = Arc::new(Always {

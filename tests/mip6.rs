@@ -545,6 +545,7 @@ fn forged_and_replayed_messages_are_refused_and_counted() {
             sequence: SeqNum(seq),
             lifetime: 15,
             timestamp: NtpTimestamp::from_system_time(ts),
+            flow: None,
         };
         mobile_node::home_registration(&reg, key).unwrap()
     };

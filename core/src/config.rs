@@ -49,6 +49,46 @@ pub struct Config {
     /// backend their kernel can take, whatever this says.
     #[serde(default)]
     pub dataplane: crate::dataplane::DataplaneChoice,
+    /// Whom a node tells where a client's connection went: the client's
+    /// agent, or the home agent for clients without one. Optional: by
+    /// default each client's kind is learned.
+    #[serde(default)]
+    pub route_optimization: RouteOptimizationConfig,
+}
+
+/// Route optimisation per client (DESIGN.md, "Wire and data plane").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteOptimizationConfig {
+    /// `"auto"` (default): learned per client from its answer to return
+    /// routability (or the ICMPv6 parameter problem of a stack without
+    /// Mobile IPv6); `"always"`: every client has an agent; `"never"`: no
+    /// client has one, every connection is registered at the home agent.
+    pub mode: RouteOptimization,
+    /// How long what was learned of a client is kept, in seconds (renewed
+    /// with each use). Default 600.
+    pub remember_secs: u32,
+}
+
+impl Default for RouteOptimizationConfig {
+    fn default() -> Self {
+        RouteOptimizationConfig {
+            mode: RouteOptimization::Auto,
+            remember_secs: 600,
+        }
+    }
+}
+
+/// See [`RouteOptimizationConfig::mode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteOptimization {
+    /// Learned per client.
+    Auto,
+    /// Every client runs an agent.
+    Always,
+    /// No client runs an agent.
+    Never,
 }
 
 /// The peer channel's UDP port when the configuration names none.
@@ -501,6 +541,12 @@ impl Config {
                 ),
             );
         }
+        if self.route_optimization.remember_secs == 0 {
+            return fail(
+                "route_optimization.remember_secs",
+                "0: must be at least 1".to_string(),
+            );
+        }
         let mut names = HashSet::new();
         for (i, client) in self.client_agents.iter().enumerate() {
             if !valid_name(&client.name) || !names.insert(client.name.as_str()) {
@@ -826,6 +872,20 @@ mod tests {
             let (line, field, _) = refused(&text);
             assert_eq!((line, field.as_str()), (3, "home_prefix"), "{bad}");
         }
+    }
+
+    #[test]
+    fn route_optimization_is_optional_and_checked() {
+        let config = Config::parse(GOOD, Path::new("gecko.toml")).unwrap();
+        assert_eq!(config.route_optimization.mode, RouteOptimization::Auto);
+        let with = |section: &str| format!("{GOOD}\n[route_optimization]\n{section}\n");
+        let config = Config::parse(&with("mode = \"never\""), Path::new("g.toml")).unwrap();
+        assert_eq!(config.route_optimization.mode, RouteOptimization::Never);
+        assert_eq!(config.route_optimization.remember_secs, 600);
+        let (_, field, message) = refused(&with("mode = \"sometimes\""));
+        assert_eq!(field, "route_optimization.mode", "{message}");
+        let (_, field, _) = refused(&with("remember_secs = 0"));
+        assert_eq!(field, "route_optimization.remember_secs");
     }
 
     #[test]

@@ -29,11 +29,13 @@ use crate::dataplane::{self, FlowKey};
 use crate::metrics::Metrics;
 use crate::mipv6::binding_update::FlowBinding;
 use crate::mipv6::bu_exchange::{self, BuExchange, Next, ATTEMPTS};
+use crate::mipv6::client_kind::{ClientKind, ClientKinds};
 use crate::mipv6::mh_socket::MhSocket;
 use crate::mipv6::mn_ha_auth::{MnHaKey, TimestampSource};
 use crate::mipv6::mobile_node::{
     self, AckKey, BindingRequest, HomeRegistration, Reply, ReplyError, Token, Tokens,
 };
+use crate::mipv6::param_problem::ParamProblemSocket;
 use crate::mipv6::rr::{BindingKey, Cookie, KeygenToken, NonceIndex};
 use crate::mipv6::seq::SeqNum;
 use crate::mipv6::wire::{ba_status, MhType};
@@ -87,6 +89,14 @@ pub enum NodeError {
     /// A flow that is not a connection of this client to G.
     #[error("flow {0:?} is not a connection of the client to G")]
     BadFlow(FlowKey),
+    /// A binding of all of a client's connections, for a client without a
+    /// Mobile IPv6 agent: only single connections can be bound for it (at
+    /// the home agent).
+    #[error(
+        "client {0} runs no Mobile IPv6 agent: only single connections can be bound for it \
+         (at the home agent), not all of its connections"
+    )]
+    NoAgent(Ipv6Addr),
     /// A message could not be built (a bug).
     #[error("cannot build a message: {0}")]
     Build(String),
@@ -163,6 +173,26 @@ struct Ack {
     sequence: SeqNum,
 }
 
+/// What a BA answers, beside who sent it: the home registration or a
+/// client's plain binding, a client's flow binding (by its Binding ID), or
+/// a flow registration at the home agent (by the flow it echoes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum AckFor {
+    Plain,
+    Bid(u16),
+    Flow(FlowKey),
+}
+
+impl AckFor {
+    fn of(bid: Option<u16>, flow: Option<FlowKey>) -> AckFor {
+        match (flow, bid) {
+            (Some(f), _) => AckFor::Flow(f),
+            (None, Some(b)) => AckFor::Bid(b),
+            (None, None) => AckFor::Plain,
+        }
+    }
+}
+
 /// A BU awaiting its BA.
 struct AckWaiter {
     id: u64,
@@ -176,9 +206,9 @@ struct State {
     /// Test Inits in flight, by cookie (random, so a plain map key).
     home_tests: Waiters,
     care_of_tests: Waiters,
-    /// BUs awaiting their BA, by peer and Binding ID (a BA for a flow
-    /// binding names it), with the key the BA must carry.
-    acks: HashMap<(Ipv6Addr, Option<u16>), AckWaiter>,
+    /// BUs awaiting their BA, by peer and what the BA names, with the key
+    /// the BA must carry.
+    acks: HashMap<(Ipv6Addr, AckFor), AckWaiter>,
     /// Tells waiters apart (a later BU for the same binding replaces one).
     next_waiter: u64,
     locks: HashMap<Ipv6Addr, Arc<tokio::sync::Mutex<()>>>,
@@ -198,6 +228,10 @@ struct Inner {
     /// One home registration at a time (a refresh may meet `addr_active`).
     registering: tokio::sync::Mutex<()>,
     mh: MhSocket,
+    /// Where clients without an agent say so.
+    param_problems: ParamProblemSocket,
+    /// Which clients run an agent.
+    kinds: Mutex<ClientKinds>,
     peers: PeerSocket,
     /// The other nodes' indices on the peer channel.
     others: Vec<u16>,
@@ -266,6 +300,12 @@ impl Node {
             stamps: Mutex::new(TimestampSource::new()),
             registering: tokio::sync::Mutex::new(()),
             mh: MhSocket::open().map_err(io("opening the Mobility Header socket"))?,
+            param_problems: ParamProblemSocket::open()
+                .map_err(io("opening the ICMPv6 socket for parameter problems"))?,
+            kinds: Mutex::new(ClientKinds::new(
+                config.route_optimization.mode,
+                Duration::from_secs(u64::from(config.route_optimization.remember_secs)),
+            )),
             peers,
             others,
             state: Mutex::new(State::default()),
@@ -275,6 +315,7 @@ impl Node {
             tokio::spawn(mh_loop(inner.clone())),
             tokio::spawn(peer_loop(inner.clone())),
             tokio::spawn(refresh_loop(inner.clone())),
+            tokio::spawn(no_agent_loop(inner.clone())),
         ];
         let addr = me.metrics;
         let (_, server) = crate::metrics::bind_and_serve(metrics, addr)
@@ -368,9 +409,13 @@ impl Node {
     }
 
     /// The first half of a split handoff: return routability only.
+    /// For a client without an agent there is nothing to prepare (its
+    /// binding goes to the home agent).
     pub async fn handoff_prepare(&self, client: Ipv6Addr) -> Result<Prepared, NodeError> {
         let t0 = Instant::now();
-        fresh_tokens(&self.inner, client, true).await?;
+        if client_kind(&self.inner, client).await? == ClientKind::Agent {
+            fresh_tokens(&self.inner, client, true).await?;
+        }
         Ok(Prepared {
             client,
             elapsed: t0.elapsed(),
@@ -426,6 +471,12 @@ impl Node {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
+
+    /// Whom `client`'s bindings go to, learning it if need be (return
+    /// routability: an answer, a parameter problem, or silence).
+    pub async fn client_kind(&self, client: Ipv6Addr) -> Result<ClientKind, NodeError> {
+        client_kind(&self.inner, client).await
+    }
 }
 
 fn lock(inner: &Inner) -> std::sync::MutexGuard<'_, State> {
@@ -443,22 +494,7 @@ async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
             st.reg_seq = Some(seq);
             seq
         };
-        let timestamp = inner
-            .stamps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stamp(SystemTime::now());
-        let reg = HomeRegistration {
-            home: inner.g,
-            home_agent: ha,
-            care_of: inner.care_of,
-            sequence: seq,
-            lifetime,
-            timestamp,
-            flow: None,
-        };
-        let mh = mobile_node::home_registration(&reg, &inner.ha_key)
-            .map_err(|e| NodeError::Build(e.to_string()))?;
+        let mh = home_registration(inner, seq, lifetime, None)?;
         match exchange_ack(inner, ha, &mh, inner.g, None).await? {
             Some(a) if a.status < 128 => {
                 tracing::info!(%ha, lifetime, "registered at the home agent");
@@ -482,6 +518,31 @@ async fn register(inner: &Arc<Inner>, lifetime: u16) -> Result<(), NodeError> {
     })
 }
 
+/// A registration at the home agent, of G (`flow` None) or of one flow,
+/// stamped now and signed with the MN-HA key.
+fn home_registration(
+    inner: &Inner,
+    sequence: SeqNum,
+    lifetime: u16,
+    flow: Option<FlowBinding>,
+) -> Result<Vec<u8>, NodeError> {
+    let timestamp = inner
+        .stamps
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .stamp(SystemTime::now());
+    let reg = HomeRegistration {
+        home: inner.g,
+        home_agent: inner.home_agent,
+        care_of: inner.care_of,
+        sequence,
+        lifetime,
+        timestamp,
+        flow,
+    };
+    mobile_node::home_registration(&reg, &inner.ha_key).map_err(|e| NodeError::Build(e.to_string()))
+}
+
 /// Sends `mh` (from `src`) to `peer` and waits for its BA; `None` on timeout.
 /// `key`: the Kbm the BA of a correspondent must be signed with (`None`
 /// for the home agent, whose BA carries the MN-HA authenticator).
@@ -492,13 +553,13 @@ async fn exchange_ack(
     src: Ipv6Addr,
     key: Option<BindingKey>,
 ) -> Result<Option<Ack>, NodeError> {
-    let pending = send_for_ack(inner, (peer, None), mh, src, key).await;
+    let pending = send_for_ack(inner, (peer, AckFor::Plain), mh, src, key).await;
     Ok(pending.wait(inner).await)
 }
 
 /// A BU sent, its BA not yet read.
 struct PendingAck {
-    binding: (Ipv6Addr, Option<u16>),
+    binding: (Ipv6Addr, AckFor),
     id: u64,
     rx: oneshot::Receiver<Ack>,
 }
@@ -521,7 +582,7 @@ impl PendingAck {
 /// MN-HA authenticator).
 async fn send_for_ack(
     inner: &Arc<Inner>,
-    binding: (Ipv6Addr, Option<u16>),
+    binding: (Ipv6Addr, AckFor),
     mh: &[u8],
     src: Ipv6Addr,
     key: Option<BindingKey>,
@@ -622,8 +683,12 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
             &mut st.care_of_tests
         };
         pending.remove(&cookie.0);
+        drop(st);
         if let Ok(Ok(token)) = got {
             return Ok(token);
+        }
+        if known_kind(inner, client) == Some(ClientKind::NoAgent) {
+            return Err(NodeError::NoAgent(client));
         }
     }
     Err(NodeError::Timeout {
@@ -636,11 +701,185 @@ async fn test(inner: &Arc<Inner>, client: Ipv6Addr, home: bool) -> Result<Token,
     })
 }
 
+/// What this node knows of `client`'s kind now, without asking.
+fn known_kind(inner: &Inner, client: Ipv6Addr) -> Option<ClientKind> {
+    inner
+        .kinds
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .kind(client, Instant::now())
+}
+
+/// Records `client`'s kind, counting what it was learned from.
+fn learn_kind(inner: &Inner, client: Ipv6Addr, kind: ClientKind, by: &'static str) {
+    let changed =
+        inner
+            .kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(client, kind, Instant::now());
+    if changed {
+        tracing::info!(%client, kind = kind.label(), by, "client kind learned");
+        inner.metrics.count(
+            "gecko_clients_learned_total",
+            "Clients found to run an agent or none, by what told",
+            &[("kind", kind.label()), ("by", by)],
+            1,
+        );
+    }
+}
+
+/// Whom `client`'s bindings go to: forced by the configuration, known, or
+/// learned now by return routability. Tokens it brings are kept for the
+/// Binding Update that follows.
+async fn client_kind(inner: &Arc<Inner>, client: Ipv6Addr) -> Result<ClientKind, NodeError> {
+    if let Some(kind) = known_kind(inner, client) {
+        return Ok(kind);
+    }
+    match fresh_tokens(inner, client, true).await {
+        Ok(_) => {
+            learn_kind(inner, client, ClientKind::Agent, "answer");
+            Ok(ClientKind::Agent)
+        }
+        // The parameter-problem loop has recorded it.
+        Err(NodeError::NoAgent(_)) => Ok(ClientKind::NoAgent),
+        // Silence: a host whose firewall drops unknown protocols and
+        // their errors alike. The home agent's way works for any client.
+        Err(NodeError::Timeout {
+            what: Awaited::HomeTest | Awaited::CareOfTest,
+            ..
+        }) => {
+            learn_kind(inner, client, ClientKind::NoAgent, "silence");
+            Ok(ClientKind::NoAgent)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Sends the Binding Update for `scope` with `lifetime` (0 removes) and
-/// waits for the client's BA, handling the two refusals a node can cure:
-/// an old sequence number (135: go past the one the BA reports) and
-/// expired nonces (136-138: new tokens).
+/// waits for its BA: at the client if it runs an agent, else (one
+/// connection) at the home agent.
 async fn bind(
+    inner: &Arc<Inner>,
+    client: Ipv6Addr,
+    scope: Scope,
+    donor_seq: Option<SeqNum>,
+    lifetime: u16,
+) -> Result<(), NodeError> {
+    if let Scope::Flow(f) = scope {
+        if f.client != client || f.server != inner.g {
+            return Err(NodeError::BadFlow(f));
+        }
+    }
+    if client_kind(inner, client).await? == ClientKind::Agent {
+        return bind_at_client(inner, client, scope, donor_seq, lifetime).await;
+    }
+    match (scope, lifetime) {
+        (Scope::Flow(f), _) => bind_at_home_agent(inner, f, donor_seq, lifetime).await,
+        // Removing all of this node's bindings for the client: each flow's.
+        (Scope::Client, 0) => {
+            let flows: Vec<FlowKey> = lock(inner)
+                .clients
+                .get(&client)
+                .map(|c| {
+                    c.bound
+                        .keys()
+                        .filter_map(|s| match s {
+                            Scope::Flow(f) => Some(*f),
+                            Scope::Client => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            for f in flows {
+                bind_at_home_agent(inner, f, None, 0).await?;
+            }
+            Ok(())
+        }
+        (Scope::Client, _) => Err(NodeError::NoAgent(client)),
+    }
+}
+
+/// The flow binding `f` stands for (Gecko nodes use the client's port as
+/// its Binding ID).
+fn flow_binding(f: FlowKey) -> FlowBinding {
+    FlowBinding {
+        bid: f.client_port,
+        fid: f.client_port.max(1),
+        flow: f,
+    }
+}
+
+/// Records an accepted binding change: the sequence number, and whether
+/// to keep the binding fresh.
+fn settled(inner: &Inner, client: Ipv6Addr, scope: Scope, lifetime: u16, seq: SeqNum) {
+    let mut st = lock(inner);
+    let c = st.clients.entry(client).or_default();
+    c.seq = Some(bu_exchange::latest(c.seq, seq));
+    match (lifetime, scope) {
+        (0, Scope::Client) => c.bound.clear(),
+        (0, s) => {
+            c.bound.remove(&s);
+        }
+        (_, s) => {
+            c.bound.insert(s, Instant::now() + inner.refresh);
+        }
+    }
+}
+
+/// The end of an exchange whose last answer said `next` (anything but
+/// "send again").
+fn finish(next: Next, peer: Ipv6Addr) -> Result<(), NodeError> {
+    match next {
+        Next::Done | Next::ReplacedElsewhere => Ok(()),
+        Next::Refused(status) => Err(NodeError::Refused { peer, status }),
+        Next::GiveUp | Next::Again { .. } => Err(NodeError::Timeout {
+            what: Awaited::BindingAck,
+            peer,
+        }),
+    }
+}
+
+/// A flow registration at the home agent for one connection of a client
+/// without an agent: signed with the MN-HA key like the home
+/// registration, numbered in the client's sequence (a donor's number
+/// passes on in a handoff, as for a client's own binding).
+async fn bind_at_home_agent(
+    inner: &Arc<Inner>,
+    flow: FlowKey,
+    donor_seq: Option<SeqNum>,
+    lifetime: u16,
+) -> Result<(), NodeError> {
+    let client = flow.client;
+    let ha = inner.home_agent;
+    let lock_of = lock(inner).locks.entry(client).or_default().clone();
+    let mut exchange = BuExchange::new(lifetime, donor_seq);
+    loop {
+        let (seq, pending) = {
+            let _guard = lock_of.lock().await;
+            let seq = take_seq(inner, client, exchange.floor());
+            let mh = home_registration(inner, seq, lifetime, Some(flow_binding(flow)))?;
+            let pending = send_for_ack(inner, (ha, AckFor::Flow(flow)), &mh, inner.g, None).await;
+            (seq, pending)
+        };
+        let ack = pending.wait(inner).await;
+        tracing::debug!(?flow, lifetime, status = ?ack.as_ref().map(|a| a.status), "flow registration");
+        match exchange.on_answer(ack.map(|a| (a.status, a.sequence))) {
+            Next::Again { .. } => continue,
+            Next::Done => {
+                settled(inner, client, Scope::Flow(flow), lifetime, seq);
+                return Ok(());
+            }
+            next => return finish(next, ha),
+        }
+    }
+}
+
+/// Sends the Binding Update for `scope` with `lifetime` (0 removes) to
+/// `client`'s agent and waits for its BA, handling the two refusals a node
+/// can cure: an old sequence number (135: go past the one the BA reports)
+/// and expired nonces (136-138: new tokens).
+async fn bind_at_client(
     inner: &Arc<Inner>,
     client: Ipv6Addr,
     scope: Scope,
@@ -649,22 +888,10 @@ async fn bind(
 ) -> Result<(), NodeError> {
     let flow = match scope {
         Scope::Client => None,
-        Scope::Flow(f) => {
-            if f.client != client || f.server != inner.g {
-                return Err(NodeError::BadFlow(f));
-            }
-            Some(FlowBinding {
-                bid: f.client_port,
-                fid: f.client_port.max(1),
-                flow: f,
-            })
-        }
+        Scope::Flow(f) => Some(flow_binding(f)),
     };
-    let lock_of = {
-        let mut st = lock(inner);
-        st.locks.entry(client).or_default().clone()
-    };
-    let bid = flow.as_ref().map(|f| f.bid);
+    let lock_of = lock(inner).locks.entry(client).or_default().clone();
+    let ack_for = AckFor::of(flow.as_ref().map(|f| f.bid), None);
     // What to do with each answer is decided by the sans-I/O exchange.
     let mut exchange = BuExchange::new(lifetime, donor_seq);
     loop {
@@ -690,7 +917,7 @@ async fn bind(
             let mh = mobile_node::binding_update(&req, &home, care_of.as_ref())
                 .map_err(|e| NodeError::Build(e.to_string()))?;
             let key = mobile_node::binding_key(&home, care_of.as_ref(), lifetime == 0);
-            let pending = send_for_ack(inner, (client, bid), &mh, inner.g, Some(key)).await;
+            let pending = send_for_ack(inner, (client, ack_for), &mh, inner.g, Some(key)).await;
             (seq, pending, waited, tokens)
         };
         let t2 = Instant::now();
@@ -698,21 +925,9 @@ async fn bind(
         tracing::debug!(%client, ?waited, ?tokens, exchange = ?t2.elapsed(), status = ?ack.as_ref().map(|a| a.status), "binding update");
         match exchange.on_answer(ack.map(|a| (a.status, a.sequence))) {
             Next::Done => {
-                let mut st = lock(inner);
-                let c = st.clients.entry(client).or_default();
-                c.seq = Some(bu_exchange::latest(c.seq, seq));
-                match (lifetime, scope) {
-                    (0, Scope::Client) => c.bound.clear(),
-                    (0, s) => {
-                        c.bound.remove(&s);
-                    }
-                    (_, s) => {
-                        c.bound.insert(s, Instant::now() + inner.refresh);
-                    }
-                }
+                settled(inner, client, scope, lifetime, seq);
                 return Ok(());
             }
-            Next::ReplacedElsewhere => return Ok(()),
             Next::Again { new_tokens } => {
                 if new_tokens {
                     if let Some(c) = lock(inner).clients.get_mut(&client) {
@@ -720,17 +935,27 @@ async fn bind(
                     }
                 }
             }
-            Next::Refused(status) => {
-                return Err(NodeError::Refused {
-                    peer: client,
-                    status,
-                })
+            next => return finish(next, client),
+        }
+    }
+}
+
+/// Reads the parameter problems of clients without an agent for ever:
+/// each is remembered, and its return routability stops waiting at once.
+async fn no_agent_loop(inner: Arc<Inner>) {
+    loop {
+        match inner.param_problems.recv().await {
+            Ok(found) => {
+                learn_kind(&inner, found.client, ClientKind::NoAgent, "param_problem");
+                let mut st = lock(&inner);
+                // Dropping a waiter's sender wakes its test, which then
+                // finds the client's kind.
+                st.home_tests.retain(|_, (c, _)| *c != found.client);
+                st.care_of_tests.retain(|_, (c, _)| *c != found.client);
             }
-            Next::GiveUp => {
-                return Err(NodeError::Timeout {
-                    what: Awaited::BindingAck,
-                    peer: client,
-                })
+            Err(e) => {
+                tracing::warn!(error = %e, "ICMPv6 socket");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -875,9 +1100,10 @@ async fn on_message(inner: &Arc<Inner>, src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8],
             status,
             sequence,
             bid,
+            flow,
             ..
         } => {
-            let waiter = lock(inner).acks.remove(&(src, bid));
+            let waiter = lock(inner).acks.remove(&(src, AckFor::of(bid, flow)));
             match waiter {
                 Some(w) => {
                     let _ = w.tx.send(Ack { status, sequence });
@@ -918,8 +1144,14 @@ async fn refresh_loop(inner: Arc<Inner>) {
     let mut last_reg = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut peer_rejections: HashMap<&'static str, u64> = HashMap::new();
+    let mut last_prune = Instant::now();
     loop {
         tick.tick().await;
+        if last_prune.elapsed() >= Duration::from_secs(60) {
+            last_prune = Instant::now();
+            let mut kinds = inner.kinds.lock().unwrap_or_else(|e| e.into_inner());
+            kinds.prune(last_prune);
+        }
         // The peer channel counts what it drops; mirror that here.
         for (reason, n) in inner.peers.rejected() {
             let seen = peer_rejections.entry(reason).or_default();

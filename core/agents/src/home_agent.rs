@@ -132,7 +132,12 @@ pub async fn run(
                     plane.unbind_flow(&flow).map(drop)
                 }
                 HaAction::Send(o) if !refused => {
-                    mh.send(&o.mh, o.src, o.dst, None).await?;
+                    // An answer that cannot leave (a care-of address no
+                    // route reaches, as a stranger may name) is lost, as
+                    // on the wire: it must not stop the home agent.
+                    if let Err(e) = mh.send(&o.mh, o.src, o.dst, None).await {
+                        tracing::warn!(dst = %o.dst, error = %e, "binding acknowledgement not sent");
+                    }
                     Ok(())
                 }
                 HaAction::Send(_) => Ok(()),

@@ -1,10 +1,12 @@
 //! The lab: a small internet of network namespaces on one machine (DESIGN.md,
-//! "The lab"). A router `ha` on G's home link, server nodes and client hosts,
-//! each on its own segment behind the router. Every address is from
-//! 2001:db8::/32 and nothing is added to the machine's own namespace.
+//! "The lab"). A router `ha` on G's home link, server nodes, client hosts
+//! (running the client agent) and plain client hosts (running nothing of
+//! Gecko, issue 19), each on its own segment behind the router. Every address
+//! is from 2001:db8::/32 and nothing is added to the machine's own namespace.
 
 pub mod framework_host;
 pub mod node_host;
+pub mod scenario;
 pub mod service;
 pub mod topology;
 
@@ -62,13 +64,16 @@ pub enum LabError {
     BadName(String),
     /// The lab size is out of range.
     #[error(
-        "a lab has 1 to 64 nodes and 0 to 64 clients (asked: {nodes} nodes, {clients} clients)"
+        "a lab has 1 to 64 nodes, 0 to 64 clients and 0 to 64 plain clients \
+         (asked: {nodes} nodes, {clients} clients, {plain} plain clients)"
     )]
     BadSize {
         /// Nodes asked for.
         nodes: usize,
-        /// Clients asked for.
+        /// Clients (with the client agent) asked for.
         clients: usize,
+        /// Plain clients (without an agent) asked for.
+        plain: usize,
     },
     /// A lab of that name is (at least partly) up already.
     #[error("lab `{0}` exists already (remove it with: gecko-lab down --name {0})")]
@@ -147,8 +152,8 @@ impl Lab {
         Lab::up_with(name, nodes, clients, dataplane, progress).await
     }
 
-    /// Builds lab `name` with data plane `dataplane`, after the kernel check
-    /// (a kernel that cannot run it is refused before anything is built).
+    /// Builds lab `name` with data plane `dataplane` and no plain client
+    /// (see [`Lab::up_plain`]).
     pub async fn up_with(
         name: &str,
         nodes: usize,
@@ -156,7 +161,23 @@ impl Lab {
         dataplane: DataplaneChoice,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Lab, LabError> {
-        let mut topology = Topology::plan(name, nodes, clients)?;
+        Lab::up_plain(name, nodes, clients, 0, dataplane, progress).await
+    }
+
+    /// Builds lab `name` of `nodes` server nodes, `clients` client hosts and
+    /// `plain` plain client hosts ([`Topology::plan_with_plain`]) with data
+    /// plane `dataplane`, after the kernel check (a kernel that cannot run it
+    /// is refused before anything is built). On any failure what was built
+    /// is removed again.
+    pub async fn up_plain(
+        name: &str,
+        nodes: usize,
+        clients: usize,
+        plain: usize,
+        dataplane: DataplaneChoice,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Lab, LabError> {
+        let mut topology = Topology::plan_with_plain(name, nodes, clients, plain)?;
         if !nix::unistd::geteuid().is_root() {
             return Err(LabError::NotRoot);
         }
@@ -179,7 +200,7 @@ impl Lab {
         lab.save()?;
         match lab.build(progress).await {
             Ok(()) => {
-                tracing::info!(lab = name, nodes, clients, "lab up");
+                tracing::info!(lab = name, nodes, clients, plain, "lab up");
                 Ok(lab)
             }
             Err(e) => {
@@ -347,10 +368,11 @@ impl Lab {
     }
 
     /// Starts the lab's daemons: `gecko-ha` on the router, `gecko-cn` on
-    /// each client; `program` gives the executable and arguments for a
-    /// daemon's name. Each logs to `<host>.log` in the lab's
-    /// directory; returns once each serves its metrics (ready), or fails
-    /// naming the one that did not, with its log's tail.
+    /// each client, nothing on nodes and plain clients; `program` gives the
+    /// executable and arguments for a daemon's name. Each logs to
+    /// `<host>.log` in the lab's directory; returns once each serves its
+    /// metrics (ready), or fails naming the one that did not, with its
+    /// log's tail.
     pub fn start_daemons(
         &self,
         program: &dyn Fn(&str) -> (PathBuf, Vec<String>),
@@ -452,6 +474,9 @@ impl Lab {
                         "address": h.address.to_string(),
                         "interface": h.interface,
                         "metrics": h.metrics_url(),
+                        // null on nodes and plain clients: nothing of the
+                        // lab serves `metrics` there.
+                        "daemon": daemon_of(h.role),
                         "up": up,
                         "processes": self.processes(&h.name),
                     }),
@@ -469,12 +494,13 @@ impl Lab {
     }
 }
 
-/// The daemon a host of `role` runs (nodes run the server application).
+/// The daemon a host of `role` runs (nodes run the server application;
+/// plain clients run nothing of Gecko, which is what they are for).
 fn daemon_of(role: Role) -> Option<&'static str> {
     match role {
         Role::Ha => Some("gecko-ha"),
         Role::Client => Some("gecko-cn"),
-        Role::Node => None,
+        Role::Node | Role::Plain => None,
     }
 }
 
@@ -487,17 +513,10 @@ fn open_netns(name: &str) -> Result<std::fs::File, LabError> {
 /// naming pattern in case the plan is gone.
 fn namespaces_of(name: &str) -> Result<Vec<String>, LabError> {
     let prefix = format!("gecko-{name}-");
-    let is_host = |host: &str| {
-        host == "ha"
-            || ["node", "client"].iter().any(|kind| {
-                host.strip_prefix(kind)
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            })
-    };
     let existing = netns::list().map_err(|e| LabError::io("listing namespaces", e))?;
     Ok(existing
         .into_iter()
-        .filter(|ns| ns.strip_prefix(&prefix).is_some_and(is_host))
+        .filter(|ns| ns.strip_prefix(&prefix).is_some_and(topology::is_host_name))
         .collect())
 }
 

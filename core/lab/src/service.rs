@@ -132,3 +132,49 @@ pub fn tcp_segments_in(ns: &File) -> io::Result<u64> {
             .ok_or_else(|| io::Error::other("no InSegs in /proc/net/snmp"))
     })?
 }
+
+/// Sends `total` pseudo-random bytes and reads the echo at the same time;
+/// returns (SHA-256 sent, SHA-256 received, bytes received).
+pub fn stream_echo(stream: TcpStream, total: usize, seed: u8) -> ([u8; 32], [u8; 32], usize) {
+    let mut reader = stream.try_clone().unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let receiving = std::thread::spawn(move || {
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0;
+        while got < total {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hash.update(&buf[..n]);
+                    got += n;
+                }
+                Err(e) => panic!("reading the echo after {got} bytes: {e}"),
+            }
+        }
+        (<[u8; 32]>::from(hash.finalize()), got)
+    });
+    let mut writer = stream;
+    let mut hash = Sha256::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut state = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut sent = 0;
+    while sent < total {
+        let n = chunk.len().min(total - sent);
+        for b in chunk[..n].iter_mut() {
+            // xorshift: cheap bytes that never repeat in step with chunks.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        writer.write_all(&chunk[..n]).expect("sending");
+        hash.update(&chunk[..n]);
+        sent += n;
+    }
+    let (received, got) = receiving.join().expect("receiver");
+    writer.shutdown(std::net::Shutdown::Write).unwrap();
+    (hash.finalize().into(), received, got)
+}

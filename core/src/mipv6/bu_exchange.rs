@@ -49,6 +49,7 @@ pub struct BuExchange {
     removing: bool,
     floor: Option<SeqNum>,
     renewed: bool,
+    restamped: bool,
     attempts: usize,
     behind: usize,
 }
@@ -62,6 +63,7 @@ impl BuExchange {
             removing: lifetime == 0,
             floor,
             renewed: false,
+            restamped: false,
             attempts: 0,
             behind: 0,
         }
@@ -92,6 +94,12 @@ impl BuExchange {
             {
                 self.renewed = true;
                 Next::Again { new_tokens: true }
+            }
+            // A home agent found the timestamp not newer than the flow's
+            // last (another node's clock a little ahead): a new stamp once.
+            Some((ba_status::ID_MISMATCH, _)) if !self.restamped => {
+                self.restamped = true;
+                Next::Again { new_tokens: false }
             }
             Some((status, _)) => return Next::Refused(status),
             None => {
@@ -205,6 +213,14 @@ mod tests {
             x.on_answer(Some((ba_status::SEQ_OUT_OF_WINDOW, SeqNum(7)))),
             Next::ReplacedElsewhere
         );
+    }
+
+    #[test]
+    fn a_stale_stamp_at_the_home_agent_is_retried_once() {
+        let mut x = BuExchange::new(10, None);
+        let mismatch = Some((ba_status::ID_MISMATCH, SeqNum(1)));
+        assert_eq!(x.on_answer(mismatch), Next::Again { new_tokens: false });
+        assert_eq!(x.on_answer(mismatch), Next::Refused(ba_status::ID_MISMATCH));
     }
 
     #[test]

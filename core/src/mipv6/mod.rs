@@ -3,6 +3,7 @@
 
 pub mod binding_update;
 pub mod bu_exchange;
+pub mod client_kind;
 pub mod correspondent;
 pub mod flow_cache;
 pub mod home_agent;
@@ -10,6 +11,7 @@ mod mh_mac;
 pub mod mh_socket;
 pub mod mn_ha_auth;
 pub mod mobile_node;
+pub mod param_problem;
 pub mod rr;
 pub mod seq;
 pub mod wire;

@@ -32,7 +32,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a lab: router `ha` on G's home link, NODES server nodes and CLIENTS client hosts.
+    /// Build a lab: router `ha` on G's home link, NODES server nodes, CLIENTS
+    /// client hosts (each running gecko-cn) and PLAIN_CLIENTS plain client
+    /// hosts (running nothing of Gecko).
     Up {
         #[arg(long)]
         name: String,
@@ -40,6 +42,10 @@ enum Command {
         nodes: usize,
         #[arg(long, default_value_t = 1)]
         clients: usize,
+        /// Client hosts without an agent (`plain1`..): unmodified stacks,
+        /// on 2001:db8:3:N::/64.
+        #[arg(long, default_value_t = 0)]
+        plain_clients: usize,
         /// The data plane written to the lab's configuration: auto, seg6 or vxlan.
         #[arg(long, env = "GECKO_DATAPLANE", default_value = "auto")]
         dataplane: gecko::dataplane::DataplaneChoice,
@@ -213,11 +219,17 @@ fn run(command: Command) -> Result<ExitCode> {
                 name,
                 nodes,
                 clients,
+                plain_clients,
                 dataplane,
             } => {
-                let lab = Lab::up_with(&name, nodes, clients, dataplane, &mut |step| {
-                    println!("  {step}")
-                })
+                let lab = Lab::up_plain(
+                    &name,
+                    nodes,
+                    clients,
+                    plain_clients,
+                    dataplane,
+                    &mut |step| println!("  {step}"),
+                )
                 .await?;
                 start_daemons(&lab)?;
                 println!(
@@ -267,6 +279,7 @@ fn start_daemons(lab: &Lab) -> Result<()> {
         match h.role {
             Role::Ha => println!("  gecko-ha on {:<8} metrics {}", h.name, h.metrics_url()),
             Role::Client => println!("  gecko-cn on {:<8} metrics {}", h.name, h.metrics_url()),
+            Role::Plain => println!("  no agent on {:<8} (plain client)", h.name),
             Role::Node => {}
         }
     }
@@ -288,6 +301,13 @@ fn print_topology(lab: &Lab) {
             Role::Ha => "router + home agent",
             Role::Node => "server node",
             Role::Client => "client host",
+            Role::Plain => "plain client",
+        };
+        // A plain client's metrics address is planned like any other, but
+        // nothing serves it: say why instead of printing a dead URL.
+        let metrics = match h.role {
+            Role::Plain => "no agent runs here".to_string(),
+            _ => h.metrics_url(),
         };
         println!(
             "  {:<8} {:<20} {:<22} {:<6} {}  {}",
@@ -295,7 +315,7 @@ fn print_topology(lab: &Lab) {
             role,
             h.address,
             h.interface,
-            h.metrics_url(),
+            metrics,
             lab.processes(&h.name).join(" ")
         );
     }
