@@ -81,6 +81,22 @@ fn redis_benchmark_through_g_completes_without_errors() {
     if !root_or_skip("redis_benchmark_through_g_completes_without_errors") {
         return;
     }
+    redis_benchmark("gk-px-redis", 0);
+}
+
+/// The same from a client host without an agent: the proxies' nodes
+/// register its connections at the home agent.
+#[test]
+fn redis_benchmark_from_a_plain_client_spreads_over_three_nodes() {
+    if !root_or_skip("redis_benchmark_from_a_plain_client_spreads_over_three_nodes") {
+        return;
+    }
+    redis_benchmark("gk-px-plain", 1);
+}
+
+/// redis-benchmark from the first client (a plain one if `plain` > 0)
+/// against Redis behind geckoproxy on three nodes.
+fn redis_benchmark(name: &str, plain: usize) {
     for program in ["redis-server", "redis-benchmark"] {
         assert!(
             installed(program),
@@ -109,7 +125,7 @@ fn redis_benchmark_through_g_completes_without_errors() {
         .to_vec(),
         port: 6379,
     };
-    let px = ProxyLab::start("gk-px-redis", 3, 1, 1, redis, 6379);
+    let px = ProxyLab::start_with(name, 3, usize::from(plain == 0), plain, 1, redis, 6379);
     let g = px.s.g.ip().to_string();
     let (requests, clients) = (20_000, 20);
     let mut child =

@@ -113,6 +113,58 @@ fn downloads_survive_the_crash_of_a_node() {
     assert!(resumed, "a server resumed a recovered connection");
 }
 
+/// Clients without an agent (issue 19): the backup re-registers the dead
+/// node's flows at the home agent, and the downloads complete.
+#[test]
+fn a_plain_clients_downloads_survive_the_crash_of_a_node() {
+    if !root_or_skip("a_plain_clients_downloads_survive_the_crash_of_a_node") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start_plain("gk-fail-plain", 3, 1, file_mb(200), &[]);
+    let ds = downloads(&mut lab, 3);
+    let victim = 1;
+    let served = open_on(&lab, victim);
+    assert!(served >= 1.0, "node2 serves a download");
+    std::thread::sleep(Duration::from_millis(1200));
+    lab.kill_node(victim);
+    let recovered = wait_until(&lab, "gecko_recoveries_total", served);
+    all_intact(&mut lab, ds);
+    assert_eq!(recovered, served, "every connection of node2 recovered");
+    assert_eq!(lab.metric_sum("gecko_recovery_failures_total"), 0.0);
+    let learned =
+        lab.metric_sum("gecko_clients_learned_total{by=\"param_problem\",kind=\"no_agent\"}");
+    assert!(learned >= 1.0, "the nodes learned plain1 runs no agent");
+}
+
+/// The contact node's crash, with clients without an agent: new
+/// connections are served again after the takeover, and the contact's
+/// own downloads are recovered.
+#[test]
+fn the_contact_node_crashes_and_plain_clients_are_served_again() {
+    if !root_or_skip("the_contact_node_crashes_and_plain_clients_are_served_again") {
+        return;
+    }
+    let _one = one_lab_at_a_time();
+    let mut lab = StreamLab::start_plain("gk-fail-pcont", 3, 1, file_mb(200), &[]);
+    let ds = downloads(&mut lab, 3);
+    let served = open_on(&lab, 0);
+    assert!(served >= 1.0, "the contact serves a download");
+    std::thread::sleep(Duration::from_millis(1000));
+    let t0 = Instant::now();
+    lab.kill_node(0);
+    let fresh = lab.curl_spawn("plain1");
+    let got = lab.curl_wait(fresh);
+    lab.assert_intact(&got, "a download started after the contact crashed");
+    eprintln!(
+        "a new download completed {:?} after the crash",
+        t0.elapsed()
+    );
+    assert_eq!(lab.node_metric(1, "gecko_contact"), Some(1.0));
+    wait_until(&lab, "gecko_recoveries_total", served);
+    all_intact(&mut lab, ds);
+}
+
 /// A node the others declare down while it lives (here it stalls for a
 /// while, as lost probes or a hung machine make it look) just as its
 /// backup crashes: nobody holds its connections' records. When it runs

@@ -56,8 +56,22 @@ impl ProxyLab {
         app: App,
         port: u16,
     ) -> ProxyLab {
+        ProxyLab::start_with(name, nodes, clients, 0, file_mb, app, port)
+    }
+
+    /// [`ProxyLab::start`] with `plain` client hosts too (that run nothing
+    /// of Gecko); when there are, `s.clients` names them.
+    pub fn start_with(
+        name: &str,
+        nodes: usize,
+        clients: usize,
+        plain: usize,
+        file_mb: u64,
+        app: App,
+        port: u16,
+    ) -> ProxyLab {
         require(&app.argv[0]);
-        let s = StreamLab::without_servers(name, nodes, clients, file_mb, port);
+        let s = StreamLab::build(name, nodes, clients, plain, file_mb, port);
         let mut this = ProxyLab {
             s,
             app,

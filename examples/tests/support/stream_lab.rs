@@ -83,7 +83,9 @@ pub struct StreamLab {
     pub lab: Lab,
     /// The node hosts' names, `node1`…; index `i` below means `nodes[i]`.
     pub nodes: Vec<String>,
-    /// The client hosts' names, `client1`….
+    /// The hosts downloads come from: `client1`… (each runs `gecko-cn`),
+    /// or `plain1`… in a lab of clients without an agent
+    /// ([`StreamLab::start_plain`]).
     pub clients: Vec<String>,
     /// Each node's server process, None once killed.
     pub servers: Vec<Option<Child>>,
@@ -115,7 +117,27 @@ impl StreamLab {
         file_mb: u64,
         extra_args: &[&str],
     ) -> StreamLab {
-        let mut this = StreamLab::without_servers(name, nodes, clients, file_mb, PORT);
+        let this = StreamLab::without_servers(name, nodes, clients, file_mb, PORT);
+        this.with_servers(extra_args)
+    }
+
+    /// [`StreamLab::start`] with `plain` client hosts that run nothing of
+    /// Gecko (and none with an agent): downloads come from them.
+    pub fn start_plain(
+        name: &str,
+        nodes: usize,
+        plain: usize,
+        file_mb: u64,
+        extra_args: &[&str],
+    ) -> StreamLab {
+        let this = StreamLab::build(name, nodes, 0, plain, file_mb, PORT);
+        this.with_servers(extra_args)
+    }
+
+    /// Starts a server on every node and waits until each serves and the
+    /// nodes have heard each other's load.
+    fn with_servers(mut self, extra_args: &[&str]) -> StreamLab {
+        let this = &mut self;
         this.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
         for i in 0..this.nodes.len() {
             let child = this.spawn_server(i);
@@ -126,7 +148,7 @@ impl StreamLab {
         }
         // Policies only pick nodes whose load reports they heard.
         std::thread::sleep(gecko::node::LOAD_EVERY * 3);
-        this
+        self
     }
 
     /// Builds lab `name` with its daemons and the random file (in
@@ -136,6 +158,19 @@ impl StreamLab {
         name: &str,
         nodes: usize,
         clients: usize,
+        file_mb: u64,
+        port: u16,
+    ) -> StreamLab {
+        StreamLab::build(name, nodes, clients, 0, file_mb, port)
+    }
+
+    /// [`StreamLab::without_servers`] with `plain` client hosts too; when
+    /// there are, downloads come from them.
+    pub fn build(
+        name: &str,
+        nodes: usize,
+        clients: usize,
+        plain: usize,
         file_mb: u64,
         port: u16,
     ) -> StreamLab {
@@ -149,7 +184,17 @@ impl StreamLab {
             .enable_all()
             .build()
             .expect("a runtime");
-        let lab = match rt.block_on(Lab::up(name, nodes, clients, &mut |_| {})) {
+        let dataplane = gecko::dataplane::DataplaneChoice::from_env()
+            .expect("GECKO_DATAPLANE")
+            .unwrap_or_default();
+        let lab = match rt.block_on(Lab::up_plain(
+            name,
+            nodes,
+            clients,
+            plain,
+            dataplane,
+            &mut |_| {},
+        )) {
             Ok(lab) => lab,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
@@ -164,7 +209,7 @@ impl StreamLab {
         };
         let mut this = StreamLab {
             nodes: hosts(Role::Node),
-            clients: hosts(Role::Client),
+            clients: hosts(if plain > 0 { Role::Plain } else { Role::Client }),
             servers: Vec::new(),
             file: tmp.join("served.bin"),
             size: file_mb << 20,
