@@ -91,9 +91,11 @@ while read -r backend state options; do
     auto) summary+=("data plane $backend: every test above (auto chose it)") ;;
     run)
       echo "-- core set with GECKO_DATAPLANE=$backend"
-      GECKO_DATAPLANE=$backend cargo test -p gecko-lab --test handoff --test mip6 -- \
+      GECKO_DATAPLANE=$backend cargo test -p gecko-lab --test handoff --test mip6 \
+        --test agentless -- \
         busy_connections_survive_hundreds_of_mid_stream_handoffs \
-        a_flow_binding_moves_one_connection_and_leaves_the_other 2>&1 | tee -a "$log"
+        a_flow_binding_moves_one_connection_and_leaves_the_other \
+        a_plain_clients_stream_survives_handoffs_every_megabyte 2>&1 | tee -a "$log"
       GECKO_DATAPLANE=$backend cargo test -p gecko-examples --test stream_failover \
         --test proxy_example -- downloads_survive_the_crash_of_a_node \
         http_servers_behind_proxies_serve_every_client_by_the_policy 2>&1 | tee -a "$log"

@@ -38,6 +38,11 @@ struct LabGuard(String);
 
 impl LabGuard {
     fn up(name: &str, nodes: usize, clients: usize) -> LabGuard {
+        LabGuard::up_plain(name, nodes, clients, 0)
+    }
+
+    /// With `plain` client hosts that run no agent too.
+    fn up_plain(name: &str, nodes: usize, clients: usize, plain: usize) -> LabGuard {
         let _ = lab(&["down", "--name", name]);
         let guard = LabGuard(name.into());
         lab_ok(&[
@@ -48,6 +53,8 @@ impl LabGuard {
             &nodes.to_string(),
             "--clients",
             &clients.to_string(),
+            "--plain-clients",
+            &plain.to_string(),
         ]);
         guard
     }
@@ -326,10 +333,10 @@ fn labs_with_different_names_coexist() {
 #[test]
 fn demo_runs_inside_an_existing_lab_and_leaves_it_up() {
     let name = "t-demo";
-    let guard = LabGuard::up(name, 3, 1);
+    let guard = LabGuard::up_plain(name, 3, 1, 1);
     let out = lab_ok(&["demo", "--name", name]);
     assert_demo_story(&out);
-    assert_eq!(lab_namespaces(name).len(), 5, "the lab stays up");
+    assert_eq!(lab_namespaces(name).len(), 6, "the lab stays up");
     drop(guard);
 }
 
@@ -354,9 +361,12 @@ fn demo_builds_its_own_lab_and_removes_it() {
 /// then a download that survives the crash of its node.
 fn assert_demo_story(out: &str) {
     // Step 1 (building a lab) only runs when the demo builds its own.
-    for step in 2..=8 {
-        assert!(out.contains(&format!("[{step}/8]")), "{out}");
+    for step in 2..=9 {
+        assert!(out.contains(&format!("[{step}/9]")), "{out}");
     }
+    // A client without an agent: placed and moved by way of the home agent.
+    assert!(out.contains("connection C (from port"), "{out}");
+    assert!(out.contains("flow registrations accepted"), "{out}");
     // The last step: a download across the crash of the node serving it.
     assert!(
         out.contains("300 of 300 MB received, 0 wrong bytes"),
@@ -370,8 +380,8 @@ fn assert_demo_story(out: &str) {
             "{out}"
         );
     }
-    // Two placements, five `H` rounds, one more echo on B.
-    assert_eq!(out.matches("both ways").count(), 8, "{out}");
+    // Three placements, seven `H` rounds, one more echo on B.
+    assert_eq!(out.matches("both ways").count(), 11, "{out}");
     let targets: std::collections::HashSet<&str> = out
         .lines()
         .filter_map(|l| l.split(" to ").nth(1)?.split(' ').next())

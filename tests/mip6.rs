@@ -93,23 +93,9 @@ impl LabGuard {
         });
     }
 
-    /// The metrics text a daemon serves, fetched from inside its host.
-    fn metrics(&self, host: &str) -> String {
-        let addr = self.0.topology.host(host).unwrap().metrics;
-        netns::run_in(&self.ns(host), || {
-            use std::io::{Read, Write};
-            let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
-            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).unwrap();
-            out
-        })
-        .unwrap()
-    }
-
     /// The value of one series in a daemon's metrics (0 if absent).
     fn metric(&self, host: &str, series: &str) -> f64 {
-        metric_in(&self.metrics(host), series)
+        self.0.daemon_metric(host, series)
     }
 }
 

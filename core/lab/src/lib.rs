@@ -438,6 +438,16 @@ impl Lab {
         Ok(())
     }
 
+    /// A series from the metrics endpoint of the daemon on `host` (0 if
+    /// absent or unreachable).
+    pub fn daemon_metric(&self, host: &str, series: &str) -> f64 {
+        let (Ok(h), Ok(ns)) = (self.topology.host(host), self.netns(host)) else {
+            return 0.0;
+        };
+        let text = netns::run_in(&ns, || http_get(h.metrics)).unwrap_or_default();
+        framework_host::metric_in(&text, series)
+    }
+
     /// Opens the namespace of `host`.
     pub fn netns(&self, host: &str) -> Result<std::fs::File, LabError> {
         open_netns(&self.topology.host(host)?.netns)
@@ -492,6 +502,20 @@ impl Lab {
             "hosts": hosts,
         })
     }
+}
+
+/// The body of GET /metrics from `addr` ("" if it cannot be had).
+fn http_get(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let timeout = Duration::from_secs(5);
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: gecko\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
 }
 
 /// The daemon a host of `role` runs (nodes run the server application;

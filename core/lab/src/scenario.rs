@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use gecko::config::Config;
 use gecko::dataplane::DataplaneChoice;
 
-use crate::framework_host::{metric_in, FrameworkHost, Handler};
+use crate::framework_host::{FrameworkHost, Handler};
 use crate::service::connect_in;
-use crate::{netns, Lab};
+use crate::Lab;
 
 /// How long a scenario's connections and waits take at most.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,28 +119,8 @@ impl ScenarioLab {
     /// A series from the metrics endpoint of the daemon on `host` (0 if
     /// absent or unreachable).
     pub fn daemon_metric(&self, host: &str, series: &str) -> f64 {
-        let Ok(h) = self.0.topology.host(host) else {
-            return 0.0;
-        };
-        let Ok(ns) = self.0.netns(host) else {
-            return 0.0;
-        };
-        let text = netns::run_in(&ns, || http_get(h.metrics)).unwrap_or_default();
-        metric_in(&text, series)
+        self.0.daemon_metric(host, series)
     }
-}
-
-/// The body of GET /metrics from `addr` ("" if it cannot be had).
-fn http_get(addr: SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, TIMEOUT) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(TIMEOUT));
-    let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: gecko\r\n\r\n");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text
 }
 
 /// Waits until `done` holds, failing the test after `limit`.

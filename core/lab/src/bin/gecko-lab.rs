@@ -341,8 +341,14 @@ async fn demo(name: Option<String>) -> Result<()> {
         None => {
             // A name of its own, so a demo never meets another one's lab.
             let name = format!("demo-{}", std::process::id());
-            println!("[1/8] building lab `{name}`: a router with G's home link, 3 server nodes, 1 client");
-            let lab = Lab::up(&name, 3, 1, &mut |step| println!("      {step}")).await?;
+            println!("[1/9] building lab `{name}`: a router with G's home link, 3 server nodes, 1 client with an agent, 1 without");
+            let dataplane = gecko::dataplane::DataplaneChoice::from_env()
+                .map_err(anyhow::Error::msg)?
+                .unwrap_or_default();
+            let lab = Lab::up_plain(&name, 3, 1, 1, dataplane, &mut |step| {
+                println!("      {step}")
+            })
+            .await?;
             // Only a lab this demo built is removed at its end.
             let guard = DownOnDrop(Some(name.clone()));
             start_daemons(&lab)?;
@@ -430,17 +436,19 @@ fn payload(seed: u32, h: bool) -> Vec<u8> {
     p
 }
 
-/// Opens a connection from client1 to G, echoes 64 KiB checked by SHA-256
-/// both ways, and says which node the contact node's policy placed it on.
+/// Opens a connection from `client` to G, echoes 64 KiB checked by
+/// SHA-256 both ways, and says which node the contact node's policy
+/// placed it on.
 fn connection(
     lab: &Lab,
     g: SocketAddr,
     nodes: &[FrameworkHost],
+    client: &str,
     label: &str,
 ) -> Result<(std::net::TcpStream, String)> {
     let before = Snapshot::of(nodes);
-    let mut conn = connect_in(&lab.netns("client1")?, g, None, Duration::from_secs(3))
-        .with_context(|| format!("client1 connecting to {g}"))?;
+    let mut conn = connect_in(&lab.netns(client)?, g, None, Duration::from_secs(3))
+        .with_context(|| format!("{client} connecting to {g}"))?;
     let digest = echo_round(&mut conn, &payload(1, false))?;
     let after = settle(nodes, Duration::from_secs(2), |s| {
         s.newly_serving(&before, nodes).is_some()
@@ -511,12 +519,12 @@ fn h_round(
 
 fn demo_steps(lab: &Lab) -> Result<()> {
     let started = Instant::now();
-    println!("[2/8] the lab and its daemons");
+    println!("[2/9] the lab and its daemons");
     print_topology(lab);
     let config = Config::load(lab.config_path())?;
     let g = SocketAddr::from((config.global_address, config.service_port));
 
-    println!("[3/8] node1, node2 and node3 start the framework (GeckoFramework) with an echo server that hands its connection off after each `H` it reads");
+    println!("[3/9] node1, node2 and node3 start the framework (GeckoFramework) with an echo server that hands its connection off after each `H` it reads");
     println!("      node1 registers at the home agent as G's contact node; node2 and node3 hold G passively");
     let t0 = Instant::now();
     let echo = echo_handler(EchoHandoffs {
@@ -539,10 +547,10 @@ fn demo_steps(lab: &Lab) -> Result<()> {
         t0.elapsed().as_secs_f64() * 1e3
     );
 
-    println!("[4/8] client1 (an unmodified TCP client) connects to G: the home agent brings it to node1, whose policy places it at establishment");
-    let (mut a, mut a_on) = connection(lab, g, &nodes, "A")?;
+    println!("[4/9] client1 (an unmodified TCP client) connects to G: the home agent brings it to node1, whose policy places it at establishment");
+    let (mut a, mut a_on) = connection(lab, g, &nodes, "client1", "A")?;
 
-    println!("[5/8] client1 sends data holding an `H`, three times: after each echo the connection moves to the node the policy names");
+    println!("[5/9] client1 sends data holding an `H`, three times: after each echo the connection moves to the node the policy names");
     for round in 1..=3 {
         a_on = h_round(&mut a, &nodes, &a_on, "A", round)?;
     }
@@ -552,9 +560,9 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     );
 
     println!(
-        "[6/8] client1 opens a second connection, B; A moves twice more while B stays where it is"
+        "[6/9] client1 opens a second connection, B; A moves twice more while B stays where it is"
     );
-    let (mut b, b_on) = connection(lab, g, &nodes, "B")?;
+    let (mut b, b_on) = connection(lab, g, &nodes, "client1", "B")?;
     for round in 4..=5 {
         a_on = h_round(&mut a, &nodes, &a_on, "A", round)?;
     }
@@ -574,8 +582,9 @@ fn demo_steps(lab: &Lab) -> Result<()> {
         after.open_line(&nodes)
     );
 
-    println!("[7/8] client1 closes both connections; the echo servers stop");
-    drop((a, b));
+    let c = plain_step(lab, g, &nodes)?;
+    println!("[8/9] the clients close their connections; the echo servers stop");
+    drop((a, b, c));
     drop(nodes);
 
     crash_step(lab, g)?;
@@ -587,11 +596,36 @@ fn demo_steps(lab: &Lab) -> Result<()> {
     Ok(())
 }
 
+/// A client without an agent: its connection is placed and moved like
+/// client1's, its bindings registered at the home agent. Skipped in a lab
+/// without a plain client host.
+fn plain_step(
+    lab: &Lab,
+    g: SocketAddr,
+    nodes: &[FrameworkHost],
+) -> Result<Option<std::net::TcpStream>> {
+    if lab.topology.host("plain1").is_err() {
+        println!("[7/9] skipped: this lab has no client without an agent (gecko-lab up --plain-clients 1)");
+        return Ok(None);
+    }
+    println!("[7/9] plain1 runs nothing of Gecko (no agent, as any client on the Internet): it connects to G, connection C; the nodes learn from the ICMPv6 parameter problem its kernel sends that it has no agent, and register C at the home agent wherever it goes");
+    let (mut c, mut c_on) = connection(lab, g, nodes, "plain1", "C")?;
+    for round in 1..=2 {
+        c_on = h_round(&mut c, nodes, &c_on, "C", round)?;
+    }
+    let flows = lab.daemon_metric("ha", "gecko_bindings{kind=\"flow\"}");
+    let accepted = lab.daemon_metric("ha", "gecko_flow_registrations_total{result=\"accepted\"}");
+    println!(
+        "      C is on {c_on}; the home agent steers {flows} flow(s) to nodes ({accepted} flow registrations accepted so far)"
+    );
+    Ok(Some(c))
+}
+
 /// The last step: a download survives the crash of the node serving it.
 fn crash_step(lab: &Lab, g: SocketAddr) -> Result<()> {
     const SIZE: u64 = 300 << 20;
     const RATE: f64 = 60e6;
-    println!("[8/8] each node serves a 300 MB download; client1 fetches it at about 60 MB/s, and a third of the way in the link of the node serving it is cut, as if that node had crashed");
+    println!("[9/9] each node serves a 300 MB download; client1 fetches it at about 60 MB/s, and a third of the way in the link of the node serving it is cut, as if that node had crashed");
     let names = ["node1", "node2", "node3"];
     let nodes = names
         .iter()
