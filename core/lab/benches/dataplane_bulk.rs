@@ -24,6 +24,10 @@ use gecko::dataplane::routes::MAIN_TABLE;
 use gecko::dataplane::{BindingPlane, ClientPlane, Encap, FlowKey, KernelReport, Routes};
 use gecko_lab::{netns, Lab};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{cpu_seconds, env_or, median};
+
 const LAB: &str = "bench-bulk";
 const G: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
 const NODE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 2);
@@ -70,13 +74,6 @@ fn main() {
         eprintln!("dataplane_bulk: {e}");
         std::process::exit(1);
     }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn run() -> Result<(), String> {
@@ -224,25 +221,4 @@ fn upload(
     drop(stream);
     plane.uninstall().map_err(|e| e.to_string())?;
     Ok((sent as f64 / took / 1e6, cpu / (sent as f64 / 1e9)))
-}
-
-/// CPU time of the whole machine (user, nice, system, irq, softirq), in s.
-fn cpu_seconds() -> Result<f64, String> {
-    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| e.to_string())?;
-    let line = stat.lines().next().ok_or("empty /proc/stat")?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq
-    let busy = v[0] + v[1] + v[2] + v[5] + v[6];
-    // SAFETY: sysconf has no memory arguments.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(busy / hz)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }

@@ -6,7 +6,9 @@
 //! - the stall a client sees on a busy stream (server to client) while its
 //!   connection is handed off: the longest gap between two reads around
 //!   each handoff, p50 / p99 / max, with tokens held (Binding Update
-//!   only), and with return routability every time, plain and split;
+//!   only), and with return routability every time, plain and split; and
+//!   for a client host without an agent (a flow registration at the home
+//!   agent), in the same run;
 //! - bulk throughput of a connection after a handoff against one that
 //!   never moved, same hosts, alternating runs, and their ratio;
 //! - accept-time handoffs per second at the contact node with several
@@ -208,6 +210,7 @@ impl Bench {
     fn stall(
         &self,
         what: &str,
+        client: &str,
         runs: usize,
         rr_every_time: bool,
         split: bool,
@@ -218,8 +221,8 @@ impl Bench {
             n.framework().set_split_handoff(split);
         }
         self.shared.windows.lock().unwrap().clear();
-        let client_addr = self.lab.topology.host("client1")?.address;
-        let mut stream = self.connect("client1")?;
+        let client_addr = self.lab.topology.host(client)?.address;
+        let mut stream = self.connect(client)?;
         let reads = Arc::new(Mutex::new(Vec::<Instant>::with_capacity(1 << 20)));
         let done = Arc::new(AtomicU64::new(0));
         let reader = {
@@ -282,7 +285,7 @@ impl Bench {
             .map(|n| n.metric("gecko_handoffs_total{direction=\"out\"}"))
             .sum();
         println!(
-            "stall, {what:<34} handoffs {:>4}  p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms  (moves so far {moved})",
+            "stall, {what:<40} handoffs {:>4}  p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms  (moves so far {moved})",
             stalls.len(),
             ms(percentile(&stalls, 0.5)),
             ms(percentile(&stalls, 0.99)),
@@ -408,7 +411,10 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let lab = rt.block_on(Lab::up(LAB, 3, CLIENTS, &mut |_| {}))?;
+    let dataplane = gecko::dataplane::DataplaneChoice::from_env()
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_default();
+    let lab = rt.block_on(Lab::up_plain(LAB, 3, CLIENTS, 1, dataplane, &mut |_| {}))?;
     let _down = Down;
     let bins = |daemon: &str| {
         gecko_lab::agent_program(
@@ -438,14 +444,43 @@ fn main() -> anyhow::Result<()> {
         shared,
     };
     bench.state_size()?;
-    // GECKO_BENCH_RUNS=0 skips the stall series.
+    // GECKO_BENCH_RUNS=0 skips the stall series; GECKO_BENCH_ONLY=stall
+    // runs them alone. An agent client's and a plain client's one after
+    // the other, in one run.
     if runs > 0 {
-        bench.stall("tokens held (binding update only)", runs, false, false)?;
-        bench.stall("return routability every time", runs, true, false)?;
-        bench.stall("return routability every time, split", runs, true, true)?;
+        bench.stall(
+            "tokens held (binding update only)",
+            "client1",
+            runs,
+            false,
+            false,
+        )?;
+        bench.stall(
+            "no agent (flow registration at the HA)",
+            "plain1",
+            runs,
+            false,
+            false,
+        )?;
+        bench.stall(
+            "return routability every time",
+            "client1",
+            runs,
+            true,
+            false,
+        )?;
+        bench.stall(
+            "return routability every time, split",
+            "client1",
+            runs,
+            true,
+            true,
+        )?;
     }
-    bench.throughput()?;
-    bench.accept_rate()?;
+    if std::env::var("GECKO_BENCH_ONLY").as_deref() != Ok("stall") {
+        bench.throughput()?;
+        bench.accept_rate()?;
+    }
     // Servers may still block on connections of the stall series: take the
     // lab down and leave without waiting for them.
     drop(_down);

@@ -51,6 +51,18 @@ impl HomePlane {
         Ok(())
     }
 
+    /// Stops steering flows: removes the flow map, the slots' rules and
+    /// routes (every flow follows G's route again).
+    pub fn stop_steering(&mut self) -> Result<(), DataPlaneError> {
+        let mut first = None;
+        if let Some(mut flows) = self.flows.take() {
+            flows.remove(&mut self.routes, &mut |e| {
+                first.get_or_insert(e);
+            });
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     /// Sends `flow`'s packets to `care_of` instead of G's route.
     pub fn bind_flow(&mut self, flow: FlowKey, care_of: Ipv6Addr) -> Result<(), DataPlaneError> {
         let flows = self.flows.as_mut().ok_or_else(no_steering)?;
