@@ -15,9 +15,8 @@
 //! Run: `cargo bench -p gecko-lab --bench dataplane_bulk`
 //! (GECKO_BENCH_ROUNDS, default 5; GECKO_BENCH_SECS per round, default 3).
 
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::{Ipv6Addr, SocketAddrV6, TcpListener};
+use std::time::Duration;
 
 use gecko::dataplane::home_plane::add_home_address;
 use gecko::dataplane::routes::MAIN_TABLE;
@@ -26,23 +25,13 @@ use gecko_lab::{netns, Lab};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{cpu_seconds, env_or, median};
+use support::{env_or, median, Down};
 
 const LAB: &str = "bench-bulk";
 const G: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
 const NODE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 2);
 const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 1, 0, 0, 0, 2);
 const PORT: u16 = 5001;
-const CHUNK: usize = 256 << 10;
-
-/// Takes the lab down however the benchmark ends.
-struct Down;
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = Lab::down(LAB);
-    }
-}
 
 /// One way to reach G: plain routing, or a backend's flow binding.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -61,19 +50,7 @@ impl std::fmt::Display for Path {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
-    // binary without it, and a benchmark is no test.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    if !nix::unistd::geteuid().is_root() {
-        println!("dataplane_bulk: skipped (needs root for network namespaces)");
-        return;
-    }
-    if let Err(e) = run() {
-        eprintln!("dataplane_bulk: {e}");
-        std::process::exit(1);
-    }
+    support::bench_main("dataplane_bulk", run);
 }
 
 fn run() -> Result<(), String> {
@@ -98,7 +75,7 @@ fn run() -> Result<(), String> {
     let lab = rt
         .block_on(Lab::up(LAB, 1, 1, &mut |_| {}))
         .map_err(|e| e.to_string())?;
-    let _down = Down;
+    let _down = Down(LAB);
     let ns = |host: &str| lab.netns(host).map_err(|e| e.to_string());
     let (client, router, node) = (ns("client1")?, ns("ha")?, ns("node1")?);
     netns::run_in(&node, || add_home_address(G))
@@ -115,15 +92,7 @@ fn run() -> Result<(), String> {
     let listener = netns::run_in(&node, || TcpListener::bind(("::", PORT)))
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("listen: {e}"))?;
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; CHUNK];
-                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-            });
-        }
-    });
+    support::drain(listener);
 
     let paths: Vec<Path> = std::iter::once(Path::Plain)
         .chain(backends.iter().map(|e| Path::Bound(*e)))
@@ -190,35 +159,9 @@ fn upload(
         };
         plane.bind_flow(flow, NODE).map_err(|e| e.to_string())?;
     }
-    let socket = netns::run_in(client, || {
-        use socket2::{Domain, Protocol, Socket, Type};
-        let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
-        s.set_reuse_address(true)?;
-        s.bind(&SocketAddrV6::new(CLIENT, port, 0, 0).into())?;
-        Ok::<_, std::io::Error>(s)
-    })
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    socket
-        .connect_timeout(
-            &SocketAddrV6::new(G, PORT, 0, 0).into(),
-            Duration::from_secs(3),
-        )
-        .map_err(|e| format!("connecting by {path}: {e}"))?;
-    let mut stream: TcpStream = socket.into();
-    let chunk = vec![0x5au8; CHUNK];
-    let cpu0 = cpu_seconds()?;
-    let t0 = Instant::now();
-    let mut sent = 0u64;
-    while t0.elapsed() < secs {
-        stream
-            .write_all(&chunk)
-            .map_err(|e| format!("writing by {path}: {e}"))?;
-        sent += CHUNK as u64;
-    }
-    let took = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds()? - cpu0;
-    drop(stream);
+    let from = SocketAddrV6::new(CLIENT, port, 0, 0);
+    let to = SocketAddrV6::new(G, PORT, 0, 0);
+    let result = support::upload(client, from, to, secs, &path.to_string());
     plane.uninstall().map_err(|e| e.to_string())?;
-    Ok((sent as f64 / took / 1e6, cpu / (sent as f64 / 1e9)))
+    result
 }

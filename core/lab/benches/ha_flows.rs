@@ -17,8 +17,7 @@
 //! (GECKO_BENCH_ROUNDS, default 5; GECKO_BENCH_SECS per round, default 3;
 //! GECKO_BENCH_FLOWS, default 100000).
 
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream};
+use std::net::{Ipv6Addr, SocketAddrV6, TcpListener};
 use std::time::{Duration, Instant};
 
 use gecko::dataplane::home_plane::{add_home_address, HomePlane};
@@ -28,23 +27,13 @@ use gecko_lab::{netns, Lab};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{cpu_seconds, env_or, median};
+use support::{env_or, median, upload, Down};
 
 const LAB: &str = "bench-haflow";
 const G: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
 const NODE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 2);
 const PLAIN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 1, 0, 0, 0, 2);
 const PORT: u16 = 5001;
-const CHUNK: usize = 256 << 10;
-
-/// Takes the lab down however the benchmark ends.
-struct Down;
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = Lab::down(LAB);
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Path {
@@ -64,19 +53,7 @@ impl std::fmt::Display for Path {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
-    // binary without it, and a benchmark is no test.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    if !nix::unistd::geteuid().is_root() {
-        println!("ha_flows: skipped (needs root for network namespaces)");
-        return;
-    }
-    if let Err(e) = run() {
-        eprintln!("ha_flows: {e}");
-        std::process::exit(1);
-    }
+    support::bench_main("ha_flows", run);
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -106,7 +83,7 @@ fn run() -> Result<(), String> {
             &mut |_| {},
         ))
         .map_err(err)?;
-    let _down = Down;
+    let _down = Down(LAB);
     let ns = |host: &str| lab.netns(host).map_err(err);
     let (client, router, node) = (ns("plain1")?, ns("ha")?, ns("node1")?);
     netns::run_in(&node, || add_home_address(G))
@@ -115,15 +92,7 @@ fn run() -> Result<(), String> {
     let listener = netns::run_in(&node, || TcpListener::bind(("::", PORT)))
         .map_err(err)?
         .map_err(|e| format!("listen: {e}"))?;
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; CHUNK];
-                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-            });
-        }
-    });
+    support::drain(listener);
     let mut plane = netns::run_in(&router, || HomePlane::open(1500, encap))
         .map_err(err)?
         .map_err(err)?;
@@ -178,7 +147,9 @@ fn run() -> Result<(), String> {
                     }
                 }
             }
-            let (mbps, cpu) = upload(&client, port, secs, *path)?;
+            let from = SocketAddrV6::new(PLAIN, port, 0, 0);
+            let to = SocketAddrV6::new(G, PORT, 0, 0);
+            let (mbps, cpu) = upload(&client, from, to, secs, &path.to_string())?;
             println!("  round {round} {path:<8} {mbps:8.0} MB/s  {cpu:.2} CPU-s/GB");
             results[i].push(mbps);
             if *path == Path::Flows {
@@ -210,43 +181,4 @@ fn other_flow(n: u32) -> FlowKey {
         server: G,
         server_port: PORT,
     }
-}
-
-/// One round: a fresh connection from `port`, written to as fast as it
-/// takes for `secs`. Returns MB/s and the machine's CPU seconds per GB.
-fn upload(
-    client: &std::fs::File,
-    port: u16,
-    secs: Duration,
-    path: Path,
-) -> Result<(f64, f64), String> {
-    let socket = netns::run_in(client, || {
-        use socket2::{Domain, Protocol, Socket, Type};
-        let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
-        s.set_reuse_address(true)?;
-        s.bind(&SocketAddrV6::new(PLAIN, port, 0, 0).into())?;
-        Ok::<_, std::io::Error>(s)
-    })
-    .map_err(err)?
-    .map_err(err)?;
-    socket
-        .connect_timeout(
-            &SocketAddrV6::new(G, PORT, 0, 0).into(),
-            Duration::from_secs(3),
-        )
-        .map_err(|e| format!("connecting by {path}: {e}"))?;
-    let mut stream: TcpStream = socket.into();
-    let chunk = vec![0x5au8; CHUNK];
-    let cpu0 = cpu_seconds()?;
-    let t0 = Instant::now();
-    let mut sent = 0u64;
-    while t0.elapsed() < secs {
-        stream
-            .write_all(&chunk)
-            .map_err(|e| format!("writing by {path}: {e}"))?;
-        sent += CHUNK as u64;
-    }
-    let took = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds()? - cpu0;
-    Ok((sent as f64 / took / 1e6, cpu / (sent as f64 / 1e9)))
 }
