@@ -147,6 +147,62 @@ fn a_plain_clients_stream_survives_handoffs_every_megabyte() {
     );
 }
 
+/// The split variant for a plain client: nothing to prepare (no return
+/// routability), the flow registration at the finish.
+#[test]
+fn a_plain_clients_stream_survives_split_handoffs() {
+    let lab = up("t-ag-split", 3, 0, 1);
+    let handoffs = EchoHandoffs {
+        on_h: false,
+        every_bytes: Some(1 << 20),
+    };
+    let nodes = lab.nodes(3, echo_handler(handoffs));
+    for n in &nodes {
+        n.framework().set_split_handoff(true);
+    }
+    let s = lab.connect("plain1");
+    let (sent, received, got) = stream_echo(s, 20 << 20, 9);
+    assert_eq!(got, 20 << 20, "bytes echoed");
+    assert_eq!(received, sent, "SHA-256 of the echo");
+    let moved = total(&nodes, "gecko_handoffs_total{direction=\"out\"}");
+    assert!(moved >= 10.0, "only {moved} handoffs");
+}
+
+/// `[route_optimization] mode = "never"`: even a client with an agent has
+/// its connections registered at the home agent; its agent binds nothing.
+#[test]
+fn route_optimization_never_takes_every_client_by_the_home_agent() {
+    let lab = up("t-ag-never", 3, 1, 0);
+    let path = lab.0.config_path();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[route_optimization]\nmode = \"never\"\n");
+    std::fs::write(&path, text).unwrap();
+    let nodes = lab.nodes(3, echo_handler(EchoHandoffs::default()));
+    for n in &nodes {
+        n.framework()
+            .set_policy(Arc::new(RoundRobinPolicy::default()));
+    }
+    let mut open = Vec::new();
+    for i in 0..12u8 {
+        let mut s = lab.connect("client1");
+        let payload = vec![i; 5000];
+        let sent: [u8; 32] = Sha256::digest(&payload).into();
+        assert_eq!(
+            echo_round(&mut s, &payload).unwrap(),
+            sent,
+            "connection {i}"
+        );
+        open.push(s);
+    }
+    let flows_ha = lab.daemon_metric("ha", FLOWS_AT_HA);
+    assert!(flows_ha >= 6.0, "home agent holds {flows_ha} flows");
+    assert_eq!(lab.daemon_metric("client1", FLOWS_AT_HA), 0.0);
+    drop(open);
+    wait_for("every flow binding at the home agent removed", || {
+        lab.daemon_metric("ha", FLOWS_AT_HA) == 0.0
+    });
+}
+
 /// Flow registrations that are forged, replayed, from a host that is not a
 /// node, or for another address than G: refused, counted, nothing routed.
 /// They are sent from G on node1's host (no node runs there), as a node's

@@ -81,7 +81,8 @@ pub async fn run(
         let deadline = ha
             .next_deadline()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        let actions = tokio::select! {
+        // An accepted flow registration is counted once the kernel took it.
+        let (actions, flow_accepted) = tokio::select! {
             r = mh.recv(&mut buf) => {
                 let r = r.context("reading the Mobility Header socket")?;
                 let h = ha.handle(r.src, r.dst, &buf[..r.len], Instant::now(), SystemTime::now());
@@ -89,20 +90,20 @@ pub async fn run(
                 if h.registered {
                     registrations.inc();
                 }
-                if h.kind == "flow" {
-                    count_flow(&metrics, h.rejected);
-                }
                 if let Some(reason) = h.rejected {
+                    if h.kind == "flow" {
+                        count_flow(&metrics, reason);
+                    }
                     tracing::info!(src = %r.src, kind = h.kind, reason, "registration refused");
                 }
-                h.actions
+                (h.actions, h.kind == "flow" && h.rejected.is_none())
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 let actions = ha.expire(Instant::now());
                 if !actions.is_empty() {
                     tracing::info!(n = actions.len(), "bindings expired");
                 }
-                actions
+                (actions, false)
             }
             r = &mut shutdown => { r?; break; }
         };
@@ -123,7 +124,6 @@ pub async fn run(
                     let r = plane.bind_flow(flow, care_of);
                     if r.is_err() {
                         ha.flow_not_installed(flow, Instant::now());
-                        count_flow(&metrics, Some("kernel_refused"));
                     }
                     r
                 }
@@ -148,6 +148,16 @@ pub async fn run(
                 tracing::error!(error = %e, "data plane change refused");
             }
         }
+        if flow_accepted {
+            count_flow(
+                &metrics,
+                if refused {
+                    "kernel_refused"
+                } else {
+                    "accepted"
+                },
+            );
+        }
         bindings.set(i64::from(ha.binding().is_some()));
         flow_bindings.set(ha.flows().live() as i64);
     }
@@ -161,12 +171,12 @@ pub async fn run(
 }
 
 /// Counts one flow registration by result: `accepted` or the reason it
-/// was refused.
-fn count_flow(metrics: &Metrics, rejected: Option<&'static str>) {
+/// was refused (`kernel_refused`: the data plane would not take it).
+fn count_flow(metrics: &Metrics, result: &'static str) {
     metrics.count(
         "gecko_flow_registrations_total",
         "Flow registrations and deregistrations, by result (accepted or the refusal's reason)",
-        &[("result", rejected.unwrap_or("accepted"))],
+        &[("result", result)],
         1,
     );
 }
