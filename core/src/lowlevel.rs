@@ -736,6 +736,14 @@ async fn client_kind(inner: &Arc<Inner>, client: Ipv6Addr) -> Result<ClientKind,
     if let Some(kind) = known_kind(inner, client) {
         return Ok(kind);
     }
+    // One probe per client at a time: the many bindings of a recovery
+    // wait for it rather than flood the client with test inits (whose
+    // lost answers would read as silence).
+    let lock_of = lock(inner).locks.entry(client).or_default().clone();
+    let _one = lock_of.lock().await;
+    if let Some(kind) = known_kind(inner, client) {
+        return Ok(kind);
+    }
     match fresh_tokens(inner, client, true).await {
         Ok(_) => {
             learn_kind(inner, client, ClientKind::Agent, "answer");
