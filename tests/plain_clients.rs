@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use gecko::dataplane::DataplaneChoice;
 use gecko_lab::topology::{Role, HOME_AGENT_ADDRESS};
 use gecko_lab::Lab;
 
@@ -50,15 +49,12 @@ fn plain_clients_run_nothing_reach_the_router_and_go_down_clean() {
     // A lab left by an earlier run that was killed would make `up` refuse.
     let _ = Lab::down(NAME);
     let guard = DownOnDrop(NAME);
-    let dataplane = DataplaneChoice::from_env()
-        .expect("GECKO_DATAPLANE")
-        .unwrap_or_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let lab = rt
-        .block_on(Lab::up_plain(NAME, 1, 0, 2, dataplane, &mut |_| {}))
+        .block_on(Lab::up_plain(NAME, 1, 0, 2, &mut |_| {}))
         .expect("lab up");
 
     let names: Vec<&str> = lab.topology.hosts.iter().map(|h| h.name.as_str()).collect();

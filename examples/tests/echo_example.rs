@@ -27,16 +27,7 @@ impl Drop for LabGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
             // Keep the daemons' and servers' logs of a failed test.
-            let keep = std::env::temp_dir().join(format!("{}-logs", self.0.topology.name));
-            let _ = std::fs::create_dir_all(&keep);
-            for e in std::fs::read_dir(&self.0.dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
-            }
-            eprintln!("logs kept in {}", keep.display());
+            self.0.keep_logs();
         }
         let _ = Lab::down(&self.0.topology.name);
     }

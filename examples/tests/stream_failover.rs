@@ -92,17 +92,7 @@ fn downloads_survive_the_crash_of_a_node() {
     }
     let _one = one_lab_at_a_time();
     let mut lab = StreamLab::start("gk-fail-kill", 3, 1, file_mb(200), &[]);
-    let ds = downloads(&mut lab, 3);
-    let victim = 1;
-    let served = open_on(&lab, victim);
-    assert!(served >= 1.0, "node2 serves a download");
-    // Let mirrors happen mid-stream, then crash it.
-    std::thread::sleep(Duration::from_millis(1200));
-    lab.kill_node(victim);
-    let recovered = wait_until(&lab, "gecko_recoveries_total", served);
-    all_intact(&mut lab, ds);
-    assert_eq!(recovered, served, "every connection of node2 recovered");
-    assert_eq!(lab.metric_sum("gecko_recovery_failures_total"), 0.0);
+    let victim = node2_crashes_and_its_downloads_complete(&mut lab);
     assert!(
         lab.metric_sum("gecko_failures_detected_total") >= 2.0,
         "both others saw it"
@@ -122,19 +112,27 @@ fn a_plain_clients_downloads_survive_the_crash_of_a_node() {
     }
     let _one = one_lab_at_a_time();
     let mut lab = StreamLab::start_plain("gk-fail-plain", 3, 1, file_mb(200), &[]);
-    let ds = downloads(&mut lab, 3);
-    let victim = 1;
-    let served = open_on(&lab, victim);
-    assert!(served >= 1.0, "node2 serves a download");
-    std::thread::sleep(Duration::from_millis(1200));
-    lab.kill_node(victim);
-    let recovered = wait_until(&lab, "gecko_recoveries_total", served);
-    all_intact(&mut lab, ds);
-    assert_eq!(recovered, served, "every connection of node2 recovered");
-    assert_eq!(lab.metric_sum("gecko_recovery_failures_total"), 0.0);
+    node2_crashes_and_its_downloads_complete(&mut lab);
     let learned =
         lab.metric_sum("gecko_clients_learned_total{by=\"param_problem\",kind=\"no_agent\"}");
     assert!(learned >= 1.0, "the nodes learned plain1 runs no agent");
+}
+
+/// Three downloads; node2 is killed while it serves one (after mirrors
+/// happened mid-stream); every connection of it is recovered and every
+/// download completes whole. Returns node2's index.
+fn node2_crashes_and_its_downloads_complete(lab: &mut StreamLab) -> usize {
+    let ds = downloads(lab, 3);
+    let victim = 1;
+    let served = open_on(lab, victim);
+    assert!(served >= 1.0, "node2 serves a download");
+    std::thread::sleep(Duration::from_millis(1200));
+    lab.kill_node(victim);
+    let recovered = wait_until(lab, "gecko_recoveries_total", served);
+    all_intact(lab, ds);
+    assert_eq!(recovered, served, "every connection of node2 recovered");
+    assert_eq!(lab.metric_sum("gecko_recovery_failures_total"), 0.0);
+    victim
 }
 
 /// The contact node's crash, with clients without an agent: new
@@ -147,22 +145,40 @@ fn the_contact_node_crashes_and_plain_clients_are_served_again() {
     }
     let _one = one_lab_at_a_time();
     let mut lab = StreamLab::start_plain("gk-fail-pcont", 3, 1, file_mb(200), &[]);
-    let ds = downloads(&mut lab, 3);
-    let served = open_on(&lab, 0);
+    the_contact_crashes_and_node2_takes_over(&mut lab, "plain1");
+}
+
+/// Three downloads; the contact (node1) is killed while it serves one; a
+/// download `client` starts then completes through node2, the one new
+/// contact, and the contact's downloads are recovered whole.
+fn the_contact_crashes_and_node2_takes_over(lab: &mut StreamLab, client: &str) {
+    assert_eq!(lab.node_metric(0, "gecko_contact"), Some(1.0));
+    let ds = downloads(lab, 3);
+    let served = open_on(lab, 0);
     assert!(served >= 1.0, "the contact serves a download");
     std::thread::sleep(Duration::from_millis(1000));
     let t0 = Instant::now();
     lab.kill_node(0);
-    let fresh = lab.curl_spawn("plain1");
+    // New connections are accepted again, through the new contact.
+    let fresh = lab.curl_spawn(client);
     let got = lab.curl_wait(fresh);
     lab.assert_intact(&got, "a download started after the contact crashed");
     eprintln!(
         "a new download completed {:?} after the crash",
         t0.elapsed()
     );
-    assert_eq!(lab.node_metric(1, "gecko_contact"), Some(1.0));
-    wait_until(&lab, "gecko_recoveries_total", served);
-    all_intact(&mut lab, ds);
+    assert_eq!(
+        lab.node_metric(1, "gecko_contact"),
+        Some(1.0),
+        "node2 is the contact now"
+    );
+    assert_eq!(
+        lab.node_metric(2, "gecko_contact"),
+        Some(0.0),
+        "exactly one contact"
+    );
+    wait_until(lab, "gecko_recoveries_total", served);
+    all_intact(lab, ds);
 }
 
 /// A node the others declare down while it lives (here it stalls for a
@@ -225,33 +241,7 @@ fn the_contact_node_crashes_and_comes_back() {
     }
     let _one = one_lab_at_a_time();
     let mut lab = StreamLab::start("gk-fail-contact", 3, 2, file_mb(200), &[]);
-    assert_eq!(lab.node_metric(0, "gecko_contact"), Some(1.0));
-    let ds = downloads(&mut lab, 3);
-    let served = open_on(&lab, 0);
-    assert!(served >= 1.0, "the contact serves a download");
-    std::thread::sleep(Duration::from_millis(1000));
-    let t0 = Instant::now();
-    lab.kill_node(0);
-    // New connections are accepted again, through the new contact.
-    let fresh = lab.curl_spawn("client2");
-    let got = lab.curl_wait(fresh);
-    lab.assert_intact(&got, "a download started after the contact crashed");
-    eprintln!(
-        "a new download completed {:?} after the crash",
-        t0.elapsed()
-    );
-    assert_eq!(
-        lab.node_metric(1, "gecko_contact"),
-        Some(1.0),
-        "node2 is the contact now"
-    );
-    assert_eq!(
-        lab.node_metric(2, "gecko_contact"),
-        Some(0.0),
-        "exactly one contact"
-    );
-    wait_until(&lab, "gecko_recoveries_total", served);
-    all_intact(&mut lab, ds);
+    the_contact_crashes_and_node2_takes_over(&mut lab, "client2");
 
     // The contact rejoins, takes its role back and gets connections again.
     lab.restart_node(0);

@@ -74,7 +74,7 @@ fn run() -> Result<(), String> {
         .build()
         .map_err(err)?;
     let lab = rt
-        .block_on(Lab::up_plain(
+        .block_on(Lab::up_plain_with(
             LAB,
             1,
             0,

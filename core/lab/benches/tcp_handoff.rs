@@ -411,10 +411,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let dataplane = gecko::dataplane::DataplaneChoice::from_env()
-        .map_err(anyhow::Error::msg)?
-        .unwrap_or_default();
-    let lab = rt.block_on(Lab::up_plain(LAB, 3, CLIENTS, 1, dataplane, &mut |_| {}))?;
+    let lab = rt.block_on(Lab::up_plain(LAB, 3, CLIENTS, 1, &mut |_| {}))?;
     let _down = Down;
     let bins = |daemon: &str| {
         gecko_lab::agent_program(

@@ -146,14 +146,25 @@ impl Lab {
         clients: usize,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Lab, LabError> {
+        Lab::up_plain(name, nodes, clients, 0, progress).await
+    }
+
+    /// [`Lab::up`] with `plain` client hosts that run no agent too.
+    pub async fn up_plain(
+        name: &str,
+        nodes: usize,
+        clients: usize,
+        plain: usize,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Lab, LabError> {
         let dataplane = DataplaneChoice::from_env()
             .map_err(LabError::BadDataplane)?
             .unwrap_or_default();
-        Lab::up_with(name, nodes, clients, dataplane, progress).await
+        Lab::up_plain_with(name, nodes, clients, plain, dataplane, progress).await
     }
 
     /// Builds lab `name` with data plane `dataplane` and no plain client
-    /// (see [`Lab::up_plain`]).
+    /// (see [`Lab::up_plain_with`]).
     pub async fn up_with(
         name: &str,
         nodes: usize,
@@ -161,7 +172,7 @@ impl Lab {
         dataplane: DataplaneChoice,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Lab, LabError> {
-        Lab::up_plain(name, nodes, clients, 0, dataplane, progress).await
+        Lab::up_plain_with(name, nodes, clients, 0, dataplane, progress).await
     }
 
     /// Builds lab `name` of `nodes` server nodes, `clients` client hosts and
@@ -169,7 +180,7 @@ impl Lab {
     /// plane `dataplane`, after the kernel check (a kernel that cannot run it
     /// is refused before anything is built). On any failure what was built
     /// is removed again.
-    pub async fn up_plain(
+    pub async fn up_plain_with(
         name: &str,
         nodes: usize,
         clients: usize,
@@ -446,6 +457,17 @@ impl Lab {
         };
         let text = netns::run_in(&ns, || http_get(h.metrics)).unwrap_or_default();
         framework_host::metric_in(&text, series)
+    }
+
+    /// Copies the lab's logs and state to `<temp dir>/<lab>-logs`, where
+    /// they outlive the lab (a failed test's evidence), and says where.
+    pub fn keep_logs(&self) {
+        let keep = std::env::temp_dir().join(format!("{}-logs", self.topology.name));
+        let _ = std::fs::create_dir_all(&keep);
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
+        }
+        eprintln!("logs kept in {}", keep.display());
     }
 
     /// Opens the namespace of `host`.

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gecko::config::Config;
-use gecko::dataplane::DataplaneChoice;
 
 use crate::framework_host::{FrameworkHost, Handler};
 use crate::service::connect_in;
@@ -23,17 +22,7 @@ pub struct ScenarioLab(pub Lab);
 impl Drop for ScenarioLab {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            // Keep the daemons' logs of a failed test.
-            let keep = std::env::temp_dir().join(format!("{}-logs", self.0.topology.name));
-            let _ = std::fs::create_dir_all(&keep);
-            for e in std::fs::read_dir(&self.0.dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
-            }
-            eprintln!("daemon logs kept in {}", keep.display());
+            self.0.keep_logs();
         }
         let _ = Lab::down(&self.0.topology.name);
     }
@@ -60,18 +49,8 @@ impl ScenarioLab {
             .enable_all()
             .build()
             .expect("a runtime");
-        let dataplane = DataplaneChoice::from_env()
-            .expect("GECKO_DATAPLANE")
-            .unwrap_or_default();
         let lab = rt
-            .block_on(Lab::up_plain(
-                name,
-                nodes,
-                clients,
-                plain,
-                dataplane,
-                &mut |_| {},
-            ))
+            .block_on(Lab::up_plain(name, nodes, clients, plain, &mut |_| {}))
             .expect("lab up");
         let guard = ScenarioLab(lab);
         let bins = |daemon: &str| crate::agent_program(lab_exe, daemon);

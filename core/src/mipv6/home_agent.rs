@@ -15,8 +15,7 @@ use super::flow_cache::FlowCache;
 use super::mn_ha_auth::{MnHaKey, NtpTimestamp, ReplayGuard};
 use super::seq::SeqNum;
 use super::wire::{
-    ba_status, BaFlags, BuFlags, FlowIdentification, Message, MhType, MobilityOption, Packet, Repr,
-    AUTH_SUBTYPE_MN_HA,
+    ba_status, BaFlags, Message, MhType, MobilityOption, Packet, Repr, AUTH_SUBTYPE_MN_HA,
 };
 use crate::dataplane::FlowKey;
 
@@ -109,15 +108,30 @@ pub struct HomeAgent {
 }
 
 /// A Binding Update that passed authentication, with what it carries.
-struct Authentic<'a> {
+struct Authentic {
     src: Ipv6Addr,
     care_of: Ipv6Addr,
     seq: SeqNum,
-    flags: BuFlags,
     lifetime: u16,
     ts: NtpTimestamp,
-    flow: Option<&'a FlowIdentification>,
-    bid: Option<u16>,
+}
+
+/// Why an authentic registration was refused: a metric label, and the BA
+/// that says so (its status and the sequence number it reports).
+struct Refusal {
+    reason: &'static str,
+    status: u8,
+    sequence: SeqNum,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, status: u8, sequence: SeqNum) -> Refusal {
+        Refusal {
+            reason,
+            status,
+            sequence,
+        }
+    }
 }
 
 impl HomeAgent {
@@ -228,9 +242,7 @@ impl HomeAgent {
                 &self.config,
                 src,
                 care_of,
-                ba_status::MESG_ID_REQD,
-                seq,
-                0,
+                (ba_status::MESG_ID_REQD, seq, 0),
                 0,
                 None,
             ));
@@ -240,193 +252,144 @@ impl HomeAgent {
             src,
             care_of,
             seq,
-            flags,
             lifetime,
             ts: NtpTimestamp(ts),
-            flow: fids.first().copied(),
-            bid: bids.first().copied(),
         };
-        if out.kind == "flow" {
-            if bids.len() != 1 || fids.len() != 1 {
-                out.rejected = Some("bad_flow");
-                out.actions.extend(ack(
-                    &self.config,
-                    src,
-                    care_of,
-                    ba_status::ADMIN_PROHIBITED,
-                    seq,
-                    0,
-                    ts,
-                    None,
-                ));
-                return out;
+        // A flow registration's BA echoes the flow it names, if it names one.
+        let (binding, result) = match (out.kind, bids.as_slice(), fids.as_slice()) {
+            ("home", _, _) => (None, self.home_registration(&msg, now, wall)),
+            (_, [bid], [fid]) => {
+                let binding = FlowBinding::parse(*bid, fid).ok();
+                let result = self.flow_registration(&msg, binding.as_ref(), now, wall);
+                (binding, result)
             }
-            self.flow_registration(&msg, now, wall, &mut out);
-        } else {
-            self.home_registration(&msg, now, wall, &mut out);
+            _ => (
+                None,
+                Err(Refusal::new("bad_flow", ba_status::ADMIN_PROHIBITED, seq)),
+            ),
+        };
+        let reply = |answer| ack(&self.config, src, care_of, answer, ts, binding.as_ref());
+        match result {
+            Ok((change, units)) => {
+                out.rejected = None;
+                out.registered = true;
+                out.actions.extend(change);
+                if flags.ack() {
+                    out.actions.extend(reply((ba_status::ACCEPTED, seq, units)));
+                }
+            }
+            Err(r) => {
+                out.rejected = Some(r.reason);
+                out.actions.extend(reply((r.status, r.sequence, 0)));
+            }
         }
         out
     }
 
     /// G's own registration: the contact node (or an authorised backup).
+    /// Returns the route change and the lifetime granted, in units.
     fn home_registration(
         &mut self,
-        m: &Authentic<'_>,
+        m: &Authentic,
         now: Instant,
         wall: SystemTime,
-        out: &mut HaHandled,
-    ) {
-        let ts = m.ts.0;
-        let reply = |status: u8, sequence: SeqNum, lifetime: u16| {
-            ack(
-                &self.config,
-                m.src,
-                m.care_of,
-                status,
-                sequence,
-                lifetime,
-                ts,
-                None,
-            )
-        };
-        if self
-            .guard
-            .accept(m.ts, NtpTimestamp::from_system_time(wall))
-            .is_err()
-        {
-            out.rejected = Some("replayed");
-            out.actions.extend(reply(ba_status::ID_MISMATCH, m.seq, 0));
-            return;
+    ) -> Result<(Option<HaAction>, u16), Refusal> {
+        let wall = NtpTimestamp::from_system_time(wall);
+        if self.guard.accept(m.ts, wall).is_err() {
+            return Err(Refusal::new("replayed", ba_status::ID_MISMATCH, m.seq));
         }
         if m.src != self.config.home {
-            out.rejected = Some("not_home_subnet");
-            out.actions
-                .extend(reply(ba_status::NOT_HOME_SUBNET, m.seq, 0));
-            return;
+            return Err(Refusal::new(
+                "not_home_subnet",
+                ba_status::NOT_HOME_SUBNET,
+                m.seq,
+            ));
         }
         if m.lifetime != 0 && !self.config.authorised.contains(&m.care_of) {
-            out.rejected = Some("not_authorised");
-            out.actions
-                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
-            return;
+            return Err(Refusal::new(
+                "not_authorised",
+                ba_status::ADMIN_PROHIBITED,
+                m.seq,
+            ));
         }
         if let Some(last) = self.last_seq {
             if !m.seq.is_newer_than(last) {
-                out.rejected = Some("sequence_out_of_window");
-                out.actions
-                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, last, 0));
-                return;
+                let status = ba_status::SEQ_OUT_OF_WINDOW;
+                return Err(Refusal::new("sequence_out_of_window", status, last));
             }
         }
         self.last_seq = Some(m.seq);
-        out.rejected = None;
-        out.registered = true;
         let (granted, units) = self.grant(m.lifetime);
-        if m.lifetime == 0 {
-            if self.binding.take().is_some() {
-                out.actions.push(HaAction::Unroute { home: m.src });
-            }
+        let change = if m.lifetime == 0 {
+            self.binding
+                .take()
+                .map(|_| HaAction::Unroute { home: m.src })
         } else {
             self.binding = Some(Registration {
                 care_of: m.care_of,
                 expires: now + granted,
             });
-            out.actions.push(HaAction::Route {
+            Some(HaAction::Route {
                 home: m.src,
                 care_of: m.care_of,
-            });
-        }
-        if m.flags.ack() {
-            out.actions.extend(reply(ba_status::ACCEPTED, m.seq, units));
-        }
+            })
+        };
+        Ok((change, units))
     }
 
-    /// One connection's registration by the node that serves it. Replay
+    /// One connection's registration by the node that serves it (`binding`:
+    /// the flow it names, `None` if its options name none). Replay
     /// protection is per flow (timestamp and sequence number newer than
     /// the flow's last), so that nodes registering many flows at once need
     /// not order their messages among themselves.
     fn flow_registration(
         &mut self,
-        m: &Authentic<'_>,
+        m: &Authentic,
+        binding: Option<&FlowBinding>,
         now: Instant,
         wall: SystemTime,
-        out: &mut HaHandled,
-    ) {
-        let ts = m.ts.0;
-        let (Some(bid), Some(fid)) = (m.bid, m.flow) else {
-            out.rejected = Some("bad_flow");
-            return;
-        };
-        let parsed = FlowBinding::parse(bid, fid);
-        let binding = parsed.as_ref().ok();
-        let reply = |status: u8, sequence: SeqNum, lifetime: u16| {
-            ack(
-                &self.config,
-                m.src,
-                m.care_of,
-                status,
-                sequence,
-                lifetime,
-                ts,
-                binding,
-            )
-        };
+    ) -> Result<(Option<HaAction>, u16), Refusal> {
+        let refuse = |reason, status| Err(Refusal::new(reason, status, m.seq));
         let previous = binding.and_then(|b| self.flows.get(&b.flow)).copied();
         let stale = self
             .guard
             .check_window(m.ts, NtpTimestamp::from_system_time(wall))
             .is_err();
         if stale || previous.is_some_and(|p| m.ts.signed_diff(p.stamp) <= 0) {
-            out.rejected = Some("replayed");
-            out.actions.extend(reply(ba_status::ID_MISMATCH, m.seq, 0));
-            return;
+            return refuse("replayed", ba_status::ID_MISMATCH);
         }
         if m.src != self.config.home {
-            out.rejected = Some("not_home_subnet");
-            out.actions
-                .extend(reply(ba_status::NOT_HOME_SUBNET, m.seq, 0));
-            return;
+            return refuse("not_home_subnet", ba_status::NOT_HOME_SUBNET);
         }
         let Some(binding) = binding else {
-            out.rejected = Some("bad_flow");
-            out.actions
-                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
-            return;
+            return refuse("bad_flow", ba_status::ADMIN_PROHIBITED);
         };
         let flow = binding.flow;
         if flow.server != self.config.home || !is_client_address(&flow.client, &self.config) {
-            out.rejected = Some("not_home_address");
-            out.actions
-                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
-            return;
+            return refuse("not_home_address", ba_status::ADMIN_PROHIBITED);
         }
         if !self.config.nodes.contains(&m.care_of) {
-            out.rejected = Some("not_authorised");
-            out.actions
-                .extend(reply(ba_status::ADMIN_PROHIBITED, m.seq, 0));
-            return;
+            return refuse("not_authorised", ba_status::ADMIN_PROHIBITED);
         }
         if let Some(p) = previous {
+            let behind = |reason| {
+                let status = ba_status::SEQ_OUT_OF_WINDOW;
+                Err(Refusal::new(reason, status, p.sequence))
+            };
             if !m.seq.is_newer_than(p.sequence) {
-                out.rejected = Some("sequence_out_of_window");
-                out.actions
-                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, p.sequence, 0));
-                return;
+                return behind("sequence_out_of_window");
             }
             // Only the node serving a flow may remove it; for any other the
             // binding it would remove was replaced (135: nothing to undo).
             if m.lifetime == 0 && p.care_of.is_some_and(|c| c != m.care_of) {
-                out.rejected = Some("not_holder");
-                out.actions
-                    .extend(reply(ba_status::SEQ_OUT_OF_WINDOW, p.sequence, 0));
-                return;
+                return behind("not_holder");
             }
         }
         let (granted, units) = self.grant(m.lifetime);
-        if m.lifetime == 0 {
-            if self.flows.unbind(flow, m.seq, m.ts, now) {
-                out.actions.push(HaAction::UnbindFlow { flow });
-            }
+        let change = if m.lifetime == 0 {
+            self.flows
+                .unbind(flow, m.seq, m.ts, now)
+                .then_some(HaAction::UnbindFlow { flow })
         } else {
             let until = now + granted;
             if let Err(e) = self
@@ -434,21 +397,14 @@ impl HomeAgent {
                 .bind(flow, m.care_of, m.seq, m.ts, binding.bid, until)
             {
                 tracing::debug!(error = %e, "flow registration refused");
-                out.rejected = Some("table_full");
-                out.actions
-                    .extend(reply(ba_status::INSUFFICIENT_RESOURCES, m.seq, 0));
-                return;
+                return refuse("table_full", ba_status::INSUFFICIENT_RESOURCES);
             }
-            out.actions.push(HaAction::BindFlow {
+            Some(HaAction::BindFlow {
                 flow,
                 care_of: m.care_of,
-            });
-        }
-        out.rejected = None;
-        out.registered = true;
-        if m.flags.ack() {
-            out.actions.extend(reply(ba_status::ACCEPTED, m.seq, units));
-        }
+            })
+        };
+        Ok((change, units))
     }
 
     /// The lifetime granted for `lifetime` units asked: capped by the
@@ -510,17 +466,15 @@ fn is_client_address(a: &Ipv6Addr, config: &HomeAgentSettings) -> bool {
 }
 
 /// A signed BA, sent to the care-of address (the node's own address:
-/// without a binding, G does not reach it yet). A flow registration's BA
-/// echoes its Binding Identifier and Flow Identification (RFC 6089 §4.2),
-/// so the node tells apart the answers for its many flows.
-#[allow(clippy::too_many_arguments)]
+/// without a binding, G does not reach it yet), saying (status, sequence
+/// number, lifetime units). A flow registration's BA echoes its Binding
+/// Identifier and Flow Identification (RFC 6089 §4.2), so the node tells
+/// apart the answers for its many flows.
 fn ack(
     config: &HomeAgentSettings,
     home: Ipv6Addr,
     care_of: Ipv6Addr,
-    status: u8,
-    sequence: SeqNum,
-    lifetime: u16,
+    (status, sequence, lifetime): (u8, SeqNum, u16),
     ts: u64,
     flow: Option<&FlowBinding>,
 ) -> Option<HaAction> {

@@ -184,17 +184,7 @@ impl StreamLab {
             .enable_all()
             .build()
             .expect("a runtime");
-        let dataplane = gecko::dataplane::DataplaneChoice::from_env()
-            .expect("GECKO_DATAPLANE")
-            .unwrap_or_default();
-        let lab = match rt.block_on(Lab::up_plain(
-            name,
-            nodes,
-            clients,
-            plain,
-            dataplane,
-            &mut |_| {},
-        )) {
+        let lab = match rt.block_on(Lab::up_plain(name, nodes, clients, plain, &mut |_| {})) {
             Ok(lab) => lab,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
@@ -502,16 +492,7 @@ impl Drop for StreamLab {
         let name = self.lab.topology.name.clone();
         if std::thread::panicking() || std::env::var_os("GECKO_KEEP_LOGS").is_some() {
             // Keep the daemons' and servers' logs of a failed test.
-            let keep = std::env::temp_dir().join(format!("{name}-logs"));
-            let _ = std::fs::create_dir_all(&keep);
-            for e in std::fs::read_dir(&self.lab.dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
-            }
-            eprintln!("logs kept in {}", keep.display());
+            self.lab.keep_logs();
         }
         if let Err(e) = Lab::down(&name) {
             eprintln!("lab {name} down: {e}");

@@ -222,7 +222,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 plain_clients,
                 dataplane,
             } => {
-                let lab = Lab::up_plain(
+                let lab = Lab::up_plain_with(
                     &name,
                     nodes,
                     clients,
@@ -342,13 +342,7 @@ async fn demo(name: Option<String>) -> Result<()> {
             // A name of its own, so a demo never meets another one's lab.
             let name = format!("demo-{}", std::process::id());
             println!("[1/9] building lab `{name}`: a router with G's home link, 3 server nodes, 1 client with an agent, 1 without");
-            let dataplane = gecko::dataplane::DataplaneChoice::from_env()
-                .map_err(anyhow::Error::msg)?
-                .unwrap_or_default();
-            let lab = Lab::up_plain(&name, 3, 1, 1, dataplane, &mut |step| {
-                println!("      {step}")
-            })
-            .await?;
+            let lab = Lab::up_plain(&name, 3, 1, 1, &mut |step| println!("      {step}")).await?;
             // Only a lab this demo built is removed at its end.
             let guard = DownOnDrop(Some(name.clone()));
             start_daemons(&lab)?;
